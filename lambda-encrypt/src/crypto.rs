@@ -376,8 +376,16 @@ impl FieldCrypto {
 }
 
 fn is_key_service_error(err: &aws_esdk::types::error::Error) -> bool {
+    // KMS ("Trent" inside the SDK) refusals, and transport failures reaching it.
     let text = format!("{err:?}");
-    text.contains("ComAmazonawsKms") || text.contains("DispatchFailure") || text.contains("KMS")
+    [
+        "TrentServiceError",
+        "ComAmazonawsKms",
+        "DispatchFailure",
+        "KMS",
+    ]
+    .iter()
+    .any(|marker| text.contains(marker))
 }
 
 fn classify_encrypt(err: aws_esdk::types::error::Error) -> CryptoError {

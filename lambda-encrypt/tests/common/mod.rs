@@ -9,7 +9,7 @@ use lambda_encrypt::keyring::{generate_raw_aes_key_file, KeyringSpec};
 
 /// A Luhn-valid card number used as a canary: it must never appear in any
 /// response, log line or error produced by the code under test.
-pub const CANARY_CARD: &str = "4929871234567894";
+pub const CANARY_CARD: &str = "4929871234567893";
 
 pub fn field_context(contact: &str, field: &str) -> FieldContext {
     FieldContext::new(
@@ -58,4 +58,48 @@ pub fn require_env(name: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// A log sink for tests: everything the JSON subscriber writes.
+#[derive(Clone, Default)]
+pub struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Installs a JSON subscriber (DEBUG for this crate) on the current thread.
+    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        tracing::subscriber::set_default(lambda_encrypt::logging::subscriber(
+            self.clone(),
+            tracing::level_filters::LevelFilter::DEBUG,
+        ))
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events")
+}
+
+pub fn sample_event(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(events_dir().join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
 }
