@@ -1,0 +1,237 @@
+//! The auditor's pages: browse and filter, export, verify. Each is itself audited.
+
+use actix_session::Session;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{NaiveDate, TimeZone as _, Utc};
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+
+use super::export::{self, ExportFormat};
+use super::{Action, AuditEvent, AuditFilter, VerifyReport};
+use crate::auth::csrf;
+use crate::auth::principal::Auditor;
+use crate::web::error::AppError;
+use crate::web::middleware::request_meta;
+use crate::web::templates::{html, AuditPage, AuditRowView, Layout, VerifyView};
+use crate::web::State;
+
+const PAGE_ROWS: i64 = 50;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    contact: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    before: Option<i64>,
+    format: Option<String>,
+}
+
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_ref()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+fn day_start_us(s: &str) -> Result<i64, AppError> {
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| AppError::BadRequest("Dates are YYYY-MM-DD.".into()))?;
+    let t = d
+        .and_hms_opt(0, 0, 0)
+        .ok_or_else(|| AppError::BadRequest("Dates are YYYY-MM-DD.".into()))?;
+    Ok(Utc.from_utc_datetime(&t).timestamp_micros())
+}
+
+impl AuditQuery {
+    fn filter(&self) -> Result<AuditFilter, AppError> {
+        let too_long =
+            |s: &Option<String>, n: usize| s.as_ref().is_some_and(|s| s.chars().count() > n);
+        if too_long(&self.actor, 64) || too_long(&self.contact, 128) {
+            return Err(AppError::BadRequest("A filter value is too long.".into()));
+        }
+        let action = non_empty(&self.action);
+        if let Some(a) = &action {
+            if Action::parse(a).is_none() {
+                return Err(AppError::BadRequest("Unknown action.".into()));
+            }
+        }
+        Ok(AuditFilter {
+            actor: non_empty(&self.actor),
+            action,
+            contact_id: non_empty(&self.contact),
+            from_us: non_empty(&self.from)
+                .map(|d| day_start_us(&d))
+                .transpose()?,
+            // "to" is inclusive: rows before the start of the next day.
+            to_us: non_empty(&self.to)
+                .map(|d| day_start_us(&d).map(|t| t + 86_400_000_000))
+                .transpose()?,
+        })
+    }
+
+    /// The filter as a URL query string (without `before` and `format`).
+    fn query_string(&self) -> String {
+        let pairs: Vec<(&str, String)> = [
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("contact", &self.contact),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| non_empty(v).map(|v| (k, v)))
+        .collect();
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    }
+
+    fn describe(&self) -> String {
+        let q = self.query_string();
+        if q.is_empty() {
+            "all rows".into()
+        } else {
+            q
+        }
+    }
+}
+
+async fn page(
+    state: &State,
+    auditor: &Auditor,
+    session: &Session,
+    query: &AuditQuery,
+    verify: Option<VerifyReport>,
+) -> Result<HttpResponse, AppError> {
+    let filter = query.filter()?;
+    let mut rows = state
+        .audit
+        .query(&filter, query.before, PAGE_ROWS + 1)
+        .await?;
+    let older = if rows.len() as i64 > PAGE_ROWS {
+        rows.truncate(PAGE_ROWS as usize);
+        rows.last().map(|r| r.seq)
+    } else {
+        None
+    };
+    let page = AuditPage {
+        layout: Layout::signed_in("Audit log", auditor.principal(), csrf::token(session)?),
+        rows: rows.into_iter().map(AuditRowView::from).collect(),
+        actions: Action::ALL.iter().map(|a| a.as_str()).collect(),
+        f_actor: query.actor.clone().unwrap_or_default(),
+        f_action: query.action.clone().unwrap_or_default(),
+        f_contact: query.contact.clone().unwrap_or_default(),
+        f_from: query.from.clone().unwrap_or_default(),
+        f_to: query.to.clone().unwrap_or_default(),
+        filter_query: query.query_string(),
+        older,
+        verify: verify.map(|v| VerifyView {
+            ok: v.ok(),
+            rows_checked: v.rows_checked,
+            head_seq: v.head_seq,
+            bad_seq: v.first_bad.as_ref().map_or(0, |b| b.seq),
+            problem: v.first_bad.map(|b| b.problem).unwrap_or_default(),
+        }),
+        error: None,
+    };
+    html(&page)
+}
+
+pub async fn audit_page(
+    state: State,
+    auditor: Auditor,
+    session: Session,
+    req: HttpRequest,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    query.filter()?;
+    let p = auditor.principal();
+    let event = AuditEvent::new(
+        Action::AuditView,
+        &p.username,
+        p.role.as_str(),
+        "ok",
+        &request_meta(&req),
+    )
+    .detail(query.describe());
+    state.audit.append(event).await?;
+    page(&state, &auditor, &session, &query, None).await
+}
+
+pub async fn export(
+    state: State,
+    auditor: Auditor,
+    req: HttpRequest,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let format = ExportFormat::parse(query.format.as_deref().unwrap_or("csv"))
+        .ok_or_else(|| AppError::BadRequest("Export format must be csv or jsonl.".into()))?;
+    let filter = query.filter()?;
+    let p = auditor.principal();
+    let event = AuditEvent::new(
+        Action::AuditExport,
+        &p.username,
+        p.role.as_str(),
+        "ok",
+        &request_meta(&req),
+    )
+    .detail(format!("{} {}", format.extension(), query.describe()));
+    state.audit.append(event).await?;
+    let stream = export::stream(state.audit.clone(), filter, format).map(|chunk| {
+        chunk.map(web::Bytes::from).map_err(|e| {
+            tracing::error!(error = %e, "audit export failed mid-stream");
+            actix_web::error::ErrorInternalServerError("export failed")
+        })
+    });
+    let filename = format!(
+        "callvault-audit-{}.{}",
+        state.clock.now().format("%Y%m%dT%H%M%SZ"),
+        format.extension()
+    );
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(stream))
+}
+
+pub async fn verify(
+    state: State,
+    auditor: Auditor,
+    session: Session,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let report = state.audit.verify().await?;
+    let p = auditor.principal();
+    let detail = match &report.first_bad {
+        None => format!("{} rows verified", report.rows_checked),
+        Some(b) => format!("broken at row {}: {}", b.seq, b.problem),
+    };
+    let outcome = if report.ok() { "ok" } else { "broken" };
+    state
+        .audit
+        .append(
+            AuditEvent::new(
+                Action::AuditVerify,
+                &p.username,
+                p.role.as_str(),
+                outcome,
+                &request_meta(&req),
+            )
+            .detail(detail),
+        )
+        .await?;
+    page(
+        &state,
+        &auditor,
+        &session,
+        &AuditQuery::default(),
+        Some(report),
+    )
+    .await
+}

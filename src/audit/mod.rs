@@ -1,0 +1,538 @@
+//! The tamper-evident access log.
+//!
+//! Rows are append-only (database triggers refuse UPDATE and DELETE) and
+//! chained: `hash = HMAC-SHA256(audit key, prev_hash || canonical row bytes)`,
+//! with the key kept outside the database. Appends are serialised in-process
+//! by a mutex and across processes by the database (`BEGIN IMMEDIATE` on
+//! SQLite, a transaction-scoped advisory lock on PostgreSQL), so sequence
+//! numbers have no gaps and the chain cannot fork.
+
+pub mod export;
+pub mod handlers;
+
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::clock::SharedClock;
+use crate::db::{Backend, Db};
+
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+const CANONICAL_TAG: &[u8] = b"callvault-audit-v1";
+/// Advisory lock id serialising appends across PostgreSQL clients ("cvau").
+const PG_APPEND_LOCK: i64 = 0x6376_6175;
+
+pub const MAX_REASON_CHARS: usize = 500;
+const MAX_FIELD_CHARS: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit store failed")]
+    Store(#[from] sqlx::Error),
+    #[error("the audit key is unusable")]
+    Key,
+}
+
+/// What happened. Stored as its `as_str()` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Login,
+    LoginFailed,
+    Logout,
+    ContactView,
+    LogView,
+    Decrypt,
+    DecryptDenied,
+    DecryptFailed,
+    LeakFound,
+    AuditView,
+    AuditExport,
+    AuditVerify,
+    UserChange,
+    AccessDenied,
+    CsrfRejected,
+}
+
+impl Action {
+    pub const ALL: [Action; 15] = [
+        Self::Login,
+        Self::LoginFailed,
+        Self::Logout,
+        Self::ContactView,
+        Self::LogView,
+        Self::Decrypt,
+        Self::DecryptDenied,
+        Self::DecryptFailed,
+        Self::LeakFound,
+        Self::AuditView,
+        Self::AuditExport,
+        Self::AuditVerify,
+        Self::UserChange,
+        Self::AccessDenied,
+        Self::CsrfRejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::LoginFailed => "login_failed",
+            Self::Logout => "logout",
+            Self::ContactView => "contact_view",
+            Self::LogView => "log_view",
+            Self::Decrypt => "decrypt",
+            Self::DecryptDenied => "decrypt_denied",
+            Self::DecryptFailed => "decrypt_failed",
+            Self::LeakFound => "leak_found",
+            Self::AuditView => "audit_view",
+            Self::AuditExport => "audit_export",
+            Self::AuditVerify => "audit_verify",
+            Self::UserChange => "user_change",
+            Self::AccessDenied => "access_denied",
+            Self::CsrfRejected => "csrf_rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// Where a request came from; copied into every row it causes.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub client_addr: String,
+    pub user_agent: String,
+    pub request_id: String,
+}
+
+/// One thing to record. Never holds plaintext of an encrypted field.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub actor: String,
+    pub role: String,
+    pub action: Action,
+    pub contact_id: String,
+    pub field: String,
+    pub reason: String,
+    pub outcome: String,
+    pub detail: String,
+    pub meta: RequestMeta,
+}
+
+impl AuditEvent {
+    pub fn new(action: Action, actor: &str, role: &str, outcome: &str, meta: &RequestMeta) -> Self {
+        Self {
+            actor: actor.to_owned(),
+            role: role.to_owned(),
+            action,
+            contact_id: String::new(),
+            field: String::new(),
+            reason: String::new(),
+            outcome: outcome.to_owned(),
+            detail: String::new(),
+            meta: meta.clone(),
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
+    pub fn contact(mut self, contact_id: &str, field: &str) -> Self {
+        self.contact_id = contact_id.to_owned();
+        self.field = field.to_owned();
+        self
+    }
+
+    pub fn reason(mut self, reason: &str) -> Self {
+        self.reason = reason.to_owned();
+        self
+    }
+}
+
+/// A committed row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub ts_us: i64,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub contact_id: String,
+    pub field: String,
+    pub reason: String,
+    pub outcome: String,
+    pub client_addr: String,
+    pub user_agent: String,
+    pub request_id: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+pub(crate) const ROW_COLUMNS: &str =
+    "seq, ts_us, actor, role, action, contact_id, field, reason, outcome, \
+     client_addr, user_agent, request_id, detail, prev_hash, hash";
+
+impl AuditRow {
+    /// The bytes the HMAC covers: every column but the hashes, length-prefixed.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(CANONICAL_TAG);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.ts_us.to_be_bytes());
+        for text in [
+            &self.actor,
+            &self.role,
+            &self.action,
+            &self.contact_id,
+            &self.field,
+            &self.reason,
+            &self.outcome,
+            &self.client_addr,
+            &self.user_agent,
+            &self.request_id,
+            &self.detail,
+        ] {
+            out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+        out
+    }
+}
+
+/// Caps a text column, dropping control characters (they have no place in a
+/// log line and can forge line breaks in exports).
+fn clean(text: &str, max_chars: usize) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(max_chars)
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    pub seq: i64,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub rows_checked: u64,
+    pub head_seq: i64,
+    pub first_bad: Option<BadRow>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.first_bad.is_none()
+    }
+}
+
+/// Filters of the auditor's pages and exports.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub contact_id: Option<String>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+impl AuditFilter {
+    /// `WHERE ...` with `$N` placeholders starting after `first - 1`.
+    fn where_clause(&self, first: usize) -> (String, Vec<Bind>) {
+        let mut clauses = Vec::new();
+        let mut binds = Vec::new();
+        let mut n = first;
+        let mut push = |sql: &str, bind: Bind, clauses: &mut Vec<String>, binds: &mut Vec<Bind>| {
+            clauses.push(sql.replace('?', &format!("${n}")));
+            binds.push(bind);
+            n += 1;
+        };
+        if let Some(a) = &self.actor {
+            push("actor = ?", Bind::Text(a.clone()), &mut clauses, &mut binds);
+        }
+        if let Some(a) = &self.action {
+            push(
+                "action = ?",
+                Bind::Text(a.clone()),
+                &mut clauses,
+                &mut binds,
+            );
+        }
+        if let Some(c) = &self.contact_id {
+            push(
+                "contact_id = ?",
+                Bind::Text(c.clone()),
+                &mut clauses,
+                &mut binds,
+            );
+        }
+        if let Some(t) = self.from_us {
+            push("ts_us >= ?", Bind::Int(t), &mut clauses, &mut binds);
+        }
+        if let Some(t) = self.to_us {
+            push("ts_us < ?", Bind::Int(t), &mut clauses, &mut binds);
+        }
+        if clauses.is_empty() {
+            ("1 = 1".to_owned(), binds)
+        } else {
+            (clauses.join(" AND "), binds)
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuditLog {
+    db: Db,
+    key: Arc<Zeroizing<Vec<u8>>>,
+    clock: SharedClock,
+    append_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("backend", &self.db.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditLog {
+    pub fn new(db: Db, key: Zeroizing<Vec<u8>>, clock: SharedClock) -> Self {
+        Self {
+            db,
+            key: Arc::new(key),
+            clock,
+            append_lock: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    fn mac(&self, prev_hash: &str, row: &AuditRow) -> Result<String, AuditError> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).map_err(|_| AuditError::Key)?;
+        mac.update(prev_hash.as_bytes());
+        mac.update(&row.canonical_bytes());
+        Ok(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Appends one row and returns it once it is durably committed.
+    pub async fn append(&self, event: AuditEvent) -> Result<AuditRow, AuditError> {
+        let _serialised = self.append_lock.lock().await;
+        let mut tx = match self.db.backend {
+            Backend::Sqlite => self.db.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.db.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(PG_APPEND_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (prev_seq, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+        let mut row = AuditRow {
+            seq: prev_seq + 1,
+            ts_us: self.clock.now_us(),
+            actor: clean(&event.actor, MAX_FIELD_CHARS),
+            role: clean(&event.role, 32),
+            action: event.action.as_str().to_owned(),
+            contact_id: clean(&event.contact_id, MAX_FIELD_CHARS),
+            field: clean(&event.field, 64),
+            reason: clean(&event.reason, MAX_REASON_CHARS),
+            outcome: clean(&event.outcome, 64),
+            client_addr: clean(&event.meta.client_addr, 64),
+            user_agent: clean(&event.meta.user_agent, MAX_FIELD_CHARS),
+            request_id: clean(&event.meta.request_id, 64),
+            detail: clean(&event.detail, MAX_FIELD_CHARS),
+            prev_hash,
+            hash: String::new(),
+        };
+        row.hash = self.mac(&row.prev_hash, &row)?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO audit_log ({ROW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        )))
+        .bind(row.seq)
+        .bind(row.ts_us)
+        .bind(&row.actor)
+        .bind(&row.role)
+        .bind(&row.action)
+        .bind(&row.contact_id)
+        .bind(&row.field)
+        .bind(&row.reason)
+        .bind(&row.outcome)
+        .bind(&row.client_addr)
+        .bind(&row.user_agent)
+        .bind(&row.request_id)
+        .bind(&row.detail)
+        .bind(&row.prev_hash)
+        .bind(&row.hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Recomputes the whole chain in sequence order; names the first bad row.
+    pub async fn verify(&self) -> Result<VerifyReport, AuditError> {
+        use futures_util::TryStreamExt as _;
+        let mut rows = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {ROW_COLUMNS} FROM audit_log ORDER BY seq"
+        )))
+        .fetch(&self.db.pool);
+        let mut expected_seq = 1i64;
+        let mut prev_hash = GENESIS_HASH.to_owned();
+        let mut checked = 0u64;
+        let mac = Hmac::<Sha256>::new_from_slice(&self.key).map_err(|_| AuditError::Key)?;
+        while let Some(row) = rows.try_next().await? {
+            checked += 1;
+            let bad = |problem: String| VerifyReport {
+                rows_checked: checked,
+                head_seq: row.seq,
+                first_bad: Some(BadRow {
+                    seq: row.seq,
+                    problem,
+                }),
+            };
+            if row.seq != expected_seq {
+                return Ok(bad(format!(
+                    "sequence gap: expected row {expected_seq}, found row {} (rows deleted or inserted)",
+                    row.seq
+                )));
+            }
+            if row.prev_hash != prev_hash {
+                return Ok(bad(format!(
+                    "row {} does not link to row {} (rows reordered, replaced or deleted)",
+                    row.seq,
+                    row.seq - 1
+                )));
+            }
+            let mut m = mac.clone();
+            m.update(row.prev_hash.as_bytes());
+            m.update(&row.canonical_bytes());
+            let expected = hex::encode(m.finalize().into_bytes());
+            if !bool::from(expected.as_bytes().ct_eq(row.hash.as_bytes())) {
+                return Ok(bad(format!(
+                    "row {} does not match its hash (edited)",
+                    row.seq
+                )));
+            }
+            prev_hash = row.hash;
+            expected_seq += 1;
+        }
+        Ok(VerifyReport {
+            rows_checked: checked,
+            head_seq: expected_seq - 1,
+            first_bad: None,
+        })
+    }
+
+    /// Newest first, `limit` rows, optionally before a sequence number (keyset paging).
+    pub async fn query(
+        &self,
+        filter: &AuditFilter,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, AuditError> {
+        let (mut clause, mut binds) = filter.where_clause(1);
+        if let Some(before) = before_seq {
+            clause.push_str(&format!(" AND seq < ${}", binds.len() + 1));
+            binds.push(Bind::Int(before));
+        }
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM audit_log WHERE {clause} ORDER BY seq DESC LIMIT ${}",
+            binds.len() + 1
+        );
+        let mut q = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t),
+                Bind::Int(i) => q.bind(i),
+            };
+        }
+        Ok(q.bind(limit).fetch_all(&self.db.pool).await?)
+    }
+
+    /// Oldest first, rows after `after_seq` (export paging).
+    pub async fn page_after(
+        &self,
+        filter: &AuditFilter,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, AuditError> {
+        let (clause, binds) = filter.where_clause(2);
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM audit_log WHERE seq > $1 AND {clause} ORDER BY seq LIMIT ${}",
+            binds.len() + 2
+        );
+        let mut q = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql)).bind(after_seq);
+        for b in binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t),
+                Bind::Int(i) => q.bind(i),
+            };
+        }
+        Ok(q.bind(limit).fetch_all(&self.db.pool).await?)
+    }
+}
+
+use subtle::ConstantTimeEq as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_and_overlong_text_are_cleaned() {
+        assert_eq!(clean("a\nb\r\u{0}c", 10), "abc");
+        assert_eq!(
+            clean(&"x".repeat(600), MAX_REASON_CHARS).len(),
+            MAX_REASON_CHARS
+        );
+    }
+
+    #[test]
+    fn canonical_bytes_separate_fields_unambiguously() {
+        let mut a = AuditRow {
+            seq: 1,
+            ts_us: 2,
+            actor: "ab".into(),
+            role: "c".into(),
+            action: "login".into(),
+            contact_id: String::new(),
+            field: String::new(),
+            reason: String::new(),
+            outcome: "ok".into(),
+            client_addr: String::new(),
+            user_agent: String::new(),
+            request_id: String::new(),
+            detail: String::new(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let before = a.canonical_bytes();
+        a.actor = "a".into();
+        a.role = "bc".into();
+        assert_ne!(before, a.canonical_bytes());
+    }
+
+    #[test]
+    fn actions_round_trip_by_name() {
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Action::parse("drop table"), None);
+    }
+}

@@ -1,0 +1,458 @@
+//! Sign-in, sign-out, the start page, and user administration.
+
+use actix_session::Session;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::csrf;
+use super::password::Password;
+use super::principal::{current_principal, Admin, SignedIn, AUTH_AT_KEY};
+use super::session_store::USER_ID_KEY;
+use super::throttle::{addr_bucket, user_bucket, ThrottleDecision};
+use super::users::{AuthResult, UserError, Username};
+use super::Role;
+use crate::audit::{Action, AuditEvent};
+use crate::web::error::AppError;
+use crate::web::middleware::request_meta;
+use crate::web::templates::{html, AdminUsersPage, HomePage, Layout, LoginPage, UserView};
+use crate::web::State;
+
+const GENERIC_LOGIN_ERROR: &str =
+    "Sign-in failed. Check your username and password, or try again later.";
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    m: Option<String>,
+}
+
+fn notice(m: Option<&str>) -> Option<&'static str> {
+    match m? {
+        "signed_out" => Some("You have signed out."),
+        "expired" => Some("Your session ended. Please sign in again."),
+        _ => None,
+    }
+}
+
+pub async fn home(user: SignedIn, session: Session) -> Result<HttpResponse, AppError> {
+    html(&HomePage {
+        layout: Layout::signed_in("Start", user.principal(), csrf::token(&session)?),
+    })
+}
+
+pub async fn login_form(
+    state: State,
+    session: Session,
+    query: web::Query<NoticeQuery>,
+) -> Result<HttpResponse, AppError> {
+    if current_principal(&session, &state).await?.is_some() {
+        return Ok(see_other("/"));
+    }
+    let page = LoginPage {
+        layout: Layout {
+            title: "Sign in".into(),
+            user: None,
+            csrf: csrf::token(&session)?,
+        },
+        error: None,
+        notice: notice(query.m.as_deref()),
+        username: String::new(),
+    };
+    html(&page)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
+fn login_failed_page(
+    session: &Session,
+    status: StatusCode,
+    username: &str,
+) -> Result<HttpResponse, AppError> {
+    let page = LoginPage {
+        layout: Layout {
+            title: "Sign in".into(),
+            user: None,
+            csrf: csrf::token(session)?,
+        },
+        error: Some(GENERIC_LOGIN_ERROR),
+        notice: None,
+        username: Username::parse(username)
+            .map(|u| u.as_str().to_owned())
+            .unwrap_or_default(),
+    };
+    let mut res = html(&page)?;
+    *res.status_mut() = status;
+    Ok(res)
+}
+
+pub async fn login(
+    state: State,
+    session: Session,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let password = Password::new(form.password);
+    let meta = request_meta(&req);
+    let username = Username::parse(&form.username).ok();
+    // Typed names that are not users are not recorded: people type passwords there.
+    let actor_of = |u: &Option<Username>| u.as_ref().map_or("unknown", |u| u.as_str()).to_owned();
+    let buckets = [user_bucket(&form.username), addr_bucket(&meta.client_addr)];
+
+    for bucket in &buckets {
+        if let ThrottleDecision::Locked { .. } = state.throttle.check(bucket).await? {
+            let event = AuditEvent::new(
+                Action::LoginFailed,
+                &actor_of(&username),
+                "",
+                "throttled",
+                &meta,
+            )
+            .detail(bucket.split(':').next().unwrap_or("").to_owned() + " locked");
+            state.audit.append(event).await?;
+            return login_failed_page(&session, StatusCode::TOO_MANY_REQUESTS, &form.username);
+        }
+    }
+
+    let result = match &username {
+        Some(u) => state.users.authenticate(u.as_str(), &password).await?,
+        None => AuthResult::UnknownUser,
+    };
+    let user = match result {
+        AuthResult::Success(user) => user,
+        failure => {
+            let (actor, reason) = match &failure {
+                AuthResult::BadPassword(u) => (u.username.clone(), "bad_password"),
+                AuthResult::Disabled(u) => (u.username.clone(), "disabled"),
+                _ => ("unknown".to_owned(), "unknown_user"),
+            };
+            for bucket in &buckets {
+                state.throttle.record_failure(bucket).await?;
+            }
+            state
+                .audit
+                .append(
+                    AuditEvent::new(Action::LoginFailed, &actor, "", "refused", &meta)
+                        .detail(reason),
+                )
+                .await?;
+            return login_failed_page(&session, StatusCode::UNAUTHORIZED, &form.username);
+        }
+    };
+
+    for bucket in &buckets {
+        state.throttle.clear(bucket).await?;
+    }
+    // The audit row is written before the session exists.
+    state
+        .audit
+        .append(AuditEvent::new(
+            Action::Login,
+            &user.username,
+            user.role.as_str(),
+            "ok",
+            &meta,
+        ))
+        .await?;
+    // ASVS 3.2.1: a new session id at sign-in, with a fresh CSRF token.
+    session.renew();
+    session.remove(csrf::CSRF_SESSION_KEY);
+    session
+        .insert(USER_ID_KEY, user.id)
+        .and_then(|_| session.insert(AUTH_AT_KEY, state.clock.now_us()))
+        .map_err(|e| AppError::Internal(format!("session: {e}")))?;
+    Ok(see_other("/"))
+}
+
+pub async fn logout(
+    state: State,
+    session: Session,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    if let Some(p) = current_principal(&session, &state).await? {
+        let meta = request_meta(&req);
+        state
+            .audit
+            .append(AuditEvent::new(
+                Action::Logout,
+                &p.username,
+                p.role.as_str(),
+                "ok",
+                &meta,
+            ))
+            .await?;
+    }
+    session.purge();
+    Ok(see_other("/login?m=signed_out"))
+}
+
+// ---- user administration (admin only) ------------------------------------
+
+#[derive(Deserialize)]
+pub struct AdminQuery {
+    m: Option<String>,
+}
+
+fn admin_notice(m: Option<&str>) -> Option<String> {
+    Some(
+        match m? {
+            "added" => "User added.",
+            "disabled" => "User disabled; their sessions have ended.",
+            "enabled" => "User enabled.",
+            "role" => "Role changed; the user's sessions have ended.",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
+async fn users_page(
+    state: &State,
+    admin: &Admin,
+    session: &Session,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let users = state
+        .users
+        .list()
+        .await?
+        .into_iter()
+        .map(UserView::from)
+        .collect();
+    let page = AdminUsersPage {
+        layout: Layout::signed_in("Users", admin.principal(), csrf::token(session)?),
+        users,
+        roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+        notice,
+        error: error.clone(),
+    };
+    let mut res = html(&page)?;
+    if error.is_some() {
+        *res.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    Ok(res)
+}
+
+pub async fn admin_users(
+    state: State,
+    admin: Admin,
+    session: Session,
+    q: web::Query<AdminQuery>,
+) -> Result<HttpResponse, AppError> {
+    users_page(&state, &admin, &session, admin_notice(q.m.as_deref()), None).await
+}
+
+#[derive(Deserialize)]
+pub struct AddUserForm {
+    username: String,
+    role: String,
+    password: String,
+}
+
+/// Records a user change (or a refused one) before answering.
+async fn audit_user_change(
+    state: &State,
+    admin: &Admin,
+    req: &HttpRequest,
+    outcome: &str,
+    detail: String,
+) -> Result<(), AppError> {
+    let p = admin.principal();
+    let event = AuditEvent::new(
+        Action::UserChange,
+        &p.username,
+        p.role.as_str(),
+        outcome,
+        &request_meta(req),
+    )
+    .detail(detail);
+    state.audit.append(event).await?;
+    Ok(())
+}
+
+async fn refused(
+    state: &State,
+    admin: &Admin,
+    session: &Session,
+    req: &HttpRequest,
+    what: String,
+    e: UserError,
+) -> Result<HttpResponse, AppError> {
+    if let UserError::Db(db) = e {
+        return Err(db.into());
+    }
+    audit_user_change(state, admin, req, "refused", format!("{what}: {e}")).await?;
+    users_page(state, admin, session, None, Some(e.to_string())).await
+}
+
+pub async fn admin_add_user(
+    state: State,
+    admin: Admin,
+    session: Session,
+    req: HttpRequest,
+    form: web::Form<AddUserForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let password = Password::new(form.password);
+    let username = match Username::parse(&form.username) {
+        Ok(u) => u,
+        Err(e) => return refused(&state, &admin, &session, &req, "add user".into(), e).await,
+    };
+    let Some(role) = Role::parse(&form.role) else {
+        return refused(
+            &state,
+            &admin,
+            &session,
+            &req,
+            format!("add user {}", username.as_str()),
+            UserError::UnknownRole,
+        )
+        .await;
+    };
+    match state.users.add(&username, &password, role).await {
+        Ok(u) => {
+            audit_user_change(
+                &state,
+                &admin,
+                &req,
+                "ok",
+                format!("added user {} as {}", u.username, u.role),
+            )
+            .await?;
+            Ok(see_other("/admin/users?m=added"))
+        }
+        Err(e) => {
+            refused(
+                &state,
+                &admin,
+                &session,
+                &req,
+                format!("add user {}", username.as_str()),
+                e,
+            )
+            .await
+        }
+    }
+}
+
+async fn set_disabled(
+    state: State,
+    admin: Admin,
+    session: Session,
+    req: HttpRequest,
+    id: i64,
+    disabled: bool,
+) -> Result<HttpResponse, AppError> {
+    let what = if disabled { "disable" } else { "enable" };
+    match state.users.set_disabled(id, disabled).await {
+        Ok(u) => {
+            audit_user_change(
+                &state,
+                &admin,
+                &req,
+                "ok",
+                format!("{what}d user {}", u.username),
+            )
+            .await?;
+            Ok(see_other(if disabled {
+                "/admin/users?m=disabled"
+            } else {
+                "/admin/users?m=enabled"
+            }))
+        }
+        Err(e) => {
+            refused(
+                &state,
+                &admin,
+                &session,
+                &req,
+                format!("{what} user #{id}"),
+                e,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn admin_disable_user(
+    state: State,
+    admin: Admin,
+    session: Session,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    set_disabled(state, admin, session, req, id.into_inner(), true).await
+}
+
+pub async fn admin_enable_user(
+    state: State,
+    admin: Admin,
+    session: Session,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    set_disabled(state, admin, session, req, id.into_inner(), false).await
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    role: String,
+}
+
+pub async fn admin_set_role(
+    state: State,
+    admin: Admin,
+    session: Session,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    form: web::Form<RoleForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let Some(role) = Role::parse(&form.role) else {
+        return refused(
+            &state,
+            &admin,
+            &session,
+            &req,
+            format!("set role of user #{id}"),
+            UserError::UnknownRole,
+        )
+        .await;
+    };
+    match state.users.set_role(id, role).await {
+        Ok(u) => {
+            audit_user_change(
+                &state,
+                &admin,
+                &req,
+                "ok",
+                format!("set role of {} to {}", u.username, u.role),
+            )
+            .await?;
+            Ok(see_other("/admin/users?m=role"))
+        }
+        Err(e) => {
+            refused(
+                &state,
+                &admin,
+                &session,
+                &req,
+                format!("set role of user #{id}"),
+                e,
+            )
+            .await
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Authentication and role checks as extractors: handlers receive a typed
+//! principal and never read the session themselves.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_session::{Session, SessionExt as _};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+
+use super::session_store::USER_ID_KEY;
+use super::Role;
+use crate::audit::{Action, AuditEvent};
+use crate::web::error::AppError;
+use crate::web::middleware::request_meta;
+use crate::web::State;
+
+/// When the session signed in (µs since the epoch), for the absolute timeout.
+pub const AUTH_AT_KEY: &str = "auth_us";
+
+/// A signed-in, enabled user, as of this request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: i64,
+    pub username: String,
+    pub role: Role,
+}
+
+/// The outcome of an access check. Must be acted on.
+#[must_use]
+#[derive(Debug)]
+pub enum AccessDecision {
+    Proceed(Principal),
+    SignInRequired,
+    Denied(Principal),
+}
+
+/// Who the session belongs to, if anyone: revoked, disabled and timed-out
+/// sessions are purged here.
+pub async fn current_principal(
+    session: &Session,
+    state: &State,
+) -> Result<Option<Principal>, AppError> {
+    let Some(user_id) = session.get::<i64>(USER_ID_KEY).ok().flatten() else {
+        return Ok(None);
+    };
+    let auth_at = session.get::<i64>(AUTH_AT_KEY).ok().flatten().unwrap_or(0);
+    let max_age = i64::try_from(state.settings.absolute_timeout.as_micros()).unwrap_or(i64::MAX);
+    if state.clock.now_us().saturating_sub(auth_at) > max_age {
+        session.purge();
+        return Ok(None);
+    }
+    match state.users.by_id(user_id).await? {
+        Some(user) if !user.disabled => Ok(Some(Principal {
+            user_id: user.id,
+            username: user.username,
+            role: user.role,
+        })),
+        _ => {
+            session.purge();
+            Ok(None)
+        }
+    }
+}
+
+pub async fn decide(
+    session: &Session,
+    state: &State,
+    role: Option<Role>,
+) -> Result<AccessDecision, AppError> {
+    Ok(match current_principal(session, state).await? {
+        None => AccessDecision::SignInRequired,
+        Some(p) if role.is_none_or(|r| r == p.role) => AccessDecision::Proceed(p),
+        Some(p) => AccessDecision::Denied(p),
+    })
+}
+
+/// Actor and role for an audit row about this session ("anonymous" if none).
+pub async fn session_identity(session: &Session, state: &State) -> (String, String) {
+    match current_principal(session, state).await {
+        Ok(Some(p)) => (p.username, p.role.as_str().to_owned()),
+        _ => ("anonymous".to_owned(), String::new()),
+    }
+}
+
+pub trait RoleRequirement {
+    const ROLE: Option<Role>;
+}
+
+pub struct AnyRole;
+pub struct SupervisorRole;
+pub struct AuditorRole;
+pub struct AdminRole;
+
+impl RoleRequirement for AnyRole {
+    const ROLE: Option<Role> = None;
+}
+impl RoleRequirement for SupervisorRole {
+    const ROLE: Option<Role> = Some(Role::Supervisor);
+}
+impl RoleRequirement for AuditorRole {
+    const ROLE: Option<Role> = Some(Role::Auditor);
+}
+impl RoleRequirement for AdminRole {
+    const ROLE: Option<Role> = Some(Role::Admin);
+}
+
+/// A principal holding the role `R` requires. Anonymous requests are sent to
+/// sign in; a wrong role gets a 403 page and an `access_denied` audit row.
+pub struct Require<R: RoleRequirement>(pub Principal, PhantomData<R>);
+
+pub type SignedIn = Require<AnyRole>;
+pub type Supervisor = Require<SupervisorRole>;
+pub type Auditor = Require<AuditorRole>;
+pub type Admin = Require<AdminRole>;
+
+impl<R: RoleRequirement> Require<R> {
+    pub fn principal(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl<R: RoleRequirement + 'static> FromRequest for Require<R> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<State>()
+                .cloned()
+                .ok_or_else(|| AppError::Internal("app state missing".into()))?;
+            let session = req.get_session();
+            match decide(&session, &state, R::ROLE).await? {
+                AccessDecision::Proceed(p) => Ok(Require(p, PhantomData)),
+                AccessDecision::SignInRequired => Err(AppError::LoginRequired),
+                AccessDecision::Denied(p) => {
+                    let meta = request_meta(&req);
+                    let path: String = req.path().chars().take(200).collect();
+                    let event = AuditEvent::new(
+                        Action::AccessDenied,
+                        &p.username,
+                        p.role.as_str(),
+                        "denied",
+                        &meta,
+                    )
+                    .detail(format!("{} {path}", req.method()));
+                    if let Err(e) = state.audit.append(event).await {
+                        tracing::error!(error = %e, "cannot audit an access denial");
+                    }
+                    Err(AppError::Forbidden)
+                }
+            }
+        })
+    }
+}

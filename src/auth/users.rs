@@ -1,0 +1,265 @@
+//! Console users. Disabling a user or changing their password revokes every
+//! session they hold; the last enabled admin cannot be disabled or demoted.
+
+use sqlx::Row as _;
+
+use super::password::{self, Password, PasswordError};
+use super::Role;
+use crate::clock::SharedClock;
+use crate::db::Db;
+
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("usernames are 1-64 characters: letters, digits, '.', '_', '-', '@'")]
+    InvalidUsername,
+    #[error("that username is taken")]
+    Exists,
+    #[error("no such user")]
+    NotFound,
+    #[error("unknown role; use supervisor, auditor or admin")]
+    UnknownRole,
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error("the last enabled admin cannot be disabled or lose the admin role")]
+    LastAdmin,
+    #[error("the user store failed")]
+    Db(#[from] sqlx::Error),
+}
+
+/// A validated username.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(s: &str) -> Result<Self, UserError> {
+        let ok = !s.is_empty()
+            && s.chars().count() <= MAX_USERNAME_CHARS
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(UserError::InvalidUsername)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_us: i64,
+}
+
+/// The result of a sign-in check. Only `Success` signs anyone in.
+#[must_use]
+#[derive(Debug)]
+pub enum AuthResult {
+    Success(User),
+    UnknownUser,
+    BadPassword(User),
+    Disabled(User),
+}
+
+#[derive(Clone)]
+pub struct Users {
+    db: Db,
+    clock: SharedClock,
+}
+
+const COLUMNS: &str = "id, username, role, disabled, created_us";
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        role: Role::parse(&role)
+            .ok_or_else(|| sqlx::Error::Decode("unknown role in users table".into()))?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        created_us: row.try_get("created_us")?,
+    })
+}
+
+impl Users {
+    pub fn new(db: Db, clock: SharedClock) -> Self {
+        Self { db, clock }
+    }
+
+    pub async fn add(
+        &self,
+        username: &Username,
+        password: &Password,
+        role: Role,
+    ) -> Result<User, UserError> {
+        password.check_policy()?;
+        let hash = password::hash(password)?;
+        let now = self.clock.now_us();
+        let result = sqlx::query(
+            "INSERT INTO users (username, password_hash, role, disabled, created_us, updated_us) VALUES ($1, $2, $3, 0, $4, $4)",
+        )
+        .bind(username.as_str())
+        .bind(&hash)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(&self.db.pool)
+        .await;
+        match result {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(UserError::Exists)
+            }
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        self.by_name(username.as_str())
+            .await?
+            .ok_or(UserError::NotFound)
+    }
+
+    pub async fn list(&self) -> Result<Vec<User>, UserError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM users ORDER BY username"
+        )))
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn by_name(&self, username: &str) -> Result<Option<User>, UserError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM users WHERE username = $1"
+        )))
+        .bind(username)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    pub async fn by_id(&self, id: i64) -> Result<Option<User>, UserError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM users WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    /// Checks a sign-in. Unknown users cost the same work as known ones.
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<AuthResult, UserError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, password_hash FROM users WHERE username = $1"
+        )))
+        .bind(username)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let Some(row) = row else {
+            password::dummy_verify(password);
+            return Ok(AuthResult::UnknownUser);
+        };
+        let user = user_from_row(&row)?;
+        let stored: String = row.try_get("password_hash")?;
+        Ok(match (password::verify(password, &stored), user.disabled) {
+            (false, _) => AuthResult::BadPassword(user),
+            (true, true) => AuthResult::Disabled(user),
+            (true, false) => AuthResult::Success(user),
+        })
+    }
+
+    async fn enabled_admins(&self) -> Result<i64, UserError> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
+                .fetch_one(&self.db.pool)
+                .await?;
+        Ok(n)
+    }
+
+    async fn guard_last_admin(&self, user: &User) -> Result<(), UserError> {
+        if user.role == Role::Admin && !user.disabled && self.enabled_admins().await? <= 1 {
+            return Err(UserError::LastAdmin);
+        }
+        Ok(())
+    }
+
+    pub async fn set_disabled(&self, id: i64, disabled: bool) -> Result<User, UserError> {
+        let user = self.by_id(id).await?.ok_or(UserError::NotFound)?;
+        if disabled {
+            self.guard_last_admin(&user).await?;
+        }
+        sqlx::query("UPDATE users SET disabled = $1, updated_us = $2 WHERE id = $3")
+            .bind(i64::from(disabled))
+            .bind(self.clock.now_us())
+            .bind(id)
+            .execute(&self.db.pool)
+            .await?;
+        if disabled {
+            self.revoke_sessions(id).await?;
+        }
+        self.by_id(id).await?.ok_or(UserError::NotFound)
+    }
+
+    pub async fn set_role(&self, id: i64, role: Role) -> Result<User, UserError> {
+        let user = self.by_id(id).await?.ok_or(UserError::NotFound)?;
+        if role != Role::Admin {
+            self.guard_last_admin(&user).await?;
+        }
+        sqlx::query("UPDATE users SET role = $1, updated_us = $2 WHERE id = $3")
+            .bind(role.as_str())
+            .bind(self.clock.now_us())
+            .bind(id)
+            .execute(&self.db.pool)
+            .await?;
+        // A role change takes effect at once: old sessions carry old privileges.
+        self.revoke_sessions(id).await?;
+        self.by_id(id).await?.ok_or(UserError::NotFound)
+    }
+
+    pub async fn set_password(&self, id: i64, password: &Password) -> Result<(), UserError> {
+        password.check_policy()?;
+        let hash = password::hash(password)?;
+        let n = sqlx::query("UPDATE users SET password_hash = $1, updated_us = $2 WHERE id = $3")
+            .bind(&hash)
+            .bind(self.clock.now_us())
+            .bind(id)
+            .execute(&self.db.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(UserError::NotFound);
+        }
+        self.revoke_sessions(id).await
+    }
+
+    pub async fn revoke_sessions(&self, user_id: i64) -> Result<(), UserError> {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_plain_identifiers() {
+        assert!(Username::parse("sam.supervisor@example").is_ok());
+        for bad in ["", "a b", "<script>", "x\n", &"a".repeat(65), "ünï"] {
+            assert!(Username::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The command line (DESIGN.md section 5, a contract).
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use futures_util::StreamExt as _;
+
+use crate::audit::export::{self, ExportFormat};
+use crate::audit::{Action, AuditEvent, AuditFilter, AuditLog, RequestMeta};
+use crate::auth::password::Password;
+use crate::auth::users::{Username, Users};
+use crate::auth::Role;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{ServeArgs, Settings, StorageArgs};
+use crate::db::Db;
+use crate::secrets::Secrets;
+use crate::startup::Application;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "callvault",
+    version,
+    about = "Audited console for caller input captured by the callvault Lex V2 Lambda"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web console.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage console users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Write a new raw AES-256 key file (base64, mode 0600) for `raw-aes:` keyrings.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify or export the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input or a prompt, never from arguments.
+    Add {
+        username: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// List users.
+    List,
+    /// Disable a user and end their sessions.
+    Disable { username: String },
+    /// Set a user's password (read from standard input or a prompt) and end their sessions.
+    Passwd { username: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the whole chain; exit 0 only if every row verifies.
+    Verify,
+    /// Write the whole log to standard output.
+    Export {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
+    #[error(transparent)]
+    Settings(#[from] crate::config::SettingsError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    #[error(transparent)]
+    Users(#[from] crate::auth::users::UserError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Keyring(#[from] lambda_encrypt::keyring::KeyringError),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("callvault: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            let mut msg = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                source = s.source();
+            }
+            eprintln!("callvault: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("CALLVAULT_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(if json { "info,sqlx=warn" } else { "warn" })
+        });
+    if json {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(filter)
+            .try_init();
+    } else {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .try_init();
+    }
+}
+
+fn cli_meta() -> RequestMeta {
+    RequestMeta {
+        client_addr: "cli".into(),
+        user_agent: format!("callvault-cli/{}", env!("CARGO_PKG_VERSION")),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "local".into())
+    )
+}
+
+/// Reads a password from the terminal (twice) or one line of standard input.
+fn read_password(confirm: bool) -> Result<Password, CliError> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        if confirm {
+            let second = zeroize::Zeroizing::new(rpassword::prompt_password("Repeat password: ")?);
+            if first != *second {
+                return Err(CliError::Usage("the passwords differ".into()));
+            }
+        }
+        Ok(Password::new(first))
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let trimmed = line.trim_end_matches(['\r', '\n']).to_owned();
+        zeroize::Zeroize::zeroize(&mut line);
+        Ok(Password::new(trimmed))
+    }
+}
+
+struct Cmd {
+    db: Db,
+    users: Users,
+    audit: AuditLog,
+}
+
+async fn open(storage: &StorageArgs) -> Result<Cmd, CliError> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let db = Db::open(&storage.database_url).await?;
+    let secrets = Secrets::load_or_create(&storage.secrets_dir)?;
+    Ok(Cmd {
+        users: Users::new(db.clone(), clock.clone()),
+        audit: AuditLog::new(db.clone(), secrets.audit_key.clone(), clock),
+        db,
+    })
+}
+
+async fn audit_cli(
+    cmd: &Cmd,
+    action: Action,
+    outcome: &str,
+    detail: String,
+) -> Result<(), CliError> {
+    cmd.audit
+        .append(AuditEvent::new(action, &cli_actor(), "cli", outcome, &cli_meta()).detail(detail))
+        .await?;
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging(true);
+            let settings = Settings::from_args(&cli.storage, &args)?;
+            let app = Application::build(settings, Arc::new(SystemClock)).await?;
+            tracing::info!(port = app.port(), "callvault console listening");
+            app.run_until_stopped().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            init_logging(false);
+            let db = Db::open(&cli.storage.database_url).await?;
+            println!("migrations applied ({:?})", db.backend);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keygen { out } => {
+            lambda_encrypt::keyring::generate_raw_aes_key_file(&out)?;
+            println!(
+                "wrote {} (key name '{}'); use CALLVAULT_KEYRING=raw-aes:{}",
+                out.display(),
+                lambda_encrypt::keyring::raw_aes_key_name(&out)?,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command } => {
+            init_logging(false);
+            let cmd = open(&cli.storage).await?;
+            user_command(&cmd, command).await
+        }
+        Command::Audit { command } => {
+            init_logging(false);
+            let cmd = open(&cli.storage).await?;
+            match command {
+                AuditCommand::Verify => {
+                    let report = cmd.audit.verify().await?;
+                    let (outcome, detail) = match &report.first_bad {
+                        None => ("ok", format!("{} rows verified", report.rows_checked)),
+                        Some(b) => ("broken", format!("broken at row {}: {}", b.seq, b.problem)),
+                    };
+                    audit_cli(&cmd, Action::AuditVerify, outcome, detail).await?;
+                    match report.first_bad {
+                        None => {
+                            println!(
+                                "audit chain verified: {} rows checked, head row {}",
+                                report.rows_checked, report.head_seq
+                            );
+                            Ok(ExitCode::SUCCESS)
+                        }
+                        Some(b) => {
+                            println!(
+                                "audit chain BROKEN at row {}: {} ({} rows checked)",
+                                b.seq, b.problem, report.rows_checked
+                            );
+                            Ok(ExitCode::FAILURE)
+                        }
+                    }
+                }
+                AuditCommand::Export { format } => {
+                    let format = match format {
+                        FormatArg::Csv => ExportFormat::Csv,
+                        FormatArg::Jsonl => ExportFormat::Jsonl,
+                    };
+                    audit_cli(
+                        &cmd,
+                        Action::AuditExport,
+                        "ok",
+                        format!("{} all rows", format.extension()),
+                    )
+                    .await?;
+                    let mut stream = Box::pin(export::stream(
+                        cmd.audit.clone(),
+                        AuditFilter::default(),
+                        format,
+                    ));
+                    let stdout = std::io::stdout();
+                    let mut out = stdout.lock();
+                    while let Some(chunk) = stream.next().await {
+                        out.write_all(&chunk?)?;
+                    }
+                    out.flush()?;
+                    drop(cmd.db);
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+    }
+}
+
+async fn user_command(cmd: &Cmd, command: UserCommand) -> Result<ExitCode, CliError> {
+    match command {
+        UserCommand::Add { username, role } => {
+            let username = Username::parse(&username)?;
+            let role = Role::parse(&role).ok_or(crate::auth::users::UserError::UnknownRole)?;
+            let password = read_password(true)?;
+            let user = cmd.users.add(&username, &password, role).await?;
+            audit_cli(
+                cmd,
+                Action::UserChange,
+                "ok",
+                format!("added user {} as {}", user.username, user.role),
+            )
+            .await?;
+            println!("added user {} ({})", user.username, user.role);
+        }
+        UserCommand::List => {
+            for u in cmd.users.list().await? {
+                println!(
+                    "{:<32} {:<10} {}",
+                    u.username,
+                    u.role.as_str(),
+                    if u.disabled { "disabled" } else { "active" }
+                );
+            }
+        }
+        UserCommand::Disable { username } => {
+            let user = cmd
+                .users
+                .by_name(&username)
+                .await?
+                .ok_or(crate::auth::users::UserError::NotFound)?;
+            cmd.users.set_disabled(user.id, true).await?;
+            audit_cli(
+                cmd,
+                Action::UserChange,
+                "ok",
+                format!("disabled user {}", user.username),
+            )
+            .await?;
+            println!("disabled user {}; their sessions have ended", user.username);
+        }
+        UserCommand::Passwd { username } => {
+            let user = cmd
+                .users
+                .by_name(&username)
+                .await?
+                .ok_or(crate::auth::users::UserError::NotFound)?;
+            let password = read_password(true)?;
+            cmd.users.set_password(user.id, &password).await?;
+            audit_cli(
+                cmd,
+                Action::UserChange,
+                "ok",
+                format!("set password of {}", user.username),
+            )
+            .await?;
+            println!(
+                "password of {} changed; their sessions have ended",
+                user.username
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,123 @@
+//! The database: SQLite (embedded default) or PostgreSQL, one SQL dialect
+//! through `sqlx::Any` (`$N` placeholders work on both), migrations per backend.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("DATABASE_URL must start with sqlite: or postgres:")]
+    UnsupportedUrl,
+    #[error("cannot open the database")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot apply database migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("database query failed")]
+    Query(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Db {
+    /// Opens (creating a SQLite file if absent) without migrating.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::UnsupportedUrl);
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                // Create the file if absent; WAL with synchronous=FULL makes
+                // every commit durable (the audit log depends on it).
+                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                    .map_err(DbError::Connect)?
+                    .create_if_missing(true);
+                let path = opts.get_filename().to_owned();
+                if path.as_os_str() != ":memory:" && !path.exists() {
+                    let pool = sqlx::SqlitePool::connect_with(opts)
+                        .await
+                        .map_err(DbError::Connect)?;
+                    pool.close().await;
+                }
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await
+                    .map_err(DbError::Connect)?
+            }
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(DbError::Connect)?,
+        };
+        Ok(Self { pool, backend })
+    }
+
+    /// Opens and brings the schema up to date.
+    pub async fn open(url: &str) -> Result<Self, DbError> {
+        let db = Self::connect(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        self.migrator()
+            .run(&self.pool)
+            .await
+            .map_err(DbError::Migrate)
+    }
+
+    /// Ready = reachable and every embedded migration applied.
+    pub async fn is_ready(&self) -> Result<bool, DbError> {
+        let applied: Vec<(i64,)> = sqlx::query_as(
+            "SELECT version FROM _sqlx_migrations WHERE success = $1 ORDER BY version",
+        )
+        .bind(true)
+        .fetch_all(&self.pool)
+        .await?;
+        let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
+        let expected: Vec<i64> = self.migrator().iter().map(|m| m.version).collect();
+        Ok(expected.iter().all(|v| applied.contains(v)))
+    }
+}

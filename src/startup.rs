@@ -1,0 +1,141 @@
+//! Building and running the console: `Application::build` opens storage,
+//! binds the listener (port 0 in tests) and reports the real port.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+
+use crate::audit::AuditLog;
+use crate::auth::csrf::{csrf_guard, MAX_FORM_BYTES};
+use crate::auth::session_store::DbSessionStore;
+use crate::auth::throttle::Throttle;
+use crate::auth::users::Users;
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::{Db, DbError};
+use crate::secrets::{Secrets, SecretsError};
+use crate::web::error::AppError;
+use crate::web::middleware::{request_id, security_headers};
+use crate::web::{routes, AppState};
+
+pub const SESSION_COOKIE: &str = "callvault_session";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("cannot listen on the configured address")]
+    Bind(#[source] std::io::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: Arc<AppState>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
+        let db = Db::open(&settings.database_url).await?;
+        let secrets = Secrets::load_or_create(&settings.secrets_dir)?;
+        let state = Arc::new(AppState {
+            users: Users::new(db.clone(), clock.clone()),
+            audit: AuditLog::new(db.clone(), secrets.audit_key.clone(), clock.clone()),
+            throttle: Throttle::new(db.clone(), clock.clone()),
+            sessions: DbSessionStore::new(db.clone(), clock.clone()),
+            db,
+            clock,
+            settings,
+        });
+        let listener = TcpListener::bind(state.settings.listen).map_err(StartupError::Bind)?;
+        let port = listener.local_addr().map_err(StartupError::Bind)?.port();
+        let key = Key::from(&secrets.session_key);
+        let data = web::Data::new(Arc::clone(&state));
+        let store = state.sessions.clone();
+        let secure = state.settings.cookie_secure;
+        let idle = actix_web::cookie::time::Duration::seconds(
+            i64::try_from(state.settings.idle_timeout.as_secs()).unwrap_or(i64::MAX),
+        );
+        let server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(store.clone(), key.clone())
+                .cookie_name(SESSION_COOKIE.to_owned())
+                // ASVS 3.4.1-3.4.3: Secure, HttpOnly, SameSite=Strict.
+                .cookie_secure(secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Strict)
+                .cookie_content_security(CookieContentSecurity::Private)
+                // ASVS 3.3.2: the idle timeout is enforced server-side and
+                // extended by every request; the absolute one by the principal check.
+                .session_lifecycle(
+                    BrowserSession::default()
+                        .state_ttl(idle)
+                        .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                )
+                .build();
+            App::new()
+                .app_data(data.clone())
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(MAX_FORM_BYTES)
+                        .error_handler(|_, _| {
+                            AppError::BadRequest("The form was incomplete or malformed.".into())
+                                .into()
+                        }),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|_, _| {
+                    AppError::BadRequest("The address has malformed parameters.".into()).into()
+                }))
+                .app_data(
+                    web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()),
+                )
+                .configure(routes)
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(AppError::NotFound)
+                }))
+                .wrap(from_fn(csrf_guard))
+                .wrap(sessions)
+                .wrap(from_fn(security_headers))
+                .wrap(from_fn(request_id))
+        })
+        .listen(listener)
+        .map_err(StartupError::Bind)?
+        .shutdown_timeout(5)
+        .run();
+
+        let purger = state.sessions.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(300));
+            loop {
+                tick.tick().await;
+                if let Err(e) = purger.purge_expired().await {
+                    tracing::warn!(error = %e, "expired-session purge failed");
+                }
+            }
+        });
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        Arc::clone(&self.state)
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,64 @@
+//! HTTP: routing, the shared state, error pages, security middleware.
+
+pub mod error;
+pub mod health;
+pub mod middleware;
+pub mod templates;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::audit::AuditLog;
+use crate::auth::session_store::DbSessionStore;
+use crate::auth::throttle::Throttle;
+use crate::auth::users::Users;
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::Db;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub settings: Settings,
+    pub db: Db,
+    pub users: Users,
+    pub audit: AuditLog,
+    pub throttle: Throttle,
+    pub sessions: DbSessionStore,
+    pub clock: SharedClock,
+}
+
+pub type State = web::Data<Arc<AppState>>;
+
+/// Every route of the console. The route x role matrix test walks this list.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use crate::audit::handlers as audit;
+    use crate::auth::handlers as auth;
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/", web::get().to(auth::home))
+        .route("/login", web::get().to(auth::login_form))
+        .route("/login", web::post().to(auth::login))
+        .route("/logout", web::post().to(auth::logout))
+        .route("/audit", web::get().to(audit::audit_page))
+        .route("/audit/export", web::get().to(audit::export))
+        .route("/audit/verify", web::post().to(audit::verify))
+        .route("/admin/users", web::get().to(auth::admin_users))
+        .route("/admin/users", web::post().to(auth::admin_add_user))
+        .route(
+            "/admin/users/{id}/disable",
+            web::post().to(auth::admin_disable_user),
+        )
+        .route(
+            "/admin/users/{id}/enable",
+            web::post().to(auth::admin_enable_user),
+        )
+        .route(
+            "/admin/users/{id}/role",
+            web::post().to(auth::admin_set_role),
+        )
+        .service(
+            actix_files::Files::new("/static", concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
+                .prefer_utf8(true),
+        );
+}

@@ -1,0 +1,168 @@
+//! One askama struct per page, named after its template. askama escapes every
+//! value for HTML; no page is built with `format!`.
+
+use askama::Template;
+
+use crate::audit::AuditRow;
+use crate::auth::principal::Principal;
+use crate::auth::users::User;
+use crate::clock::format_us;
+
+/// What the base layout needs: the page title, who is signed in, and the
+/// CSRF token for the sign-out form.
+pub struct Layout {
+    pub title: String,
+    pub user: Option<NavUser>,
+    pub csrf: String,
+}
+
+pub struct NavUser {
+    pub username: String,
+    pub role: &'static str,
+}
+
+impl Layout {
+    pub fn anonymous(title: &str) -> Self {
+        Self {
+            title: title.to_owned(),
+            user: None,
+            csrf: String::new(),
+        }
+    }
+
+    pub fn signed_in(title: &str, principal: &Principal, csrf: String) -> Self {
+        Self {
+            title: title.to_owned(),
+            user: Some(NavUser {
+                username: principal.username.clone(),
+                role: principal.role.as_str(),
+            }),
+            csrf,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub status: u16,
+    pub message: String,
+    pub request_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub error: Option<&'static str>,
+    pub notice: Option<&'static str>,
+    pub username: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    pub layout: Layout,
+}
+
+/// One audit row as shown.
+pub struct AuditRowView {
+    pub seq: i64,
+    pub time: String,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub contact_id: String,
+    pub field: String,
+    pub reason: String,
+    pub outcome: String,
+    pub client_addr: String,
+    pub request_id: String,
+    pub detail: String,
+    pub hash_prefix: String,
+}
+
+impl From<AuditRow> for AuditRowView {
+    fn from(r: AuditRow) -> Self {
+        Self {
+            seq: r.seq,
+            time: format_us(r.ts_us),
+            hash_prefix: r.hash.chars().take(12).collect(),
+            actor: r.actor,
+            role: r.role,
+            action: r.action,
+            contact_id: r.contact_id,
+            field: r.field,
+            reason: r.reason,
+            outcome: r.outcome,
+            client_addr: r.client_addr,
+            request_id: r.request_id,
+            detail: r.detail,
+        }
+    }
+}
+
+pub struct VerifyView {
+    pub ok: bool,
+    pub rows_checked: u64,
+    pub head_seq: i64,
+    pub problem: String,
+    pub bad_seq: i64,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub layout: Layout,
+    pub rows: Vec<AuditRowView>,
+    pub actions: Vec<&'static str>,
+    pub f_actor: String,
+    pub f_action: String,
+    pub f_contact: String,
+    pub f_from: String,
+    pub f_to: String,
+    /// The filter as a query string (already URL-encoded), for paging and export links.
+    pub filter_query: String,
+    pub older: Option<i64>,
+    pub verify: Option<VerifyView>,
+    pub error: Option<String>,
+}
+
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub role: &'static str,
+    pub disabled: bool,
+    pub created: String,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            role: u.role.as_str(),
+            disabled: u.disabled,
+            created: format_us(u.created_us),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+pub struct AdminUsersPage {
+    pub layout: Layout,
+    pub users: Vec<UserView>,
+    pub roles: Vec<&'static str>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Renders a page as a `200 OK` HTML response that is never cached.
+pub fn html<T: Template>(page: &T) -> Result<actix_web::HttpResponse, crate::web::error::AppError> {
+    Ok(actix_web::HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(page.render()?))
+}
