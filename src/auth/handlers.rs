@@ -294,6 +294,9 @@ async fn refused(
         return Err(db.into());
     }
     audit_user_change(state, admin, req, "refused", format!("{what}: {e}")).await?;
+    if let UserError::NotFound = e {
+        return Err(AppError::NotFound);
+    }
     users_page(state, admin, session, None, Some(e.to_string())).await
 }
 

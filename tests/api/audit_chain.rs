@@ -1,0 +1,271 @@
+//! The audit chain under tampering (done with SQL, as an attacker with
+//! database access would) and under concurrent writers, on both backends.
+
+use std::sync::Arc;
+
+use callvault::audit::{Action, AuditEvent, AuditLog, RequestMeta, VerifyReport};
+use callvault::auth::Role;
+use callvault::clock::SystemClock;
+use callvault::db::{Backend, Db};
+use callvault::secrets::Secrets;
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+struct Store {
+    db: Db,
+    log: AuditLog,
+    secrets_dir: std::path::PathBuf,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn store(backend: Backend) -> Option<Store> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => sqlite_url(&dir),
+        Backend::Postgres => fresh_postgres_database().await?,
+    };
+    let secrets_dir = dir.path().join("secrets");
+    let db = Db::open(&url).await.unwrap();
+    let secrets = Secrets::load_or_create(&secrets_dir).unwrap();
+    let log = AuditLog::new(db.clone(), secrets.audit_key.clone(), Arc::new(SystemClock));
+    Some(Store {
+        db,
+        log,
+        secrets_dir,
+        url,
+        _dir: dir,
+    })
+}
+
+async fn append_n(log: &AuditLog, n: usize) {
+    for i in 0..n {
+        let ev = AuditEvent::new(
+            Action::ContactView,
+            &format!("user{i}"),
+            "supervisor",
+            "ok",
+            &RequestMeta::default(),
+        )
+        .contact("c-1", "creditcard")
+        .reason("checking a dispute");
+        log.append(ev).await.unwrap();
+    }
+}
+
+async fn sql(db: &Db, statement: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
+/// What an attacker with database access does first.
+async fn drop_append_only_triggers(db: &Db) {
+    match db.backend {
+        Backend::Sqlite => {
+            sql(db, "DROP TRIGGER audit_log_no_update").await;
+            sql(db, "DROP TRIGGER audit_log_no_delete").await;
+        }
+        Backend::Postgres => sql(db, "DROP TRIGGER audit_log_no_update_delete ON audit_log").await,
+    }
+}
+
+fn bad_at(report: &VerifyReport) -> i64 {
+    report
+        .first_bad
+        .as_ref()
+        .map(|b| b.seq)
+        .unwrap_or_else(|| panic!("tampering went unnoticed: {report:?}"))
+}
+
+async fn tamper_cases(backend: Backend) {
+    type Case = (&'static str, &'static [&'static str], i64);
+    let cases: [Case; 5] = [
+        ("edit a reason", &["UPDATE audit_log SET reason = 'nothing to see' WHERE seq = 7"], 7),
+        ("delete a row", &["DELETE FROM audit_log WHERE seq = 7"], 8),
+        (
+            "reorder two rows",
+            &[
+                "UPDATE audit_log SET seq = -1 WHERE seq = 7",
+                "UPDATE audit_log SET seq = 7 WHERE seq = 8",
+                "UPDATE audit_log SET seq = 8 WHERE seq = -1",
+            ],
+            7,
+        ),
+        (
+            "insert a forged row in the middle",
+            &[
+                "UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 7",
+                "UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1007",
+                "INSERT INTO audit_log SELECT 7, ts_us, 'mallory', role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, hash, hash FROM audit_log WHERE seq = 6",
+            ],
+            7,
+        ),
+        (
+            "append a forged row",
+            &["INSERT INTO audit_log SELECT 21, ts_us, 'mallory', role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, hash, hash FROM audit_log WHERE seq = 20"],
+            21,
+        ),
+    ];
+    for (name, statements, expected) in cases {
+        let Some(s) = store(backend).await else {
+            return;
+        };
+        append_n(&s.log, 20).await;
+        assert!(s.log.verify().await.unwrap().ok());
+        drop_append_only_triggers(&s.db).await;
+        for st in statements {
+            sql(&s.db, st).await;
+        }
+        let report = s.log.verify().await.unwrap();
+        assert_eq!(bad_at(&report), expected, "{backend:?}: {name}: {report:?}");
+    }
+}
+
+#[tokio::test]
+async fn tampering_is_detected_on_sqlite() {
+    tamper_cases(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn tampering_is_detected_on_postgres() {
+    tamper_cases(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn the_table_refuses_updates_and_deletes() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(s) = store(backend).await else {
+            continue;
+        };
+        append_n(&s.log, 2).await;
+        for st in [
+            "UPDATE audit_log SET actor = 'x' WHERE seq = 1",
+            "DELETE FROM audit_log WHERE seq = 1",
+        ] {
+            let err = sqlx::query(st).execute(&s.db.pool).await.unwrap_err();
+            assert!(
+                err.to_string().contains("append-only"),
+                "{backend:?}: {err}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_cli_exits_non_zero_and_names_the_first_bad_row() {
+    let Some(s) = store(Backend::Sqlite).await else {
+        return;
+    };
+    append_n(&s.log, 10).await;
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_callvault"))
+            .args(["audit", "verify"])
+            .env("DATABASE_URL", &s.url)
+            .env("CALLVAULT_SECRETS_DIR", &s.secrets_dir)
+            .output()
+            .unwrap()
+    };
+    let ok = run();
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("10 rows checked"));
+    drop_append_only_triggers(&s.db).await;
+    sql(
+        &s.db,
+        "UPDATE audit_log SET outcome = 'denied' WHERE seq = 4",
+    )
+    .await;
+    let bad = run();
+    assert_eq!(bad.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert!(out.contains("BROKEN at row 4"), "{out}");
+}
+
+#[tokio::test]
+async fn the_verify_page_shows_a_broken_chain() {
+    let app = spawn_app().await;
+    let c = app.login_as(Role::Auditor).await; // row 1
+    c.get(app.url("/audit")).send().await.unwrap(); // row 2
+    c.get(app.url("/audit")).send().await.unwrap(); // row 3
+    drop_append_only_triggers(&app.state.db).await;
+    sql(&app.state.db, "DELETE FROM audit_log WHERE seq = 2").await;
+    let r = app.post_form(&c, "/audit", "/audit/verify", &[]).await;
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Chain broken at row 3"), "{html}");
+    assert_eq!(
+        app.last_audit("audit_verify").await.unwrap().outcome,
+        "broken"
+    );
+}
+
+async fn concurrent_writers(backend: Backend) {
+    let Some(s) = store(backend).await else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        // Each writer has its own pool: as separate processes would.
+        let db = Db::open(&s.url).await.unwrap();
+        let key = Secrets::load_or_create(&s.secrets_dir)
+            .unwrap()
+            .audit_key
+            .clone();
+        let log = AuditLog::new(db, key, Arc::new(SystemClock));
+        tasks.push(tokio::spawn(async move {
+            for i in 0..500 {
+                let ev = AuditEvent::new(
+                    Action::Decrypt,
+                    &format!("writer{w}"),
+                    "supervisor",
+                    "ok",
+                    &RequestMeta::default(),
+                )
+                .detail(format!("append {i}"));
+                log.append(ev).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let report = s.log.verify().await.unwrap();
+    assert!(report.ok(), "{backend:?}: {report:?}");
+    assert_eq!(report.rows_checked, 4000);
+    assert_eq!(report.head_seq, 4000);
+    let (n, max): (i64, i64) = sqlx::query_as("SELECT COUNT(*), MAX(seq) FROM audit_log")
+        .fetch_one(&s.db.pool)
+        .await
+        .unwrap();
+    assert_eq!((n, max), (4000, 4000), "no gaps, no duplicates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_writers_keep_one_gap_free_chain_on_sqlite() {
+    concurrent_writers(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_writers_keep_one_gap_free_chain_on_postgres() {
+    concurrent_writers(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn when_the_audit_store_refuses_writes_nobody_signs_in() {
+    let app = spawn_app().await;
+    app.add_user("sam", Role::Auditor).await;
+    sql(
+        &app.state.db,
+        "CREATE TRIGGER audit_log_full BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    )
+    .await;
+    let c = client();
+    let r = app.login(&c, "sam", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.text().await.unwrap().contains("Audit log unavailable"));
+    assert_redirects_to(&c.get(app.url("/audit")).send().await.unwrap(), "/login");
+    // Recovery: once the store takes writes again, sign-in works.
+    sql(&app.state.db, "DROP TRIGGER audit_log_full").await;
+    assert_redirects_to(&app.login(&c, "sam", PASSWORD).await, "/");
+}

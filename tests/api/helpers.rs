@@ -1,0 +1,214 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use callvault::audit::AuditRow;
+use callvault::auth::password::Password;
+use callvault::auth::users::Username;
+use callvault::auth::Role;
+use callvault::clock::OffsetClock;
+use callvault::config::Settings;
+use callvault::startup::Application;
+use callvault::web::AppState;
+use reqwest::header::LOCATION;
+use reqwest::{Client, Response, StatusCode};
+
+pub const PASSWORD: &str = "a long test password";
+
+#[allow(dead_code)]
+pub struct TestApp {
+    pub address: String,
+    pub clock: Arc<OffsetClock>,
+    pub state: Arc<AppState>,
+    pub db_url: String,
+    pub secrets_dir: PathBuf,
+    pub _dir: tempfile::TempDir,
+}
+
+/// A prerequisite provided by scripts/test: under CI its absence fails the
+/// test; elsewhere the test says loudly that it did not run.
+pub fn require_env(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{name} is not set: run the tests through scripts/test");
+            }
+            eprintln!("SKIPPED: {name} is not set; run scripts/test to include this test");
+            None
+        }
+    }
+}
+
+/// A fresh, empty PostgreSQL database; its URL.
+pub async fn fresh_postgres_database() -> Option<String> {
+    use sqlx::Connection as _;
+    let admin_url = require_env("CALLVAULT_TEST_POSTGRES")?;
+    let name = format!("callvault_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(&admin_url);
+    Some(format!("{base}/{name}"))
+}
+
+pub fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("callvault.db").display())
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    spawn_app_with(dir, url, false).await
+}
+
+pub async fn spawn_app_with(
+    dir: tempfile::TempDir,
+    db_url: String,
+    cookie_secure: bool,
+) -> TestApp {
+    let secrets_dir = dir.path().join("secrets");
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: db_url.clone(),
+        secrets_dir: secrets_dir.clone(),
+        cookie_secure,
+        idle_timeout: Duration::from_secs(15 * 60),
+        absolute_timeout: Duration::from_secs(8 * 3600),
+    };
+    let clock = Arc::new(OffsetClock::default());
+    let app = Application::build(settings, clock.clone())
+        .await
+        .expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        clock,
+        state,
+        db_url,
+        secrets_dir,
+        _dir: dir,
+    }
+}
+
+pub fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn assert_redirects_to(response: &Response, location: &str) {
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "expected a redirect to {location}"
+    );
+    assert_eq!(response.headers()[LOCATION], location);
+}
+
+/// The CSRF token in a page's forms.
+pub fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("page has a CSRF token") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn add_user(&self, username: &str, role: Role) -> i64 {
+        self.state
+            .users
+            .add(
+                &Username::parse(username).unwrap(),
+                &Password::new(PASSWORD.into()),
+                role,
+            )
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// GET `page`, then POST `fields` to `action` with that page's CSRF token.
+    pub async fn post_form(
+        &self,
+        client: &Client,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let html = client
+            .get(self.url(page))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let token = csrf_in(&html);
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &token));
+        client
+            .post(self.url(action))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, client: &Client, username: &str, password: &str) -> Response {
+        self.post_form(
+            client,
+            "/login",
+            "/login",
+            &[("username", username), ("password", password)],
+        )
+        .await
+    }
+
+    /// A signed-in client for a new user of `role`.
+    pub async fn login_as(&self, role: Role) -> Client {
+        let name = format!(
+            "{}-{}",
+            role.as_str(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        self.add_user(&name, role).await;
+        let c = client();
+        let r = self.login(&c, &name, PASSWORD).await;
+        assert_redirects_to(&r, "/");
+        c
+    }
+
+    pub async fn audit_rows(&self) -> Vec<AuditRow> {
+        let mut rows = self
+            .state
+            .audit
+            .query(&Default::default(), None, 100_000)
+            .await
+            .unwrap();
+        rows.reverse();
+        rows
+    }
+
+    pub async fn last_audit(&self, action: &str) -> Option<AuditRow> {
+        self.audit_rows()
+            .await
+            .into_iter()
+            .rev()
+            .find(|r| r.action == action)
+    }
+}

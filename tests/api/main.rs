@@ -1,0 +1,14 @@
+//! Black-box tests of the console: the real app on a random loopback port,
+//! a temporary database, a cookie-holding HTTP client.
+
+mod helpers;
+
+mod audit_chain;
+mod audit_pages;
+mod cli;
+mod csrf;
+mod headers;
+mod login;
+mod matrix;
+mod sessions;
+mod users_admin;

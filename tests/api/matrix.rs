@@ -1,0 +1,174 @@
+//! Every route x every role (and anonymous): the expected status. A new route
+//! must be added here (see `callvault::web::routes`).
+
+use callvault::auth::Role;
+use reqwest::{Client, StatusCode};
+
+use crate::helpers::*;
+
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Anonymous,
+    Signed(Role),
+}
+
+const S303: u16 = 303;
+
+/// (method, path, form, [anonymous, supervisor, auditor, admin])
+fn routes(target: i64) -> Vec<(&'static str, String, Vec<(&'static str, String)>, [u16; 4])> {
+    let id = target.to_string();
+    vec![
+        ("GET", "/healthz".into(), vec![], [200, 200, 200, 200]),
+        ("GET", "/readyz".into(), vec![], [200, 200, 200, 200]),
+        (
+            "GET",
+            "/static/app.css".into(),
+            vec![],
+            [200, 200, 200, 200],
+        ),
+        ("GET", "/".into(), vec![], [S303, 200, 200, 200]),
+        ("GET", "/login".into(), vec![], [200, S303, S303, S303]),
+        (
+            "POST",
+            "/login".into(),
+            vec![
+                ("username", "nobody".into()),
+                ("password", "wrong password!".into()),
+            ],
+            [401, 401, 401, 401],
+        ),
+        ("GET", "/audit".into(), vec![], [S303, 403, 200, 403]),
+        (
+            "GET",
+            "/audit/export?format=csv".into(),
+            vec![],
+            [S303, 403, 200, 403],
+        ),
+        (
+            "GET",
+            "/audit/export?format=jsonl".into(),
+            vec![],
+            [S303, 403, 200, 403],
+        ),
+        (
+            "POST",
+            "/audit/verify".into(),
+            vec![],
+            [S303, 403, 200, 403],
+        ),
+        ("GET", "/admin/users".into(), vec![], [S303, 403, 403, 200]),
+        (
+            "POST",
+            "/admin/users".into(),
+            vec![
+                ("username", "made-by-matrix".into()),
+                ("role", "auditor".into()),
+                ("password", PASSWORD.into()),
+            ],
+            [S303, 403, 403, S303],
+        ),
+        (
+            "POST",
+            format!("/admin/users/{id}/disable"),
+            vec![],
+            [S303, 403, 403, S303],
+        ),
+        (
+            "POST",
+            format!("/admin/users/{id}/enable"),
+            vec![],
+            [S303, 403, 403, S303],
+        ),
+        (
+            "POST",
+            format!("/admin/users/{id}/role"),
+            vec![("role", "auditor".into())],
+            [S303, 403, 403, S303],
+        ),
+        ("GET", "/no-such-route".into(), vec![], [404, 404, 404, 404]),
+        // Last: it ends the session.
+        ("POST", "/logout".into(), vec![], [S303, S303, S303, S303]),
+    ]
+}
+
+async fn token(app: &TestApp, c: &Client, who: Who) -> String {
+    let page = match who {
+        Who::Anonymous => "/login",
+        Who::Signed(_) => "/",
+    };
+    csrf_in(
+        &c.get(app.url(page))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn every_route_answers_every_role_as_designed() {
+    let app = spawn_app().await;
+    let target = app.add_user("matrix-target", Role::Auditor).await;
+    let whos = [
+        Who::Anonymous,
+        Who::Signed(Role::Supervisor),
+        Who::Signed(Role::Auditor),
+        Who::Signed(Role::Admin),
+    ];
+    let mut failures = Vec::new();
+    for (i, who) in whos.iter().enumerate() {
+        let c = match who {
+            Who::Anonymous => client(),
+            Who::Signed(role) => app.login_as(*role).await,
+        };
+        for (method, path, form, expected) in routes(target) {
+            let resp = if method == "GET" {
+                c.get(app.url(&path)).send().await.unwrap()
+            } else {
+                let t = token(&app, &c, *who).await;
+                let mut form = form.clone();
+                form.push(("csrf_token", t));
+                c.post(app.url(&path)).form(&form).send().await.unwrap()
+            };
+            let got = resp.status().as_u16();
+            if got != expected[i] {
+                failures.push(format!(
+                    "{method} {path} as {who:?}: expected {}, got {got}",
+                    expected[i]
+                ));
+            }
+            if got == 303
+                && expected[i] == 303
+                && matches!(who, Who::Anonymous)
+                && path != "/logout"
+            {
+                assert_eq!(resp.headers()["location"], "/login", "{method} {path}");
+            }
+            if got == 403 {
+                assert!(resp.text().await.unwrap().contains("Not allowed"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "route x role mismatches:\n{}",
+        failures.join("\n")
+    );
+    // Every 403 left an access_denied row naming the route.
+    let denied: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "access_denied")
+        .collect();
+    assert_eq!(denied.len(), 9 + 5 + 4);
+    assert!(denied
+        .iter()
+        .any(|r| r.role == "supervisor" && r.detail == "GET /audit"));
+    assert!(denied
+        .iter()
+        .any(|r| r.role == "admin" && r.detail == "POST /audit/verify"));
+    let _ = StatusCode::OK;
+}
