@@ -33,6 +33,9 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// A native SQLite pool for long scans (audit verify): `Any` converts
+    /// every value of every row, which triples the cost of a million-row scan.
+    pub sqlite_scan: Option<sqlx::SqlitePool>,
 }
 
 impl Db {
@@ -46,6 +49,7 @@ impl Db {
         } else {
             return Err(DbError::UnsupportedUrl);
         };
+        let mut sqlite_scan = None;
         let pool = match backend {
             Backend::Sqlite => {
                 // Create the file if absent; WAL with synchronous=FULL makes
@@ -55,11 +59,16 @@ impl Db {
                     .create_if_missing(true);
                 let path = opts.get_filename().to_owned();
                 if path.as_os_str() != ":memory:" && !path.exists() {
-                    let pool = sqlx::SqlitePool::connect_with(opts)
+                    let pool = sqlx::SqlitePool::connect_with(opts.clone())
                         .await
                         .map_err(DbError::Connect)?;
                     pool.close().await;
                 }
+                sqlite_scan = Some(
+                    sqlx::sqlite::SqlitePoolOptions::new()
+                        .max_connections(4)
+                        .connect_lazy_with(opts.read_only(true)),
+                );
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(10))
@@ -84,7 +93,11 @@ impl Db {
                 .await
                 .map_err(DbError::Connect)?,
         };
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_scan,
+        })
     }
 
     /// Opens and brings the schema up to date.

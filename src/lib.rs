@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod logs;
 pub mod secrets;
 pub mod startup;
 pub mod web;

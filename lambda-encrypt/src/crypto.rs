@@ -92,13 +92,13 @@ pub enum CryptoError {
     #[error("the message failed authentication (tampered or truncated)")]
     Authentication,
     #[error("the key service failed")]
-    KeyService(#[source] aws_esdk::types::error::Error),
+    KeyService(#[source] Box<aws_esdk::types::error::Error>),
     #[error("keyring configuration")]
     Keyring(#[from] KeyringError),
     #[error("value is {len} bytes; the limit is {MAX_PLAINTEXT_LEN}")]
     PlaintextTooLarge { len: usize },
     #[error("the encryption SDK failed")]
-    Sdk(#[source] aws_esdk::types::error::Error),
+    Sdk(#[source] Box<aws_esdk::types::error::Error>),
     #[error("the encryption SDK could not be set up: {0}")]
     Setup(String),
 }
@@ -365,9 +365,7 @@ impl FieldCrypto {
             .data_keys
             .iter()
             .any(|edk| match &self.keys {
-                KeyIds::Kms(arns) => {
-                    edk.provider_id == "aws-kms" && arns.iter().any(|a| *a == edk.key_id)
-                }
+                KeyIds::Kms(arns) => edk.provider_id == "aws-kms" && arns.contains(&edk.key_id),
                 KeyIds::Raw { namespace, name } => {
                     edk.provider_id == *namespace && edk.key_id == *name
                 }
@@ -390,15 +388,15 @@ fn is_key_service_error(err: &aws_esdk::types::error::Error) -> bool {
 
 fn classify_encrypt(err: aws_esdk::types::error::Error) -> CryptoError {
     if is_key_service_error(&err) {
-        CryptoError::KeyService(err)
+        CryptoError::KeyService(Box::new(err))
     } else {
-        CryptoError::Sdk(err)
+        CryptoError::Sdk(Box::new(err))
     }
 }
 
 fn classify_decrypt(err: aws_esdk::types::error::Error) -> CryptoError {
     if is_key_service_error(&err) {
-        return CryptoError::KeyService(err);
+        return CryptoError::KeyService(Box::new(err));
     }
     let text = format!("{err:?}");
     if text.contains("Unable to decrypt any data keys")

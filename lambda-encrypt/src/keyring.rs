@@ -272,7 +272,7 @@ mod tests {
                 "{arn}"
             );
         }
-        let many = vec![ARN; MAX_KMS_KEYS + 1].join(",");
+        let many = [ARN; MAX_KMS_KEYS + 1].join(",");
         assert!(matches!(
             format!("kms:{many}").parse::<KeyringSpec>(),
             Err(KeyringError::TooManyKmsKeys)

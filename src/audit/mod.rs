@@ -33,6 +33,8 @@ pub enum AuditError {
     Store(#[from] sqlx::Error),
     #[error("the audit key is unusable")]
     Key,
+    #[error("audit internal error: {0}")]
+    Internal(&'static str),
 }
 
 /// What happened. Stored as its `as_str()` name.
@@ -219,6 +221,25 @@ pub struct BadRow {
     pub problem: String,
 }
 
+struct RangeResult {
+    first_seq: i64,
+    last_seq: i64,
+    first_prev_hash: Option<String>,
+    last_hash: Option<String>,
+    checked: u64,
+    first_bad: Option<BadRow>,
+}
+
+impl RangeResult {
+    fn into_report(self) -> VerifyReport {
+        VerifyReport {
+            rows_checked: self.checked,
+            head_seq: self.first_bad.as_ref().map_or(self.last_seq, |b| b.seq),
+            first_bad: self.first_bad,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
     pub rows_checked: u64,
@@ -326,6 +347,13 @@ impl AuditLog {
 
     /// Appends one row and returns it once it is durably committed.
     pub async fn append(&self, event: AuditEvent) -> Result<AuditRow, AuditError> {
+        let mut rows = self.append_many(vec![event]).await?;
+        rows.pop()
+            .ok_or(AuditError::Internal("append returned no row"))
+    }
+
+    /// Appends several rows in one transaction (one durable commit).
+    pub async fn append_many(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditRow>, AuditError> {
         let _serialised = self.append_lock.lock().await;
         let mut tx = match self.db.backend {
             Backend::Sqlite => self.db.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -342,26 +370,28 @@ impl AuditLog {
             sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *tx)
                 .await?;
-        let (prev_seq, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
-        let mut row = AuditRow {
-            seq: prev_seq + 1,
-            ts_us: self.clock.now_us(),
-            actor: clean(&event.actor, MAX_FIELD_CHARS),
-            role: clean(&event.role, 32),
-            action: event.action.as_str().to_owned(),
-            contact_id: clean(&event.contact_id, MAX_FIELD_CHARS),
-            field: clean(&event.field, 64),
-            reason: clean(&event.reason, MAX_REASON_CHARS),
-            outcome: clean(&event.outcome, 64),
-            client_addr: clean(&event.meta.client_addr, 64),
-            user_agent: clean(&event.meta.user_agent, MAX_FIELD_CHARS),
-            request_id: clean(&event.meta.request_id, 64),
-            detail: clean(&event.detail, MAX_FIELD_CHARS),
-            prev_hash,
-            hash: String::new(),
-        };
-        row.hash = self.mac(&row.prev_hash, &row)?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let (mut prev_seq, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+        let mut committed = Vec::with_capacity(events.len());
+        for event in events {
+            let mut row = AuditRow {
+                seq: prev_seq + 1,
+                ts_us: self.clock.now_us(),
+                actor: clean(&event.actor, MAX_FIELD_CHARS),
+                role: clean(&event.role, 32),
+                action: event.action.as_str().to_owned(),
+                contact_id: clean(&event.contact_id, MAX_FIELD_CHARS),
+                field: clean(&event.field, 64),
+                reason: clean(&event.reason, MAX_REASON_CHARS),
+                outcome: clean(&event.outcome, 64),
+                client_addr: clean(&event.meta.client_addr, 64),
+                user_agent: clean(&event.meta.user_agent, MAX_FIELD_CHARS),
+                request_id: clean(&event.meta.request_id, 64),
+                detail: clean(&event.detail, MAX_FIELD_CHARS),
+                prev_hash,
+                hash: String::new(),
+            };
+            row.hash = self.mac(&row.prev_hash, &row)?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO audit_log ({ROW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         )))
         .bind(row.seq)
@@ -381,62 +411,198 @@ impl AuditLog {
         .bind(&row.hash)
         .execute(&mut *tx)
         .await?;
+            prev_seq = row.seq;
+            prev_hash = row.hash.clone();
+            committed.push(row);
+        }
         tx.commit().await?;
-        Ok(row)
+        Ok(committed)
     }
 
     /// Recomputes the whole chain in sequence order; names the first bad row.
     pub async fn verify(&self) -> Result<VerifyReport, AuditError> {
-        use futures_util::TryStreamExt as _;
-        let mut rows = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {ROW_COLUMNS} FROM audit_log ORDER BY seq"
-        )))
-        .fetch(&self.db.pool);
-        let mut expected_seq = 1i64;
-        let mut prev_hash = GENESIS_HASH.to_owned();
-        let mut checked = 0u64;
-        let mac = Hmac::<Sha256>::new_from_slice(&self.key).map_err(|_| AuditError::Key)?;
-        while let Some(row) = rows.try_next().await? {
-            checked += 1;
-            let bad = |problem: String| VerifyReport {
-                rows_checked: checked,
-                head_seq: row.seq,
+        match &self.db.sqlite_scan {
+            Some(native) => self.verify_sqlite_in_ranges(native).await,
+            None => {
+                let sql = format!("SELECT {ROW_COLUMNS} FROM audit_log ORDER BY seq");
+                let rows =
+                    sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql)).fetch(&self.db.pool);
+                Ok(self
+                    .verify_range(rows, 1, GENESIS_HASH.to_owned())
+                    .await?
+                    .into_report())
+            }
+        }
+    }
+
+    /// SQLite hands rows over one at a time from its worker thread, so one
+    /// scan is latency-bound: scan four sequence ranges at once, verify each,
+    /// then check that the ranges link.
+    async fn verify_sqlite_in_ranges(
+        &self,
+        native: &sqlx::SqlitePool,
+    ) -> Result<VerifyReport, AuditError> {
+        const RANGES: i64 = 4;
+        let (min, max): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM audit_log")
+                .fetch_one(native)
+                .await?;
+        let max = max.unwrap_or(0);
+        // Rows below 1 would fall outside every range: a sequential scan would
+        // meet them first, so report them first.
+        if let Some(min) = min.filter(|m| *m < 1) {
+            return Ok(VerifyReport {
+                rows_checked: 1,
+                head_seq: min,
                 first_bad: Some(BadRow {
-                    seq: row.seq,
-                    problem,
+                    seq: min,
+                    problem: format!(
+                        "sequence gap: expected row 1, found row {min} (rows deleted or inserted)"
+                    ),
                 }),
-            };
-            if row.seq != expected_seq {
-                return Ok(bad(format!(
-                    "sequence gap: expected row {expected_seq}, found row {} (rows deleted or inserted)",
-                    row.seq
-                )));
+            });
+        }
+        let width = (max / RANGES).max(1);
+        let bounds: Vec<(i64, i64)> = (0..RANGES)
+            .map(|k| {
+                (
+                    1 + k * width,
+                    if k == RANGES - 1 {
+                        i64::MAX
+                    } else {
+                        1 + (k + 1) * width
+                    },
+                )
+            })
+            .filter(|(lo, _)| *lo <= max.max(1))
+            .collect();
+        // One task per range, so decoding and HMACs use every core.
+        let scans: Vec<_> = bounds
+            .iter()
+            .map(|&(lo, hi)| {
+                let (log, native) = (self.clone(), native.clone());
+                tokio::spawn(async move {
+                    // Each range starts from the stored prev_hash of its first
+                    // row; the links between ranges are checked below.
+                    let sql = format!("SELECT {ROW_COLUMNS} FROM audit_log WHERE seq >= $1 AND seq < $2 ORDER BY seq");
+                    let rows = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql)).bind(lo).bind(hi).fetch(&native);
+                    log.verify_range(rows, lo, String::new()).await
+                })
+            })
+            .collect();
+        let mut results = Vec::with_capacity(scans.len());
+        for scan in scans {
+            results.push(
+                scan.await
+                    .map_err(|_| AuditError::Internal("verify task failed"))??,
+            );
+        }
+        let mut checked = 0u64;
+        let mut prev_last: Option<String> = Some(GENESIS_HASH.to_owned());
+        let mut head = 0;
+        for r in results {
+            if let (Some(expected), Some(first_prev)) = (&prev_last, &r.first_prev_hash) {
+                if expected != first_prev
+                    && r.first_bad.as_ref().is_none_or(|b| b.seq > r.first_seq)
+                {
+                    return Ok(VerifyReport {
+                        rows_checked: checked + 1,
+                        head_seq: r.first_seq,
+                        first_bad: Some(BadRow {
+                            seq: r.first_seq,
+                            problem: format!(
+                                "row {} does not link to row {} (rows reordered, replaced or deleted)",
+                                r.first_seq,
+                                r.first_seq - 1
+                            ),
+                        }),
+                    });
+                }
             }
-            if row.prev_hash != prev_hash {
-                return Ok(bad(format!(
-                    "row {} does not link to row {} (rows reordered, replaced or deleted)",
-                    row.seq,
-                    row.seq - 1
-                )));
+            if let Some(bad) = r.first_bad {
+                return Ok(VerifyReport {
+                    rows_checked: checked + r.checked,
+                    head_seq: bad.seq,
+                    first_bad: Some(bad),
+                });
             }
-            let mut m = mac.clone();
-            m.update(row.prev_hash.as_bytes());
-            m.update(&row.canonical_bytes());
-            let expected = hex::encode(m.finalize().into_bytes());
-            if !bool::from(expected.as_bytes().ct_eq(row.hash.as_bytes())) {
-                return Ok(bad(format!(
-                    "row {} does not match its hash (edited)",
-                    row.seq
-                )));
+            checked += r.checked;
+            if r.checked > 0 {
+                prev_last = r.last_hash;
+                head = r.last_seq;
             }
-            prev_hash = row.hash;
-            expected_seq += 1;
         }
         Ok(VerifyReport {
             rows_checked: checked,
-            head_seq: expected_seq - 1,
+            head_seq: head,
             first_bad: None,
         })
+    }
+
+    /// Verifies consecutive rows starting at `first_seq`. With an empty
+    /// `prev_hash`, the first row's stored link is taken as given (the caller
+    /// checks it).
+    async fn verify_range<S>(
+        &self,
+        mut rows: S,
+        first_seq: i64,
+        mut prev_hash: String,
+    ) -> Result<RangeResult, AuditError>
+    where
+        S: futures_util::Stream<Item = Result<AuditRow, sqlx::Error>> + Unpin,
+    {
+        use futures_util::TryStreamExt as _;
+        let mac = Hmac::<Sha256>::new_from_slice(&self.key).map_err(|_| AuditError::Key)?;
+        let mut out = RangeResult {
+            first_seq,
+            last_seq: first_seq - 1,
+            first_prev_hash: None,
+            last_hash: None,
+            checked: 0,
+            first_bad: None,
+        };
+        let mut expected_seq = first_seq;
+        while let Some(row) = rows.try_next().await? {
+            out.checked += 1;
+            if out.first_prev_hash.is_none() {
+                out.first_seq = row.seq;
+                out.first_prev_hash = Some(row.prev_hash.clone());
+                if prev_hash.is_empty() {
+                    prev_hash = row.prev_hash.clone();
+                }
+            }
+            let problem = if row.seq != expected_seq {
+                Some(format!(
+                    "sequence gap: expected row {expected_seq}, found row {} (rows deleted or inserted)",
+                    row.seq
+                ))
+            } else if row.prev_hash != prev_hash {
+                Some(format!(
+                    "row {} does not link to row {} (rows reordered, replaced or deleted)",
+                    row.seq,
+                    row.seq - 1
+                ))
+            } else {
+                let mut m = mac.clone();
+                m.update(row.prev_hash.as_bytes());
+                m.update(&row.canonical_bytes());
+                let expected = hex::encode(m.finalize().into_bytes());
+                (!bool::from(expected.as_bytes().ct_eq(row.hash.as_bytes())))
+                    .then(|| format!("row {} does not match its hash (edited)", row.seq))
+            };
+            if let Some(problem) = problem {
+                out.first_bad = Some(BadRow {
+                    seq: row.seq,
+                    problem,
+                });
+                return Ok(out);
+            }
+            out.last_seq = row.seq;
+            prev_hash = row.hash;
+            expected_seq += 1;
+        }
+        out.last_hash = (out.checked > 0).then_some(prev_hash);
+        Ok(out)
     }
 
     /// Newest first, `limit` rows, optionally before a sequence number (keyset paging).

@@ -82,7 +82,15 @@ fn bad_at(report: &VerifyReport) -> i64 {
 
 async fn tamper_cases(backend: Backend) {
     type Case = (&'static str, &'static [&'static str], i64);
-    let cases: [Case; 5] = [
+    let cases: [Case; 9] = [
+        ("delete the first row", &["DELETE FROM audit_log WHERE seq = 1"], 2),
+        ("delete a row where a parallel scan range begins", &["DELETE FROM audit_log WHERE seq = 11"], 12),
+        ("edit the newest row", &["UPDATE audit_log SET actor = 'x' WHERE seq = 20"], 20),
+        (
+            "insert a row before the first",
+            &["INSERT INTO audit_log SELECT 0, ts_us, 'mallory', role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, prev_hash, hash FROM audit_log WHERE seq = 1"],
+            0,
+        ),
         ("edit a reason", &["UPDATE audit_log SET reason = 'nothing to see' WHERE seq = 7"], 7),
         ("delete a row", &["DELETE FROM audit_log WHERE seq = 7"], 8),
         (

@@ -15,7 +15,9 @@ enum Who {
 const S303: u16 = 303;
 
 /// (method, path, form, [anonymous, supervisor, auditor, admin])
-fn routes(target: i64) -> Vec<(&'static str, String, Vec<(&'static str, String)>, [u16; 4])> {
+type Route = (&'static str, String, Vec<(&'static str, String)>, [u16; 4]);
+
+fn routes(target: i64) -> Vec<Route> {
     let id = target.to_string();
     vec![
         ("GET", "/healthz".into(), vec![], [200, 200, 200, 200]),

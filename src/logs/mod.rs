@@ -1,0 +1,3 @@
+//! CloudWatch Logs browsing and the leak guard.
+
+pub mod leak_guard;
