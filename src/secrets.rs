@@ -1,7 +1,6 @@
 //! Keys kept outside the database (`CALLVAULT_SECRETS_DIR`): the audit HMAC key
 //! and the session cookie key. Created on first start, readable by the owner only.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -77,26 +76,16 @@ fn load_or_create_key(path: &Path, len: usize) -> Result<Zeroizing<Vec<u8>>, Sec
                 source: std::io::Error::other(e),
             })?;
         let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*key));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        let write = |source| SecretsError::Write {
-            path: path.to_owned(),
-            source,
-        };
-        match options.open(path) {
-            Ok(mut f) => {
-                f.write_all(text.as_bytes()).map_err(write)?;
-                f.sync_all().map_err(write)?;
-                return Ok(key);
-            }
+        match lambda_encrypt::keyring::write_private_file(path, text.as_bytes()) {
+            Ok(()) => return Ok(key),
             // Another process created it first: read theirs.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(write(e)),
+            Err(source) => {
+                return Err(SecretsError::Write {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
         }
     }
     let text =

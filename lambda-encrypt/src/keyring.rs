@@ -211,7 +211,14 @@ pub fn generate_raw_aes_key_file(path: &Path) -> Result<(), KeyringError> {
     rand::rngs::OsRng
         .try_fill_bytes(key.as_mut())
         .map_err(|e| write_err(std::io::Error::other(e)))?;
-    let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key.as_ref()));
+    let mut text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key.as_ref()));
+    text.push('\n');
+    write_private_file(path, text.as_bytes()).map_err(write_err)
+}
+
+/// Creates `path` (never overwriting it) readable by its owner only, writes
+/// `contents` and syncs. Used for every key file callvault makes.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -219,11 +226,9 @@ pub fn generate_raw_aes_key_file(path: &Path) -> Result<(), KeyringError> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(write_err)?;
-    file.write_all(text.as_bytes()).map_err(write_err)?;
-    file.write_all(b"\n").map_err(write_err)?;
-    file.sync_all().map_err(write_err)?;
-    Ok(())
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::password::Password;
 use super::principal::{current_principal, Admin, SignedIn, AUTH_AT_KEY};
 use super::session_store::USER_ID_KEY;
 use super::throttle::{addr_bucket, user_bucket, ThrottleDecision};
-use super::users::{AuthResult, UserError, Username};
+use super::users::{AuthResult, User, UserError, Username};
 use super::Role;
 use crate::audit::{Action, AuditEvent};
 use crate::web::error::AppError;
@@ -261,43 +261,64 @@ pub struct AddUserForm {
     password: String,
 }
 
-/// Records a user change (or a refused one) before answering.
-async fn audit_user_change(
-    state: &State,
-    admin: &Admin,
-    req: &HttpRequest,
-    outcome: &str,
-    detail: String,
-) -> Result<(), AppError> {
-    let p = admin.principal();
-    let event = AuditEvent::new(
-        Action::UserChange,
-        &p.username,
-        p.role.as_str(),
-        outcome,
-        &request_meta(req),
-    )
-    .detail(detail);
-    state.audit.append(event).await?;
-    Ok(())
+/// One admin request: everything a user change needs to audit and answer.
+struct AdminCtx<'a> {
+    state: &'a State,
+    admin: &'a Admin,
+    session: &'a Session,
+    req: &'a HttpRequest,
 }
 
-async fn refused(
-    state: &State,
-    admin: &Admin,
-    session: &Session,
-    req: &HttpRequest,
-    what: String,
-    e: UserError,
-) -> Result<HttpResponse, AppError> {
-    if let UserError::Db(db) = e {
-        return Err(db.into());
+impl AdminCtx<'_> {
+    /// Records a user change (or a refused one) before answering.
+    async fn audit(&self, outcome: &str, detail: String) -> Result<(), AppError> {
+        let p = self.admin.principal();
+        let event = AuditEvent::new(
+            Action::UserChange,
+            &p.username,
+            p.role.as_str(),
+            outcome,
+            &request_meta(self.req),
+        )
+        .detail(detail);
+        self.state.audit.append(event).await?;
+        Ok(())
     }
-    audit_user_change(state, admin, req, "refused", format!("{what}: {e}")).await?;
-    if let UserError::NotFound = e {
-        return Err(AppError::NotFound);
+
+    async fn refused(&self, what: String, e: UserError) -> Result<HttpResponse, AppError> {
+        if let UserError::Db(db) = e {
+            return Err(db.into());
+        }
+        self.audit("refused", format!("{what}: {e}")).await?;
+        if let UserError::NotFound = e {
+            return Err(AppError::NotFound);
+        }
+        users_page(
+            self.state,
+            self.admin,
+            self.session,
+            None,
+            Some(e.to_string()),
+        )
+        .await
     }
-    users_page(state, admin, session, None, Some(e.to_string())).await
+
+    /// Audits the outcome; redirects with `notice` on success.
+    async fn finish(
+        &self,
+        what: String,
+        result: Result<User, UserError>,
+        done: impl FnOnce(&User) -> String,
+        notice: &str,
+    ) -> Result<HttpResponse, AppError> {
+        match result {
+            Ok(u) => {
+                self.audit("ok", done(&u)).await?;
+                Ok(see_other(&format!("/admin/users?m={notice}")))
+            }
+            Err(e) => self.refused(what, e).await,
+        }
+    }
 }
 
 pub async fn admin_add_user(
@@ -307,47 +328,30 @@ pub async fn admin_add_user(
     req: HttpRequest,
     form: web::Form<AddUserForm>,
 ) -> Result<HttpResponse, AppError> {
+    let ctx = AdminCtx {
+        state: &state,
+        admin: &admin,
+        session: &session,
+        req: &req,
+    };
     let form = form.into_inner();
     let password = Password::new(form.password);
     let username = match Username::parse(&form.username) {
         Ok(u) => u,
-        Err(e) => return refused(&state, &admin, &session, &req, "add user".into(), e).await,
+        Err(e) => return ctx.refused("add user".into(), e).await,
     };
-    let Some(role) = Role::parse(&form.role) else {
-        return refused(
-            &state,
-            &admin,
-            &session,
-            &req,
-            format!("add user {}", username.as_str()),
-            UserError::UnknownRole,
-        )
-        .await;
+    let what = format!("add user {}", username.as_str());
+    let result = match Role::parse(&form.role) {
+        Some(role) => state.users.add(&username, &password, role).await,
+        None => Err(UserError::UnknownRole),
     };
-    match state.users.add(&username, &password, role).await {
-        Ok(u) => {
-            audit_user_change(
-                &state,
-                &admin,
-                &req,
-                "ok",
-                format!("added user {} as {}", u.username, u.role),
-            )
-            .await?;
-            Ok(see_other("/admin/users?m=added"))
-        }
-        Err(e) => {
-            refused(
-                &state,
-                &admin,
-                &session,
-                &req,
-                format!("add user {}", username.as_str()),
-                e,
-            )
-            .await
-        }
-    }
+    ctx.finish(
+        what,
+        result,
+        |u| format!("added user {} as {}", u.username, u.role),
+        "added",
+    )
+    .await
 }
 
 async fn set_disabled(
@@ -358,35 +362,25 @@ async fn set_disabled(
     id: i64,
     disabled: bool,
 ) -> Result<HttpResponse, AppError> {
-    let what = if disabled { "disable" } else { "enable" };
-    match state.users.set_disabled(id, disabled).await {
-        Ok(u) => {
-            audit_user_change(
-                &state,
-                &admin,
-                &req,
-                "ok",
-                format!("{what}d user {}", u.username),
-            )
-            .await?;
-            Ok(see_other(if disabled {
-                "/admin/users?m=disabled"
-            } else {
-                "/admin/users?m=enabled"
-            }))
-        }
-        Err(e) => {
-            refused(
-                &state,
-                &admin,
-                &session,
-                &req,
-                format!("{what} user #{id}"),
-                e,
-            )
-            .await
-        }
-    }
+    let ctx = AdminCtx {
+        state: &state,
+        admin: &admin,
+        session: &session,
+        req: &req,
+    };
+    let (what, notice) = if disabled {
+        ("disable", "disabled")
+    } else {
+        ("enable", "enabled")
+    };
+    let result = state.users.set_disabled(id, disabled).await;
+    ctx.finish(
+        format!("{what} user #{id}"),
+        result,
+        |u| format!("{notice} user {}", u.username),
+        notice,
+    )
+    .await
 }
 
 pub async fn admin_disable_user(
@@ -422,40 +416,22 @@ pub async fn admin_set_role(
     id: web::Path<i64>,
     form: web::Form<RoleForm>,
 ) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
-    let Some(role) = Role::parse(&form.role) else {
-        return refused(
-            &state,
-            &admin,
-            &session,
-            &req,
-            format!("set role of user #{id}"),
-            UserError::UnknownRole,
-        )
-        .await;
+    let ctx = AdminCtx {
+        state: &state,
+        admin: &admin,
+        session: &session,
+        req: &req,
     };
-    match state.users.set_role(id, role).await {
-        Ok(u) => {
-            audit_user_change(
-                &state,
-                &admin,
-                &req,
-                "ok",
-                format!("set role of {} to {}", u.username, u.role),
-            )
-            .await?;
-            Ok(see_other("/admin/users?m=role"))
-        }
-        Err(e) => {
-            refused(
-                &state,
-                &admin,
-                &session,
-                &req,
-                format!("set role of user #{id}"),
-                e,
-            )
-            .await
-        }
-    }
+    let id = id.into_inner();
+    let result = match Role::parse(&form.role) {
+        Some(role) => state.users.set_role(id, role).await,
+        None => Err(UserError::UnknownRole),
+    };
+    ctx.finish(
+        format!("set role of user #{id}"),
+        result,
+        |u| format!("set role of {} to {}", u.username, u.role),
+        "role",
+    )
+    .await
 }
