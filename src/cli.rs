@@ -36,8 +36,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the web console.
     Serve(ServeArgs),
+    /// Run the console offline: SQLite, a local raw AES key, demo contacts and
+    /// flow logs encrypted by the Lambda's own code, one user per role.
+    Demo(DemoArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Reveal one captured value, audited exactly like the web console.
+    Decrypt(DecryptArgs),
     /// Manage console users.
     User {
         #[command(subcommand)]
@@ -53,6 +58,34 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Directory for the demo's database, key and secrets (created if absent).
+    #[arg(long, env = "CALLVAULT_DEMO_DIR", default_value = "callvault-demo")]
+    pub dir: PathBuf,
+    /// Loopback address to listen on.
+    #[arg(long, env = "CALLVAULT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DecryptArgs {
+    #[command(flatten)]
+    pub sources: crate::config::SourceArgs,
+    #[arg(long)]
+    pub contact_id: String,
+    #[arg(long)]
+    pub field: String,
+    /// An enabled supervisor account: the reveal is recorded under this name.
+    #[arg(long)]
+    pub operator: String,
+    #[arg(long)]
+    pub reason: String,
+    /// The stored value; without it, the contact's attribute is read from Amazon Connect.
+    #[arg(long)]
+    pub ciphertext: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +141,12 @@ enum CliError {
     Keyring(#[from] lambda_encrypt::keyring::KeyringError),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Crypto(#[from] lambda_encrypt::crypto::CryptoError),
+    #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
+    #[error(transparent)]
+    Source(#[from] crate::sources::SourceError),
 }
 
 pub fn main() -> ExitCode {
@@ -230,6 +269,15 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             tracing::info!(port = app.port(), "callvault console listening");
             app.run_until_stopped().await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            init_logging(true);
+            crate::demo::run::run(&args.dir, &args.listen).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Decrypt(args) => {
+            init_logging(false);
+            decrypt_command(&cli.storage, args).await
         }
         Command::Migrate => {
             init_logging(false);
@@ -375,4 +423,111 @@ async fn user_command(cmd: &Cmd, command: UserCommand) -> Result<ExitCode, CliEr
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn decrypt_command(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, CliError> {
+    use lambda_encrypt::context::{ContactId, FieldName};
+
+    use crate::decrypt::{Decryptor, Reason, RevealError, RevealRequest, Revealer};
+
+    let mut settings = Settings::local(
+        "127.0.0.1:0"
+            .parse()
+            .map_err(|_| CliError::Usage("listen".into()))?,
+        storage.database_url.clone(),
+        storage.secrets_dir.clone(),
+    );
+    args.sources.apply(&mut settings)?;
+    let cmd = open(storage).await?;
+    let meta = cli_meta();
+    let contact = ContactId::parse(&args.contact_id)
+        .map_err(|e| CliError::Usage(format!("--contact-id: {e}")))?;
+    let field =
+        FieldName::parse(&args.field).map_err(|e| CliError::Usage(format!("--field: {e}")))?;
+    let deny = |outcome: &str| {
+        AuditEvent::new(Action::DecryptDenied, &args.operator, "cli", outcome, &meta)
+            .contact(contact.as_str(), field.as_str())
+            .reason(&args.reason.chars().take(500).collect::<String>())
+    };
+    // The operator must be an enabled supervisor (separation of duties, as on the web).
+    let operator = cmd.users.by_name(&args.operator).await?;
+    let Some(operator) = operator.filter(|u| !u.disabled && u.role == Role::Supervisor) else {
+        cmd.audit.append(deny("role")).await?;
+        return Err(CliError::Usage(
+            "--operator must name an enabled supervisor".into(),
+        ));
+    };
+    let reason = match Reason::parse(&args.reason) {
+        Ok(r) => r,
+        Err(e) => {
+            cmd.audit.append(deny("no_reason")).await?;
+            return Err(CliError::Usage(format!("--reason: {e}")));
+        }
+    };
+    let Some(spec) = settings.keyring.clone() else {
+        cmd.audit.append(deny("not_configured")).await?;
+        return Err(CliError::Usage("CALLVAULT_KEYRING is not set".into()));
+    };
+    let kms = matches!(spec, lambda_encrypt::keyring::KeyringSpec::Kms { .. })
+        || settings.connect_instance_id.is_some();
+    let sdk = if kms {
+        Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    } else {
+        None
+    };
+    let (stored_value, initial) = match (args.ciphertext, &settings.connect_instance_id, &sdk) {
+        (Some(ct), _, _) => (ct, None),
+        (None, Some(instance), Some(sdk)) => {
+            use crate::contacts::ContactDirectory as _;
+            let connect = crate::aws::connect::AwsConnect::new(sdk, instance);
+            let summary = connect.describe(&contact).await?;
+            let initial = summary
+                .initial_contact_id
+                .unwrap_or_else(|| summary.id.clone());
+            let value = connect.attributes(&initial).await?.remove(field.as_str());
+            let Some(value) = value else {
+                cmd.audit.append(deny("no_such_field")).await?;
+                return Err(CliError::Usage("the contact has no such attribute".into()));
+            };
+            (value, (initial != contact).then_some(initial))
+        }
+        _ => {
+            return Err(CliError::Usage(
+                "give --ciphertext, or set CALLVAULT_CONNECT_INSTANCE_ID".into(),
+            ))
+        }
+    };
+    let crypto =
+        lambda_encrypt::crypto::FieldCrypto::from_spec(&spec, settings.suite, sdk.as_ref()).await?;
+    let revealer = Revealer::new(
+        Decryptor::new(crypto),
+        cmd.audit.clone(),
+        settings.legacy_context.clone(),
+    );
+    let request = RevealRequest {
+        actor: operator.username.clone(),
+        role: operator.role.as_str().to_owned(),
+        contact_id: contact,
+        initial_contact_id: initial,
+        field,
+        stored_value,
+        reason,
+        meta,
+    };
+    match revealer.reveal(request).await {
+        Ok(revealed) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            out.write_all(revealed.plaintext.expose())?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+            eprintln!("recorded as audit row {}", revealed.audit_seq);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(RevealError::Denied { kind }) | Err(RevealError::Failed { kind }) => {
+            eprintln!("callvault: nothing was decrypted ({kind}); the attempt was recorded");
+            Ok(ExitCode::from(2))
+        }
+        Err(RevealError::Audit(e)) => Err(e.into()),
+    }
 }

@@ -1,10 +1,16 @@
 //! Console settings (DESIGN.md section 5: flags with environment fallbacks).
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use lambda_encrypt::context::ExpectedContext;
+use lambda_encrypt::crypto::AlgorithmSuite;
+use lambda_encrypt::keyring::KeyringSpec;
+
+use crate::logs::LogGroupName;
 
 /// Where the console keeps its state; shared by every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -27,8 +33,37 @@ pub struct StorageArgs {
     pub secrets_dir: PathBuf,
 }
 
+/// Where contacts, logs and keys come from (shared by `serve` and `decrypt`).
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// kms:<key-arn>[,<key-arn>...] or raw-aes:<path>; without it nothing can be decrypted.
+    #[arg(long, env = "CALLVAULT_KEYRING")]
+    pub keyring: Option<String>,
+    /// Amazon Connect instance id (contacts and attributes).
+    #[arg(long, env = "CALLVAULT_CONNECT_INSTANCE_ID")]
+    pub connect_instance_id: Option<String>,
+    /// CloudWatch Logs groups holding the flow logs (comma list).
+    #[arg(long, env = "CALLVAULT_LOG_GROUPS")]
+    pub log_groups: Option<String>,
+    /// Captured fields (name:validator,...): these attributes must hold ciphertext.
+    #[arg(long, env = "CALLVAULT_FIELDS", default_value = lambda_encrypt::fields::DEFAULT_FIELDS)]
+    pub fields: String,
+    /// The reference solution's fixed context (stage=dev,name=encryption,token=...).
+    #[arg(long, env = "CALLVAULT_LEGACY_CONTEXT")]
+    pub legacy_context: Option<String>,
+    /// committed-signed (default) or committed-unsigned (for encrypting; decrypt accepts both).
+    #[arg(
+        long,
+        env = "CALLVAULT_ALGORITHM_SUITE",
+        default_value = "committed-signed"
+    )]
+    pub algorithm_suite: String,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    pub sources: SourceArgs,
     /// Address to listen on.
     #[arg(long, env = "CALLVAULT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -53,6 +88,18 @@ pub enum SettingsError {
     InsecureCookieOffLoopback,
     #[error("timeouts must be at least one minute, and the idle timeout no longer than the absolute one")]
     Timeouts,
+    #[error("CALLVAULT_KEYRING: {0}")]
+    Keyring(#[from] lambda_encrypt::keyring::KeyringError),
+    #[error(transparent)]
+    Fields(#[from] lambda_encrypt::fields::FieldsError),
+    #[error(transparent)]
+    Suite(#[from] lambda_encrypt::crypto::UnknownSuite),
+    #[error("CALLVAULT_LOG_GROUPS holds an invalid log group name")]
+    LogGroup,
+    #[error("CALLVAULT_CONNECT_INSTANCE_ID is not an instance id")]
+    InstanceId,
+    #[error("CALLVAULT_LEGACY_CONTEXT must be key=value pairs separated by commas")]
+    LegacyContext,
 }
 
 /// Everything `Application::build` needs.
@@ -64,9 +111,109 @@ pub struct Settings {
     pub cookie_secure: bool,
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
+    pub keyring: Option<KeyringSpec>,
+    pub suite: AlgorithmSuite,
+    pub connect_instance_id: Option<String>,
+    pub log_groups: Vec<LogGroupName>,
+    pub sensitive: BTreeSet<String>,
+    pub legacy_context: Option<ExpectedContext>,
+}
+
+/// The reference solution's attribute names, sensitive in legacy mode.
+pub const LEGACY_ATTRIBUTES: [&str; 2] = ["encrypted_cc", "encrypted_zip"];
+
+impl SourceArgs {
+    pub fn apply(&self, settings: &mut Settings) -> Result<(), SettingsError> {
+        settings.keyring = self
+            .keyring
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::parse)
+            .transpose()?;
+        settings.suite = self.algorithm_suite.parse()?;
+        settings.connect_instance_id = match self
+            .connect_instance_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(id)
+                if id.len() <= 100
+                    && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+            {
+                Some(id.to_owned())
+            }
+            Some(_) => return Err(SettingsError::InstanceId),
+            None => None,
+        };
+        settings.log_groups = self
+            .log_groups
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(|g| LogGroupName::parse(g).ok_or(SettingsError::LogGroup))
+            .collect::<Result<_, _>>()?;
+        let fields = lambda_encrypt::fields::Fields::parse(&self.fields)?;
+        settings.sensitive = fields.iter().map(|f| f.name.to_string()).collect();
+        settings.legacy_context = self
+            .legacy_context
+            .as_deref()
+            .map(parse_legacy_context)
+            .transpose()?;
+        if settings.legacy_context.is_some() {
+            settings
+                .sensitive
+                .extend(LEGACY_ATTRIBUTES.iter().map(|s| (*s).to_owned()));
+        }
+        Ok(())
+    }
+}
+
+/// `stage=dev,name=encryption,token=...` as an exact expected context.
+pub fn parse_legacy_context(s: &str) -> Result<ExpectedContext, SettingsError> {
+    let pairs: Vec<(String, String)> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.split_once('=')
+                .filter(|(k, _)| !k.trim().is_empty())
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .ok_or(SettingsError::LegacyContext)
+        })
+        .collect::<Result<_, _>>()?;
+    if pairs.is_empty() {
+        return Err(SettingsError::LegacyContext);
+    }
+    Ok(ExpectedContext::from_pairs(pairs))
 }
 
 impl Settings {
+    /// Local defaults for a listen address, database and secrets directory
+    /// (no AWS, no keyring).
+    pub fn local(listen: SocketAddr, database_url: String, secrets_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            database_url,
+            secrets_dir,
+            cookie_secure: true,
+            idle_timeout: Duration::from_secs(15 * 60),
+            absolute_timeout: Duration::from_secs(8 * 3600),
+            keyring: None,
+            suite: AlgorithmSuite::default(),
+            connect_instance_id: None,
+            log_groups: Vec::new(),
+            sensitive: lambda_encrypt::fields::Fields::default()
+                .iter()
+                .map(|f| f.name.to_string())
+                .collect(),
+            legacy_context: None,
+        }
+    }
+
     pub fn from_args(storage: &StorageArgs, serve: &ServeArgs) -> Result<Self, SettingsError> {
         let listen: SocketAddr = serve
             .listen
@@ -78,13 +225,15 @@ impl Settings {
         if serve.idle_timeout_min == 0 || serve.absolute_timeout_min < serve.idle_timeout_min {
             return Err(SettingsError::Timeouts);
         }
-        Ok(Self {
+        let mut settings = Self::local(
             listen,
-            database_url: storage.database_url.clone(),
-            secrets_dir: storage.secrets_dir.clone(),
-            cookie_secure: !serve.insecure_cookie,
-            idle_timeout: Duration::from_secs(serve.idle_timeout_min * 60),
-            absolute_timeout: Duration::from_secs(serve.absolute_timeout_min * 60),
-        })
+            storage.database_url.clone(),
+            storage.secrets_dir.clone(),
+        );
+        settings.cookie_secure = !serve.insecure_cookie;
+        settings.idle_timeout = Duration::from_secs(serve.idle_timeout_min * 60);
+        settings.absolute_timeout = Duration::from_secs(serve.absolute_timeout_min * 60);
+        serve.sources.apply(&mut settings)?;
+        Ok(settings)
     }
 }

@@ -7,11 +7,16 @@
 
 pub mod audit;
 pub mod auth;
+pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod contacts;
 pub mod db;
+pub mod decrypt;
+pub mod demo;
 pub mod logs;
 pub mod secrets;
+pub mod sources;
 pub mod startup;
 pub mod web;

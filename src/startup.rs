@@ -18,8 +18,12 @@ use crate::auth::throttle::Throttle;
 use crate::auth::users::Users;
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::contacts::ContactDirectory;
 use crate::db::{Db, DbError};
+use crate::decrypt::{Decryptor, Revealer};
+use crate::logs::LogStore;
 use crate::secrets::{Secrets, SecretsError};
+use crate::sources::NotConfigured;
 use crate::web::error::AppError;
 use crate::web::middleware::{request_id, security_headers};
 use crate::web::{routes, AppState};
@@ -34,6 +38,14 @@ pub enum StartupError {
     Secrets(#[from] SecretsError),
     #[error("cannot listen on the configured address")]
     Bind(#[source] std::io::Error),
+    #[error("cannot set up decryption")]
+    Crypto(#[from] lambda_encrypt::crypto::CryptoError),
+}
+
+/// The external services the console reads.
+pub struct Sources {
+    pub directory: Arc<dyn ContactDirectory>,
+    pub logs: Arc<dyn LogStore>,
 }
 
 pub struct Application {
@@ -43,12 +55,65 @@ pub struct Application {
 }
 
 impl Application {
+    /// The console against AWS (Connect, CloudWatch Logs, KMS) as configured;
+    /// AWS clients are built once here.
     pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
+        let needs_aws = settings.connect_instance_id.is_some()
+            || !settings.log_groups.is_empty()
+            || matches!(
+                settings.keyring,
+                Some(lambda_encrypt::keyring::KeyringSpec::Kms { .. })
+            );
+        let sdk = if needs_aws {
+            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        } else {
+            None
+        };
+        let directory: Arc<dyn ContactDirectory> = match (&settings.connect_instance_id, &sdk) {
+            (Some(instance), Some(sdk)) => {
+                Arc::new(crate::aws::connect::AwsConnect::new(sdk, instance))
+            }
+            _ => Arc::new(NotConfigured),
+        };
+        let logs: Arc<dyn LogStore> = match &sdk {
+            Some(sdk) if !settings.log_groups.is_empty() => Arc::new(
+                crate::aws::logs::AwsLogs::new(sdk, settings.log_groups.clone()),
+            ),
+            _ => Arc::new(NotConfigured),
+        };
+        Self::build_with(settings, clock, Sources { directory, logs }, sdk.as_ref()).await
+    }
+
+    /// The console with the given sources (the offline demo, tests).
+    pub async fn build_with(
+        settings: Settings,
+        clock: SharedClock,
+        sources: Sources,
+        sdk: Option<&aws_config::SdkConfig>,
+    ) -> Result<Self, StartupError> {
         let db = Db::open(&settings.database_url).await?;
         let secrets = Secrets::load_or_create(&settings.secrets_dir)?;
+        let audit = AuditLog::new(db.clone(), secrets.audit_key.clone(), clock.clone());
+        let revealer = match &settings.keyring {
+            Some(spec) => {
+                let crypto =
+                    lambda_encrypt::crypto::FieldCrypto::from_spec(spec, settings.suite, sdk)
+                        .await?;
+                Some(Revealer::new(
+                    Decryptor::new(crypto),
+                    audit.clone(),
+                    settings.legacy_context.clone(),
+                ))
+            }
+            None => None,
+        };
         let state = Arc::new(AppState {
+            directory: sources.directory,
+            logs: sources.logs,
+            revealer,
+            sensitive: settings.sensitive.clone(),
             users: Users::new(db.clone(), clock.clone()),
-            audit: AuditLog::new(db.clone(), secrets.audit_key.clone(), clock.clone()),
+            audit,
             throttle: Throttle::new(db.clone(), clock.clone()),
             sessions: DbSessionStore::new(db.clone(), clock.clone()),
             db,

@@ -32,6 +32,10 @@ pub enum AppError {
     Users(#[source] UserError),
     #[error("page rendering failed")]
     Template(#[from] askama::Error),
+    #[error("external service: {0}")]
+    Source(#[from] crate::sources::SourceError),
+    #[error("decryption is not configured (CALLVAULT_KEYRING)")]
+    DecryptUnavailable,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -71,11 +75,35 @@ impl AppError {
                     .into(),
             ),
             Self::Users(e) => ("Request refused", e.to_string()),
+            Self::Source(e) => {
+                use crate::sources::SourceError as E;
+                let m = match e {
+                    E::Throttled => "Amazon Connect or CloudWatch Logs is throttling the console. Wait a moment and try again.",
+                    E::AccessDenied => "The console's AWS role is not allowed to read this. Ask an administrator to check its IAM policy.",
+                    E::NotFound => "There is no such contact, log group or stream.",
+                    E::ExpiredCredentials => "The console's AWS credentials have expired. Ask an administrator to renew them.",
+                    E::BadToken => "That paging link is not valid any more. Start the search again.",
+                    E::NotConfigured(_) => "This console is not connected to that AWS service.",
+                    E::Unavailable(_) => "The AWS service did not answer. Try again shortly.",
+                };
+                ("AWS service problem", m.into())
+            }
+            Self::DecryptUnavailable => (
+                "Decryption unavailable",
+                "This console has no keyring configured, so nothing can be decrypted.".into(),
+            ),
             Self::Db(_) | Self::Template(_) | Self::Internal(_) => (
                 "Something went wrong",
                 "The console could not complete this request.".into(),
             ),
         }
+    }
+}
+
+impl AppError {
+    /// The error page, for handlers that adjust the status themselves.
+    pub fn error_response_owned(self) -> HttpResponse {
+        ResponseError::error_response(&self)
     }
 }
 
@@ -92,6 +120,13 @@ impl ResponseError for AppError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Audit(_) | Self::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Template(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Source(e) => match e {
+                crate::sources::SourceError::NotFound => StatusCode::NOT_FOUND,
+                crate::sources::SourceError::BadToken => StatusCode::BAD_REQUEST,
+                crate::sources::SourceError::AccessDenied => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            },
+            Self::DecryptUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -15,7 +15,10 @@ use crate::auth::throttle::Throttle;
 use crate::auth::users::Users;
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::contacts::ContactDirectory;
 use crate::db::Db;
+use crate::decrypt::Revealer;
+use crate::logs::LogStore;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -26,6 +29,13 @@ pub struct AppState {
     pub throttle: Throttle,
     pub sessions: DbSessionStore,
     pub clock: SharedClock,
+    pub directory: Arc<dyn ContactDirectory>,
+    pub logs: Arc<dyn LogStore>,
+    /// None when no keyring is configured: nothing can be decrypted.
+    pub revealer: Option<Revealer>,
+    /// Attribute names that must hold ciphertext (`CALLVAULT_FIELDS`, plus the
+    /// reference solution's names in legacy mode).
+    pub sensitive: std::collections::BTreeSet<String>,
 }
 
 pub type State = web::Data<Arc<AppState>>;
@@ -34,12 +44,20 @@ pub type State = web::Data<Arc<AppState>>;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use crate::audit::handlers as audit;
     use crate::auth::handlers as auth;
+    use crate::contacts::handlers as contacts;
+    use crate::logs::handlers as logs;
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/", web::get().to(auth::home))
         .route("/login", web::get().to(auth::login_form))
         .route("/login", web::post().to(auth::login))
         .route("/logout", web::post().to(auth::logout))
+        .route("/contacts", web::get().to(contacts::contacts_page))
+        .route("/contacts/{id}", web::get().to(contacts::contact_page))
+        .route("/contacts/{id}/decrypt", web::post().to(contacts::decrypt))
+        .route("/logs", web::get().to(logs::logs_page))
+        .route("/logs/search", web::get().to(logs::search_page))
+        .route("/logs/{group}/{stream}", web::get().to(logs::stream_page))
         .route("/audit", web::get().to(audit::audit_page))
         .route("/audit/export", web::get().to(audit::export))
         .route("/audit/verify", web::post().to(audit::verify))

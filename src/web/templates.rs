@@ -166,3 +166,167 @@ pub fn html<T: Template>(page: &T) -> Result<actix_web::HttpResponse, crate::web
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .body(page.render()?))
 }
+
+/// A value from Connect or CloudWatch as the leak guard lets it be shown.
+pub struct ShownValue {
+    /// "ciphertext", "text" or "masked".
+    pub kind: &'static str,
+    pub text: String,
+    pub summary: Option<CiphertextView>,
+    pub findings: usize,
+}
+
+pub struct CiphertextView {
+    pub field: String,
+    pub contact_id: String,
+    pub key_ids: String,
+    pub bytes: usize,
+    pub fingerprint: String,
+    pub suite: String,
+    pub foreign_context: bool,
+}
+
+impl ShownValue {
+    pub fn guard(value: &str, sensitive: bool) -> Self {
+        use crate::logs::leak_guard::{guard, Guarded};
+        let g = guard(value, sensitive);
+        let findings = g.findings();
+        match g {
+            Guarded::Ciphertext(s) => Self {
+                kind: "ciphertext",
+                text: String::new(),
+                summary: Some(CiphertextView {
+                    field: s.field,
+                    contact_id: s.contact_id,
+                    key_ids: s.key_ids.join(", "),
+                    bytes: s.bytes,
+                    fingerprint: s.fingerprint,
+                    suite: s.suite,
+                    foreign_context: s.foreign_context,
+                }),
+                findings,
+            },
+            Guarded::Text { shown, findings } => Self {
+                kind: "text",
+                text: shown,
+                summary: None,
+                findings,
+            },
+            Guarded::Masked => Self {
+                kind: "masked",
+                text: String::new(),
+                summary: None,
+                findings,
+            },
+        }
+    }
+}
+
+pub struct ContactRow {
+    pub id: String,
+    pub channel: String,
+    pub initiation_method: String,
+    pub initiated: String,
+    pub disconnected: String,
+}
+
+#[derive(Template)]
+#[template(path = "contacts.html")]
+pub struct ContactsPage {
+    pub layout: Layout,
+    pub rows: Vec<ContactRow>,
+    pub f_contact: String,
+    pub f_from: String,
+    pub f_to: String,
+    pub f_channel: String,
+    pub channels: Vec<&'static str>,
+    pub next: Option<String>,
+    pub filter_query: String,
+}
+
+pub struct AttributeView {
+    pub name: String,
+    pub value: ShownValue,
+    pub decryptable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "contact.html")]
+pub struct ContactPage {
+    pub layout: Layout,
+    pub contact: ContactRow,
+    pub initial_contact_id: String,
+    pub attributes: Vec<AttributeView>,
+    pub findings: usize,
+    pub can_decrypt: bool,
+}
+
+#[derive(Template)]
+#[template(path = "reveal.html")]
+pub struct RevealPage {
+    pub layout: Layout,
+    pub contact_id: String,
+    pub field: String,
+    pub value: String,
+    pub legacy: bool,
+    pub audit_seq: i64,
+    pub request_id: String,
+}
+
+pub struct StreamView {
+    pub name: String,
+    pub href: String,
+    pub last_event: String,
+    pub bytes: i64,
+}
+
+pub struct GroupView {
+    pub name: String,
+    pub streams: Vec<StreamView>,
+    pub next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "logs.html")]
+pub struct LogsPage {
+    pub layout: Layout,
+    pub groups: Vec<GroupView>,
+}
+
+pub struct EventParam {
+    pub name: String,
+    pub value: ShownValue,
+}
+
+pub struct EventView {
+    pub time: String,
+    pub group: String,
+    pub stream: String,
+    pub contact_id: String,
+    pub module: String,
+    pub params: Vec<EventParam>,
+    pub raw: Option<ShownValue>,
+    pub findings: usize,
+}
+
+#[derive(Template)]
+#[template(path = "log_stream.html")]
+pub struct LogStreamPage {
+    pub layout: Layout,
+    pub group: String,
+    pub stream: String,
+    pub events: Vec<EventView>,
+    pub findings: usize,
+    pub newer: Option<String>,
+    pub older: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "log_search.html")]
+pub struct LogSearchPage {
+    pub layout: Layout,
+    pub contact_id: String,
+    pub searched: bool,
+    pub events: Vec<EventView>,
+    pub findings: usize,
+}

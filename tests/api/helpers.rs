@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use callvault::audit::AuditRow;
 use callvault::auth::password::Password;
@@ -75,14 +74,12 @@ pub async fn spawn_app_with(
     cookie_secure: bool,
 ) -> TestApp {
     let secrets_dir = dir.path().join("secrets");
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: db_url.clone(),
-        secrets_dir: secrets_dir.clone(),
-        cookie_secure,
-        idle_timeout: Duration::from_secs(15 * 60),
-        absolute_timeout: Duration::from_secs(8 * 3600),
-    };
+    let mut settings = Settings::local(
+        "127.0.0.1:0".parse().unwrap(),
+        db_url.clone(),
+        secrets_dir.clone(),
+    );
+    settings.cookie_secure = cookie_secure;
     let clock = Arc::new(OffsetClock::default());
     let app = Application::build(settings, clock.clone())
         .await

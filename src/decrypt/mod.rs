@@ -1,0 +1,240 @@
+//! The audited reveal: authorise -> check context -> decrypt in memory ->
+//! commit the audit row (durably) -> respond. If the commit fails, the
+//! plaintext is dropped and the caller gets an error. Used by the web form
+//! and by `callvault decrypt` alike.
+
+use std::sync::{Arc, OnceLock};
+
+use lambda_encrypt::context::{ContactId, ExpectedContext, FieldContext, FieldName};
+use lambda_encrypt::crypto::{CryptoError, Decrypted, FieldCrypto};
+use lambda_encrypt::envelope::Ciphertext;
+use lambda_encrypt::plaintext::Plaintext;
+
+use crate::audit::{Action, AuditError, AuditEvent, AuditLog, RequestMeta};
+
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Why a value is being revealed. Required, bounded, plain text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReasonError {
+    #[error("a reason is required")]
+    Empty,
+    #[error("the reason is longer than {MAX_REASON_CHARS} characters")]
+    TooLong,
+}
+
+impl Reason {
+    pub fn parse(s: &str) -> Result<Self, ReasonError> {
+        let cleaned: String = s
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let trimmed = cleaned.trim();
+        if trimmed.is_empty() {
+            return Err(ReasonError::Empty);
+        }
+        if trimmed.chars().count() > MAX_REASON_CHARS {
+            return Err(ReasonError::TooLong);
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// ESDK operations that may call KMS run on their own multi-thread runtime:
+/// the SDK's KMS client blocks in place, which a current-thread runtime (each
+/// actix worker) can only do by starting a thread and a runtime per call.
+fn crypto_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        #[allow(clippy::expect_used)]
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("callvault-crypto")
+            .enable_all()
+            .build()
+            .expect("the crypto runtime starts")
+    })
+}
+
+#[derive(Clone)]
+pub struct Decryptor {
+    crypto: Arc<FieldCrypto>,
+}
+
+impl Decryptor {
+    pub fn new(crypto: FieldCrypto) -> Self {
+        Self {
+            crypto: Arc::new(crypto),
+        }
+    }
+
+    pub async fn decrypt(
+        &self,
+        ct: Ciphertext,
+        expected: ExpectedContext,
+    ) -> Result<Decrypted, CryptoError> {
+        let crypto = Arc::clone(&self.crypto);
+        crypto_runtime()
+            .spawn(async move { crypto.decrypt(&ct, &expected).await })
+            .await
+            .map_err(|_| CryptoError::Setup("decrypt task failed".into()))?
+    }
+}
+
+/// One reveal, as asked for.
+pub struct RevealRequest {
+    pub actor: String,
+    pub role: String,
+    pub contact_id: ContactId,
+    /// The contact's initial contact id, when it differs (transfers): a value
+    /// captured earlier in the same call is bound to it.
+    pub initial_contact_id: Option<ContactId>,
+    pub field: FieldName,
+    /// The stored attribute value (base64 ESDK message).
+    pub stored_value: String,
+    pub reason: Reason,
+    pub meta: RequestMeta,
+}
+
+pub struct Revealed {
+    pub plaintext: Plaintext,
+    /// Decrypted under the reference solution's fixed context.
+    pub legacy: bool,
+    pub audit_seq: i64,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevealError {
+    /// Refused before any key was used (not ciphertext, wrong contact or field).
+    #[error("decrypt refused: {kind}")]
+    Denied { kind: &'static str },
+    /// The decryption itself failed (wrong key, tampered, key service).
+    #[error("decrypt failed: {kind}")]
+    Failed { kind: &'static str },
+    /// The audit row could not be committed: nothing is revealed.
+    #[error("the audit log could not be written")]
+    Audit(#[from] AuditError),
+}
+
+#[derive(Clone)]
+pub struct Revealer {
+    decryptor: Decryptor,
+    audit: AuditLog,
+    legacy: Option<ExpectedContext>,
+}
+
+impl Revealer {
+    pub fn new(decryptor: Decryptor, audit: AuditLog, legacy: Option<ExpectedContext>) -> Self {
+        Self {
+            decryptor,
+            audit,
+            legacy,
+        }
+    }
+
+    async fn record(
+        &self,
+        req: &RevealRequest,
+        action: Action,
+        outcome: &str,
+        detail: String,
+    ) -> Result<i64, AuditError> {
+        let event = AuditEvent::new(action, &req.actor, &req.role, outcome, &req.meta)
+            .contact(req.contact_id.as_str(), req.field.as_str())
+            .reason(req.reason.as_str())
+            .detail(detail);
+        Ok(self.audit.append(event).await?.seq)
+    }
+
+    pub async fn reveal(&self, req: RevealRequest) -> Result<Revealed, RevealError> {
+        let ct = match Ciphertext::from_base64(req.stored_value.trim()) {
+            Ok(ct) => ct,
+            Err(e) => {
+                let kind = CryptoError::from(e).kind();
+                self.record(&req, Action::DecryptFailed, kind, String::new())
+                    .await?;
+                return Err(RevealError::Failed { kind });
+            }
+        };
+        let fingerprint = ct.fingerprint();
+        let context = &ct.header().encryption_context;
+        let mut candidates = vec![(
+            FieldContext::new(req.contact_id.clone(), req.field.clone()).to_expected(),
+            false,
+        )];
+        if let Some(initial) = &req.initial_contact_id {
+            candidates.push((
+                FieldContext::new(initial.clone(), req.field.clone()).to_expected(),
+                false,
+            ));
+        }
+        if let Some(legacy) = &self.legacy {
+            candidates.push((legacy.clone(), true));
+        }
+        let Some((expected, legacy)) = candidates.into_iter().find(|(e, _)| e.matches(context))
+        else {
+            self.record(
+                &req,
+                Action::DecryptDenied,
+                "context_mismatch",
+                format!("ciphertext {fingerprint}"),
+            )
+            .await?;
+            return Err(RevealError::Denied {
+                kind: "context_mismatch",
+            });
+        };
+        let decrypted = match self.decryptor.decrypt(ct, expected).await {
+            Ok(d) => d,
+            Err(e) => {
+                let kind = e.kind();
+                tracing::warn!(request_id = req.meta.request_id.as_str(), error_kind = kind, error = %e, "decrypt failed");
+                self.record(
+                    &req,
+                    Action::DecryptFailed,
+                    kind,
+                    format!("ciphertext {fingerprint}"),
+                )
+                .await?;
+                return Err(RevealError::Failed { kind });
+            }
+        };
+        let detail = format!(
+            "ciphertext {fingerprint}, suite 0x{:04X}{}",
+            decrypted.suite_id,
+            if legacy { ", legacy context" } else { "" }
+        );
+        // The row is committed before the value leaves this function; if the
+        // commit fails, `decrypted` is dropped (and wiped) here.
+        let audit_seq = self.record(&req, Action::Decrypt, "ok", detail).await?;
+        Ok(Revealed {
+            plaintext: decrypted.plaintext,
+            legacy,
+            audit_seq,
+            fingerprint,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_required_bounded_and_plain() {
+        assert_eq!(Reason::parse("  "), Err(ReasonError::Empty));
+        assert_eq!(Reason::parse(&"x".repeat(501)), Err(ReasonError::TooLong));
+        assert_eq!(
+            Reason::parse(" chargeback\ncase 7 ").unwrap().as_str(),
+            "chargeback case 7"
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! `callvault demo`: the whole console offline, in one command.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use lambda_encrypt::crypto::FieldCrypto;
+use lambda_encrypt::handler::{Handler, HandlerConfig};
+use lambda_encrypt::keyring::{generate_raw_aes_key_file, KeyringSpec};
+use rand::TryRngCore as _;
+
+use super::{generate, DemoDirectory, DemoError, DemoLogStore};
+use crate::auth::password::Password;
+use crate::auth::users::Username;
+use crate::auth::Role;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::startup::{Application, Sources};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoRunError {
+    #[error("the demo listens on loopback addresses only")]
+    NotLoopback,
+    #[error("CALLVAULT_LISTEN is not an address")]
+    Listen,
+    #[error("cannot prepare the demo directory")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Keyring(#[from] lambda_encrypt::keyring::KeyringError),
+    #[error(transparent)]
+    Crypto(#[from] lambda_encrypt::crypto::CryptoError),
+    #[error(transparent)]
+    Data(#[from] DemoError),
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
+    #[error(transparent)]
+    Users(#[from] crate::auth::users::UserError),
+}
+
+impl From<DemoRunError> for DemoError {
+    fn from(e: DemoRunError) -> Self {
+        match e {
+            DemoRunError::Data(d) => d,
+            other => DemoError::Setup(other.to_string()),
+        }
+    }
+}
+
+fn random_password() -> Result<String, std::io::Error> {
+    let mut bytes = [0u8; 15];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(std::io::Error::other)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Prepares the demo (key, data, users) and returns the application, not yet running.
+pub async fn prepare(
+    dir: &Path,
+    listen: &str,
+    clock: SharedClock,
+    print: bool,
+) -> Result<Application, DemoRunError> {
+    let listen: std::net::SocketAddr = listen.parse().map_err(|_| DemoRunError::Listen)?;
+    if !listen.ip().is_loopback() {
+        return Err(DemoRunError::NotLoopback);
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)?;
+    let key = dir.join("demo-key.b64");
+    if !key.exists() {
+        generate_raw_aes_key_file(&key)?;
+    }
+    let spec = KeyringSpec::RawAes { path: key };
+    // The demo's values are captured by the Lambda's own handler.
+    let lambda = Handler::new(
+        HandlerConfig::default(),
+        FieldCrypto::from_spec(&spec, Default::default(), None).await?,
+    );
+    let data = generate(&lambda, clock.now_us()).await?;
+    let mut settings = Settings::local(
+        listen,
+        format!("sqlite://{}", dir.join("callvault.db").display()),
+        dir.join("secrets"),
+    );
+    settings.cookie_secure = false; // plain HTTP on loopback only
+    settings.keyring = Some(spec);
+    let sources = Sources {
+        directory: Arc::new(DemoDirectory::new(&data)),
+        logs: Arc::new(DemoLogStore::new(&data)),
+    };
+    let app = Application::build_with(settings, clock, sources, None).await?;
+    let state = app.state();
+    let url = format!("http://127.0.0.1:{}/", app.port());
+    if state.users.list().await?.is_empty() {
+        let mut lines = Vec::new();
+        for (name, role) in [
+            ("sam", Role::Supervisor),
+            ("alice", Role::Auditor),
+            ("root", Role::Admin),
+        ] {
+            let password = random_password()?;
+            let username = Username::parse(name)?;
+            state
+                .users
+                .add(&username, &Password::new(password.clone()), role)
+                .await?;
+            lines.push(format!("  {role:<10} {name:<6} {password}"));
+        }
+        if print {
+            println!("callvault demo: {url}");
+            println!(
+                "Demo users (passwords are shown this once; reset with `callvault user passwd`):"
+            );
+            for l in lines {
+                println!("{l}");
+            }
+        }
+    } else if print {
+        println!("callvault demo: {url}");
+        println!(
+            "Demo users already exist in {}; reset a password with:",
+            dir.display()
+        );
+        println!("  DATABASE_URL=sqlite://{}/callvault.db CALLVAULT_SECRETS_DIR={}/secrets callvault user passwd sam", dir.display(), dir.display());
+    }
+    Ok(app)
+}
+
+pub async fn run(dir: &Path, listen: &str) -> Result<(), DemoError> {
+    let app = prepare(dir, listen, Arc::new(SystemClock), true).await?;
+    app.run_until_stopped()
+        .await
+        .map_err(|e| DemoError::Setup(e.to_string()))
+}

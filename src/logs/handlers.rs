@@ -1,0 +1,297 @@
+//! Flow-log pages: groups and streams, one stream's events, search by contact.
+//! Every shown value passes the leak guard; findings raise a banner and one
+//! `leak_found` audit row per event.
+
+use actix_session::Session;
+use actix_web::{web, HttpRequest, HttpResponse};
+use lambda_encrypt::context::ContactId;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{LogEvent, LogGroupName, LogStreamName};
+use crate::audit::{Action, AuditEvent, RequestMeta};
+use crate::auth::csrf;
+use crate::auth::principal::{Principal, Supervisor};
+use crate::clock::format_us;
+use crate::sources::check_token;
+use crate::web::error::AppError;
+use crate::web::middleware::request_meta;
+use crate::web::templates::{
+    html, EventParam, EventView, GroupView, Layout, LogSearchPage, LogStreamPage, LogsPage,
+    ShownValue, StreamView,
+};
+use crate::web::State;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LogsQuery {
+    group: Option<String>,
+    next: Option<String>,
+}
+
+pub async fn logs_page(
+    state: State,
+    sup: Supervisor,
+    session: Session,
+    q: web::Query<LogsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let mut groups = Vec::new();
+    for group in state.logs.groups() {
+        let token = match (&q.group, &q.next) {
+            (Some(g), Some(t)) if g == group.as_str() => {
+                check_token(t)?;
+                Some(t.as_str())
+            }
+            _ => None,
+        };
+        let page = state.logs.streams(&group, token).await?;
+        groups.push(GroupView {
+            name: group.as_str().to_owned(),
+            streams: page
+                .items
+                .into_iter()
+                .map(|s| StreamView {
+                    href: format!("/logs/{}/{}", urlencode(group.as_str()), urlencode(&s.name)),
+                    name: s.name,
+                    last_event: s.last_event_us.map(format_us).unwrap_or_default(),
+                    bytes: s.stored_bytes.unwrap_or(0),
+                })
+                .collect(),
+            next: page.next_token.map(|t| {
+                format!(
+                    "/logs?group={}&next={}",
+                    urlencode(group.as_str()),
+                    urlencode(&t)
+                )
+            }),
+        });
+    }
+    html(&LogsPage {
+        layout: Layout::signed_in("Flow logs", sup.principal(), csrf::token(&session)?),
+        groups,
+    })
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|e| e[1..].to_owned())
+        .unwrap_or_default()
+}
+
+/// A flow-log event as shown: its JSON fields made readable, every value guarded.
+fn event_view(state: &State, group: &str, stream: &str, event: &LogEvent) -> EventView {
+    let mut view = EventView {
+        time: format_us(event.timestamp_us),
+        group: group.to_owned(),
+        stream: stream.to_owned(),
+        contact_id: String::new(),
+        module: String::new(),
+        params: Vec::new(),
+        raw: None,
+        findings: 0,
+    };
+    match serde_json::from_str::<Value>(&event.message) {
+        Ok(Value::Object(obj)) => {
+            let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            view.contact_id = ShownValue::guard(&text("ContactId"), false).text;
+            view.module = ShownValue::guard(&text("ContactFlowModuleType"), false).text;
+            let params = obj.get("Parameters").and_then(Value::as_object);
+            // SetAttributes names the attribute in "Key"; its "Value" is that attribute.
+            let named = params
+                .and_then(|p| p.get("Key"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let named_sensitive = state.sensitive.contains(named);
+            for (k, v) in obj.iter().filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "ContactId" | "ContactFlowModuleType" | "Parameters" | "Timestamp"
+                )
+            }) {
+                view.params.push(param(state, k, v, false));
+            }
+            if let Some(p) = params {
+                for (k, v) in p {
+                    let sensitive =
+                        (k == "Value" && named_sensitive) || state.sensitive.contains(k);
+                    view.params
+                        .push(param(state, &format!("Parameters.{k}"), v, sensitive));
+                }
+            }
+        }
+        _ => {
+            let shown = ShownValue::guard(&event.message, false);
+            view.raw = Some(shown);
+        }
+    }
+    view.findings = view.params.iter().map(|p| p.value.findings).sum::<usize>()
+        + view.raw.as_ref().map_or(0, |r| r.findings);
+    view
+}
+
+fn param(state: &State, name: &str, v: &Value, sensitive: bool) -> EventParam {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    EventParam {
+        name: name.to_owned(),
+        value: ShownValue::guard(&text, sensitive || state.sensitive.contains(name)),
+    }
+}
+
+/// The view row and one leak row per event with findings, committed together.
+async fn audit_view(
+    state: &State,
+    p: &Principal,
+    meta: &RequestMeta,
+    detail: String,
+    contact: &str,
+    events: &[EventView],
+) -> Result<(), AppError> {
+    let mut rows = vec![
+        AuditEvent::new(Action::LogView, &p.username, p.role.as_str(), "ok", meta)
+            .contact(contact, "")
+            .detail(detail),
+    ];
+    for e in events.iter().filter(|e| e.findings > 0) {
+        rows.push(
+            AuditEvent::new(
+                Action::LeakFound,
+                &p.username,
+                p.role.as_str(),
+                "masked",
+                meta,
+            )
+            .contact(&e.contact_id, "")
+            .detail(format!(
+                "{} in {} / {} at {}",
+                e.findings, e.group, e.stream, e.time
+            )),
+        );
+    }
+    state.audit.append_many(rows).await?;
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamQuery {
+    token: Option<String>,
+}
+
+pub async fn stream_page(
+    state: State,
+    sup: Supervisor,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    q: web::Query<StreamQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (group, stream) = path.into_inner();
+    let group = LogGroupName::parse(&group).ok_or(AppError::NotFound)?;
+    let stream = LogStreamName::parse(&stream).ok_or(AppError::NotFound)?;
+    if !state.logs.groups().contains(&group) {
+        return Err(AppError::NotFound);
+    }
+    let token = q.token.as_deref().filter(|t| !t.is_empty());
+    if let Some(t) = token {
+        check_token(t)?;
+    }
+    let p = sup.principal();
+    let meta = request_meta(&req);
+    let page = match state.logs.events(&group, &stream, token).await {
+        Ok(page) => page,
+        Err(e) => {
+            let event = AuditEvent::new(
+                Action::LogView,
+                &p.username,
+                p.role.as_str(),
+                &format!("error:{}", e.kind()),
+                &meta,
+            )
+            .detail(format!("{} / {}", group.as_str(), stream.as_str()));
+            state.audit.append(event).await?;
+            return Err(e.into());
+        }
+    };
+    let events: Vec<EventView> = page
+        .events
+        .iter()
+        .map(|e| event_view(&state, group.as_str(), stream.as_str(), e))
+        .collect();
+    audit_view(
+        &state,
+        p,
+        &meta,
+        format!("{} / {}", group.as_str(), stream.as_str()),
+        "",
+        &events,
+    )
+    .await?;
+    let base = format!(
+        "/logs/{}/{}",
+        urlencode(group.as_str()),
+        urlencode(stream.as_str())
+    );
+    let findings = events.iter().map(|e| e.findings).sum();
+    html(&LogStreamPage {
+        layout: Layout::signed_in("Flow log", p, csrf::token(&session)?),
+        group: group.as_str().to_owned(),
+        stream: stream.as_str().to_owned(),
+        events,
+        findings,
+        newer: page
+            .forward_token
+            .map(|t| format!("{base}?token={}", urlencode(&t))),
+        older: page
+            .backward_token
+            .map(|t| format!("{base}?token={}", urlencode(&t))),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    contact_id: Option<String>,
+}
+
+pub async fn search_page(
+    state: State,
+    sup: Supervisor,
+    session: Session,
+    req: HttpRequest,
+    q: web::Query<SearchQuery>,
+) -> Result<HttpResponse, AppError> {
+    let p = sup.principal();
+    let raw = q.contact_id.as_deref().map(str::trim).unwrap_or("");
+    let mut events = Vec::new();
+    if !raw.is_empty() {
+        let contact = ContactId::parse(raw)
+            .map_err(|_| AppError::BadRequest("That is not a contact id.".into()))?;
+        let meta = request_meta(&req);
+        let found = state.logs.events_for_contact(&contact).await?;
+        // The service's filter is not trusted: each event must name this contact.
+        events = found
+            .iter()
+            .filter(|e| {
+                super::event_contact_id(&e.event.message).as_deref() == Some(contact.as_str())
+            })
+            .map(|e| event_view(&state, &e.group, &e.stream, &e.event))
+            .collect();
+        audit_view(
+            &state,
+            p,
+            &meta,
+            "search by contact".to_owned(),
+            contact.as_str(),
+            &events,
+        )
+        .await?;
+    }
+    let findings = events.iter().map(|e| e.findings).sum();
+    html(&LogSearchPage {
+        layout: Layout::signed_in("Flow logs of a contact", p, csrf::token(&session)?),
+        contact_id: raw.chars().take(128).collect(),
+        searched: !raw.is_empty(),
+        events,
+        findings,
+    })
+}
