@@ -5,7 +5,7 @@ use callvault::audit::AuditRow;
 use callvault::auth::password::Password;
 use callvault::auth::users::Username;
 use callvault::auth::Role;
-use callvault::clock::OffsetClock;
+use callvault::clock::{Clock as _, OffsetClock};
 use callvault::config::Settings;
 use callvault::startup::Application;
 use callvault::web::AppState;
@@ -21,6 +21,8 @@ pub struct TestApp {
     pub state: Arc<AppState>,
     pub db_url: String,
     pub secrets_dir: PathBuf,
+    /// The raw AES key file of demo apps.
+    pub key_path: Option<PathBuf>,
     pub _dir: tempfile::TempDir,
 }
 
@@ -93,7 +95,81 @@ pub async fn spawn_app_with(
         state,
         db_url,
         secrets_dir,
+        key_path: None,
         _dir: dir,
+    }
+}
+
+/// The Lambda handler with a new raw AES key in `dir`; the key's path.
+pub async fn lambda_handler(dir: &std::path::Path) -> (lambda_encrypt::handler::Handler, PathBuf) {
+    let key = dir.join("demo-key.b64");
+    if !key.exists() {
+        lambda_encrypt::keyring::generate_raw_aes_key_file(&key).unwrap();
+    }
+    let spec = lambda_encrypt::keyring::KeyringSpec::RawAes { path: key.clone() };
+    let crypto = lambda_encrypt::crypto::FieldCrypto::from_spec(&spec, Default::default(), None)
+        .await
+        .unwrap();
+    (
+        lambda_encrypt::handler::Handler::new(Default::default(), crypto),
+        key,
+    )
+}
+
+/// The console on the demo's data sources (values encrypted by the Lambda's
+/// handler), with a keyring; `modify` may change the data first.
+pub async fn spawn_demo_app_with(
+    modify: impl FnOnce(&mut callvault::demo::DemoData, &std::path::Path),
+) -> TestApp {
+    use callvault::demo::{generate, DemoDirectory, DemoLogStore};
+    use callvault::startup::Sources;
+    let dir = tempfile::tempdir().unwrap();
+    let (handler, key) = lambda_handler(dir.path()).await;
+    let clock = Arc::new(OffsetClock::default());
+    let mut data = generate(&handler, clock.now_us()).await.unwrap();
+    modify(&mut data, dir.path());
+    let db_url = sqlite_url(&dir);
+    let secrets_dir = dir.path().join("secrets");
+    let mut settings = Settings::local(
+        "127.0.0.1:0".parse().unwrap(),
+        db_url.clone(),
+        secrets_dir.clone(),
+    );
+    settings.cookie_secure = false;
+    settings.keyring = Some(lambda_encrypt::keyring::KeyringSpec::RawAes { path: key.clone() });
+    let sources = Sources {
+        directory: Arc::new(DemoDirectory::new(&data)),
+        logs: Arc::new(DemoLogStore::new(&data)),
+    };
+    let app = Application::build_with(settings, clock.clone(), sources, None)
+        .await
+        .expect("build demo app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        clock,
+        state,
+        db_url,
+        secrets_dir,
+        key_path: Some(key),
+        _dir: dir,
+    }
+}
+
+pub async fn spawn_demo_app() -> TestApp {
+    spawn_demo_app_with(|_, _| {}).await
+}
+
+/// Asserts that no audit row holds `secret` anywhere.
+pub async fn assert_audit_free_of(app: &TestApp, secret: &str) {
+    for row in app.audit_rows().await {
+        assert!(
+            !format!("{row:?}").contains(secret),
+            "audit row {} holds a secret",
+            row.seq
+        );
     }
 }
 

@@ -19,7 +19,37 @@ type Route = (&'static str, String, Vec<(&'static str, String)>, [u16; 4]);
 
 fn routes(target: i64) -> Vec<Route> {
     let id = target.to_string();
+    let contact = callvault::demo::demo_contact_id(0);
     vec![
+        ("GET", "/contacts".into(), vec![], [S303, 200, 403, 403]),
+        (
+            "GET",
+            format!("/contacts/{contact}"),
+            vec![],
+            [S303, 200, 403, 403],
+        ),
+        (
+            "POST",
+            format!("/contacts/{contact}/decrypt"),
+            vec![
+                ("field", "creditcard".into()),
+                ("reason", "route matrix".into()),
+            ],
+            [S303, 200, 403, 403],
+        ),
+        ("GET", "/logs".into(), vec![], [S303, 200, 403, 403]),
+        (
+            "GET",
+            format!("/logs/search?contact_id={contact}"),
+            vec![],
+            [S303, 200, 403, 403],
+        ),
+        (
+            "GET",
+            "/logs/%2Faws%2Fconnect%2Fcallvault-demo/legacy-debug-flow%2Fleaked".into(),
+            vec![],
+            [S303, 200, 403, 403],
+        ),
         ("GET", "/healthz".into(), vec![], [200, 200, 200, 200]),
         ("GET", "/readyz".into(), vec![], [200, 200, 200, 200]),
         (
@@ -111,7 +141,7 @@ async fn token(app: &TestApp, c: &Client, who: Who) -> String {
 
 #[tokio::test]
 async fn every_route_answers_every_role_as_designed() {
-    let app = spawn_app().await;
+    let app = spawn_demo_app().await;
     let target = app.add_user("matrix-target", Role::Auditor).await;
     let whos = [
         Who::Anonymous,
@@ -165,7 +195,17 @@ async fn every_route_answers_every_role_as_designed() {
         .into_iter()
         .filter(|r| r.action == "access_denied")
         .collect();
-    assert_eq!(denied.len(), 9 + 5 + 4);
+    // Supervisor: 4 audit + 5 admin routes; auditor: 5 admin + 5 supervisor
+    // pages; admin: 4 audit + 5 supervisor pages. A refused decrypt is
+    // recorded as decrypt_denied instead.
+    assert_eq!(denied.len(), 9 + 10 + 9);
+    let decrypt_denied = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "decrypt_denied")
+        .count();
+    assert_eq!(decrypt_denied, 2);
     assert!(denied
         .iter()
         .any(|r| r.role == "supervisor" && r.detail == "GET /audit"));

@@ -1,0 +1,374 @@
+//! Contacts and the audited reveal, on the demo's sources (values encrypted
+//! by the Lambda's own handler).
+
+use callvault::auth::Role;
+use callvault::demo::{demo_card, demo_contact_id, demo_zip};
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+async fn decrypt(
+    app: &TestApp,
+    c: &reqwest::Client,
+    contact: &str,
+    field: &str,
+    reason: &str,
+) -> reqwest::Response {
+    app.post_form(
+        c,
+        &format!("/contacts/{contact}"),
+        &format!("/contacts/{contact}/decrypt"),
+        &[("field", field), ("reason", reason)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_supervisor_finds_a_contact_and_sees_only_ciphertext() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let html = c
+        .get(app.url("/contacts"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches("<tr><td><a href=\"/contacts/").count(), 20);
+    assert!(html.contains("More contacts"));
+    let id = demo_contact_id(0);
+    let html = c
+        .get(app.url(&format!("/contacts?contact_id={id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches("<tr><td><a href=\"/contacts/").count(), 1);
+    let r = c
+        .get(app.url(&format!("/contacts/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert_eq!(html.matches("badge\">ciphertext").count(), 2, "{html}");
+    assert!(html.contains("field <b>creditcard</b>") && html.contains("field <b>zipcode</b>"));
+    assert!(!html.contains(&demo_card(0)) && !html.contains(&demo_zip(0)));
+    let row = app.last_audit("contact_view").await.unwrap();
+    assert_eq!(
+        (row.contact_id.as_str(), row.outcome.as_str()),
+        (id.as_str(), "ok")
+    );
+}
+
+#[tokio::test]
+async fn a_supervisor_reveals_a_value_once_and_the_audit_row_comes_first() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let id = demo_contact_id(3);
+    let r = decrypt(&app, &c, &id, "creditcard", "chargeback case 77").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("no-store"));
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let html = r.text().await.unwrap();
+    assert!(html.contains(&demo_card(3)), "the value is shown");
+    let row = app.last_audit("decrypt").await.unwrap();
+    assert_eq!(row.contact_id, id);
+    assert_eq!(row.field, "creditcard");
+    assert_eq!(row.reason, "chargeback case 77");
+    assert_eq!(row.outcome, "ok");
+    assert_eq!(
+        row.request_id, request_id,
+        "matchable with CloudTrail's KMS event"
+    );
+    assert!(html.contains(&format!("audit row {}", row.seq)));
+    assert_audit_free_of(&app, &demo_card(3)).await;
+    // The ZIP too, and nothing but what was asked for.
+    let html = decrypt(&app, &c, &id, "zipcode", "address check")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&demo_zip(3)) && !html.contains(&demo_card(3)));
+}
+
+#[tokio::test]
+async fn auditors_and_admins_cannot_decrypt() {
+    let app = spawn_demo_app().await;
+    let id = demo_contact_id(1);
+    for role in [Role::Auditor, Role::Admin] {
+        let c = app.login_as(role).await;
+        let html = c
+            .get(app.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let token = csrf_in(&html);
+        let r = c
+            .post(app.url(&format!("/contacts/{id}/decrypt")))
+            .form(&[
+                ("field", "creditcard"),
+                ("reason", "curious"),
+                ("csrf_token", &token),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(!r.text().await.unwrap().contains(&demo_card(1)));
+        let row = app.last_audit("decrypt_denied").await.unwrap();
+        assert_eq!(
+            (
+                row.role.as_str(),
+                row.outcome.as_str(),
+                row.contact_id.as_str()
+            ),
+            (role.as_str(), "role", id.as_str())
+        );
+    }
+    assert!(app.last_audit("decrypt").await.is_none());
+}
+
+#[tokio::test]
+async fn a_reason_is_required_and_bounded() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let id = demo_contact_id(2);
+    for reason in ["", "   ", &"r".repeat(501)] {
+        let r = decrypt(&app, &c, &id, "creditcard", reason).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(!r.text().await.unwrap().contains(&demo_card(2)));
+    }
+    let denied = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "decrypt_denied" && r.outcome == "no_reason")
+        .count();
+    assert_eq!(denied, 3);
+}
+
+#[tokio::test]
+async fn a_hostile_reason_is_stored_as_text_and_rendered_inert() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let id = demo_contact_id(4);
+    let r = decrypt(
+        &app,
+        &c,
+        &id,
+        "zipcode",
+        "<script>alert(1)</script>\nnext line",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let row = app.last_audit("decrypt").await.unwrap();
+    assert_eq!(row.reason, "<script>alert(1)</script> next line");
+    let auditor = app.login_as(Role::Auditor).await;
+    let html = auditor
+        .get(app.url("/audit?action=decrypt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("<script>alert(1)</script>"));
+}
+
+#[tokio::test]
+async fn a_ciphertext_moved_to_another_contact_is_refused_and_audited() {
+    let app = spawn_demo_app_with(|data, _| {
+        let stolen = data.contacts[0].attributes["creditcard"].clone();
+        data.contacts[1]
+            .attributes
+            .insert("creditcard".into(), stolen);
+    })
+    .await;
+    let c = app.login_as(Role::Supervisor).await;
+    // contacts[1] is the second demo contact.
+    let victim = demo_contact_id(1);
+    let r = decrypt(&app, &c, &victim, "creditcard", "looks legit").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("not bound to this contact"));
+    assert!(!html.contains(&demo_card(0)));
+    let row = app.last_audit("decrypt_denied").await.unwrap();
+    assert_eq!(row.outcome, "context_mismatch");
+    // And under another field of the same contact.
+    let app = spawn_demo_app_with(|data, _| {
+        let card = data.contacts[0].attributes["creditcard"].clone();
+        data.contacts[0].attributes.insert("zipcode".into(), card);
+    })
+    .await;
+    let c = app.login_as(Role::Supervisor).await;
+    assert_eq!(
+        decrypt(&app, &c, &demo_contact_id(0), "zipcode", "x")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn broken_values_fail_cleanly_and_are_audited() {
+    use base64::Engine as _;
+    // Encrypted by a Lambda with another key, for contact 2's card field.
+    let other = tempfile::tempdir().unwrap();
+    let (handler, _) = lambda_handler(other.path()).await;
+    let event = serde_json::json!({
+        "invocationSource": "DialogCodeHook", "sessionId": "s",
+        "sessionState": {"sessionAttributes": {"contactId": demo_contact_id(2)},
+          "intent": {"name": "X", "slots": {"creditcard": {"value": {"interpretedValue": "4111111111111111"}}}}}
+    });
+    let r = serde_json::to_value(handler.handle(event).await.unwrap()).unwrap();
+    let foreign = r["sessionState"]["sessionAttributes"]["creditcard"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let app = spawn_demo_app_with(move |data, _| {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        // contacts[i] is demo contact i.
+        let ct0 = data.contacts[0].attributes["creditcard"].clone();
+        let mut bytes = b64.decode(&ct0).unwrap();
+        let body = bytes.len() - 150; // in the encrypted body, past the header
+        bytes[body] ^= 0x40;
+        data.contacts[0]
+            .attributes
+            .insert("creditcard".into(), b64.encode(&bytes));
+        let ct1 = data.contacts[1].attributes["creditcard"].clone();
+        data.contacts[1]
+            .attributes
+            .insert("creditcard".into(), ct1[..ct1.len() - 40].to_owned());
+        data.contacts[2]
+            .attributes
+            .insert("creditcard".into(), foreign);
+        data.contacts[3]
+            .attributes
+            .insert("creditcard".into(), "A".repeat(9000));
+        data.contacts[3]
+            .attributes
+            .insert("zipcode".into(), "this is % not base64 ####".into());
+    })
+    .await;
+    let c = app.login_as(Role::Supervisor).await;
+    for (i, field, outcome) in [
+        (0, "creditcard", "authentication_failed"),
+        (1, "creditcard", "authentication_failed"),
+        (2, "creditcard", "wrong_key"),
+        (3, "creditcard", "oversized"),
+        (3, "zipcode", "not_base64"),
+    ] {
+        let id = demo_contact_id(i);
+        let r = decrypt(&app, &c, &id, field, "testing broken values").await;
+        assert_eq!(
+            r.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "contact {i} {field}"
+        );
+        let html = r.text().await.unwrap();
+        assert!(html.contains("could not be decrypted"), "{html}");
+        assert!(
+            !html.contains(&demo_card(i)) && !html.contains("4111111111111111"),
+            "contact {i}"
+        );
+        let row = app.last_audit("decrypt_failed").await.unwrap();
+        assert_eq!(
+            (row.contact_id.as_str(), row.field.as_str()),
+            (id.as_str(), field)
+        );
+        assert_eq!(row.outcome, outcome, "contact {i} {field}");
+    }
+    assert!(app.last_audit("decrypt").await.is_none());
+}
+
+#[tokio::test]
+async fn if_the_audit_row_cannot_be_written_nothing_is_revealed() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let id = demo_contact_id(5);
+    // Loads the form first (its page view is audited while the store still works).
+    let html = c
+        .get(app.url(&format!("/contacts/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_in(&html);
+    sqlx::query("CREATE TRIGGER audit_full BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let r = c
+        .post(app.url(&format!("/contacts/{id}/decrypt")))
+        .form(&[
+            ("field", "creditcard"),
+            ("reason", "urgent"),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Audit log unavailable"));
+    assert!(!html.contains(&demo_card(5)));
+    sqlx::query("DROP TRIGGER audit_full")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let r = decrypt(&app, &c, &id, "creditcard", "urgent").await;
+    assert!(
+        r.text().await.unwrap().contains(&demo_card(5)),
+        "works again once the store does"
+    );
+}
+
+#[tokio::test]
+async fn hostile_contact_ids_and_filters_are_rejected_not_reflected() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    for path in [
+        "/contacts/..%2F..%2Fetc%2Fpasswd",
+        "/contacts/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        &format!("/contacts/{}", "a".repeat(300)),
+        "/contacts/a%0Ab",
+        "/contacts/00000000-0000-4000-8000-000000000000",
+    ] {
+        let r = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(!r.text().await.unwrap().contains("<script>alert"));
+    }
+    for query in [
+        "/contacts?contact_id=%3Cscript%3E",
+        "/contacts?from=2026-13-45",
+        "/contacts?channel=FAX",
+        "/contacts?next=%3Cscript%3E",
+        "/contacts?from=2026-11-20&to=2026-01-01",
+    ] {
+        let r = c.get(app.url(query)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert!(!r.text().await.unwrap().contains("<script>"));
+    }
+}
+
+#[tokio::test]
+async fn a_console_without_a_keyring_shows_ciphertext_but_reveals_nothing() {
+    let app = spawn_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    // No Connect either: a clear page, not a crash.
+    let r = c.get(app.url("/contacts")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.text().await.unwrap().contains("not connected"));
+}

@@ -1,0 +1,249 @@
+//! Flow-log pages on the demo's sources: ciphertext only, paging with the
+//! service's tokens, the leak guard, search by contact, hostile names.
+
+use callvault::auth::Role;
+use callvault::demo::{demo_card, demo_contact_id, DemoStream, LEAKED_DEMO_CARD};
+use callvault::logs::LogEvent;
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+const GROUP: &str = "%2Faws%2Fconnect%2Fcallvault-demo";
+
+fn big_stream(data: &mut callvault::demo::DemoData) {
+    let contact = demo_contact_id(0);
+    let events = (0..120)
+        .map(|i| LogEvent {
+            timestamp_us: 1_700_000_000_000_000 + i * 1_000_000,
+            message: serde_json::json!({"ContactId": contact, "ContactFlowModuleType": "PlayPrompt", "Parameters": {"Text": format!("prompt {i:03}")}}).to_string(),
+        })
+        .collect();
+    data.streams.push(DemoStream {
+        name: "big/stream".into(),
+        events,
+    });
+}
+
+#[tokio::test]
+async fn streams_are_listed_and_events_show_ciphertext_only() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let html = c
+        .get(app.url("/logs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("/aws/connect/callvault-demo"));
+    let first = html
+        .split("<a href=\"/logs/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = c
+        .get(app.url(&format!("/logs/{first}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("SetAttributes"));
+    assert!(html.contains("badge\">ciphertext"));
+    for i in 0..60 {
+        assert!(!html.contains(&demo_card(i)));
+    }
+    let row = app.last_audit("log_view").await.unwrap();
+    assert!(row.detail.starts_with("/aws/connect/callvault-demo / "));
+}
+
+#[tokio::test]
+async fn a_long_stream_pages_forward_and_back_with_tokens() {
+    let app = spawn_demo_app_with(|d, _| big_stream(d)).await;
+    let c = app.login_as(Role::Supervisor).await;
+    let page1 = c
+        .get(app.url(&format!("/logs/{GROUP}/big%2Fstream")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page1.contains("prompt 000")
+            && page1.contains("prompt 049")
+            && !page1.contains("prompt 050")
+    );
+    assert!(!page1.contains("Older events"));
+    let newer = page1
+        .split("href=\"")
+        .find(|s| s.contains("token="))
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let page2 = c
+        .get(app.url(&newer))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page2.contains("prompt 050") && page2.contains("prompt 099"));
+    assert!(page2.contains("Older events") && page2.contains("Newer events"));
+    let older = page2
+        .split("href=\"")
+        .find(|s| s.contains(">Older events"))
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let back = c
+        .get(app.url(&older))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(back.contains("prompt 000"));
+}
+
+#[tokio::test]
+async fn the_leak_guard_masks_a_plaintext_card_and_records_it() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let r = c
+        .get(app.url(&format!("/logs/{GROUP}/legacy-debug-flow%2Fleaked")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Leak guard"));
+    assert!(html.contains("400005******5556"));
+    assert!(!html.contains(LEAKED_DEMO_CARD) && !html.contains(&LEAKED_DEMO_CARD.replace(' ', "")));
+    let leaks: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "leak_found")
+        .collect();
+    assert_eq!(leaks.len(), 1, "one row per event with a finding");
+    assert_eq!(leaks[0].contact_id, demo_contact_id(59));
+    assert_audit_free_of(&app, "5566 5556").await;
+}
+
+#[tokio::test]
+async fn a_sensitive_attribute_holding_plaintext_is_masked_whole() {
+    let app = spawn_demo_app_with(|d, _| {
+        d.contacts[0]
+            .attributes
+            .insert("zipcode".into(), "98101".into());
+        d.contacts[0].attributes.insert(
+            "note".into(),
+            "customer read 4111-1111-1111-1111 aloud".into(),
+        );
+    })
+    .await;
+    let c = app.login_as(Role::Supervisor).await;
+    let html = c
+        .get(app.url(&format!("/contacts/{}", demo_contact_id(0))))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("masked: sensitive field without ciphertext"));
+    assert!(!html.contains("98101"));
+    assert!(html.contains("411111******1111") && !html.contains("4111-1111-1111-1111"));
+    let leaks = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "leak_found")
+        .count();
+    assert_eq!(leaks, 2);
+}
+
+#[tokio::test]
+async fn search_by_contact_finds_that_contacts_events_only() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let id = demo_contact_id(7);
+    let html = c
+        .get(app.url(&format!("/logs/search?contact_id={id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        html.matches("<dl class=\"params\">").count(),
+        4,
+        "GetUserInput, two SetAttributes, Disconnect"
+    );
+    // Four event rows, plus the two ciphertext summaries naming their contact.
+    assert_eq!(html.matches(&format!("<code>{id}</code>")).count(), 6);
+    assert!(!html.contains(&demo_contact_id(8)));
+    let row = app.last_audit("log_view").await.unwrap();
+    assert_eq!(
+        (row.contact_id.as_str(), row.detail.as_str()),
+        (id.as_str(), "search by contact")
+    );
+}
+
+#[tokio::test]
+async fn hostile_names_and_tokens_are_refused() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    for (path, status) in [
+        (
+            format!("/logs/{GROUP}/..%2F..%2Fetc%2Fpasswd"),
+            StatusCode::NOT_FOUND,
+        ),
+        (format!("/logs/{GROUP}/%3Cscript%3E"), StatusCode::NOT_FOUND),
+        (
+            "/logs/%2Fother%2Fgroup/stream".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/logs/{GROUP}/no-such-stream"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/logs/{GROUP}/legacy-debug-flow%2Fleaked?token=%3Cscript%3E"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/logs/{GROUP}/legacy-debug-flow%2Fleaked?token=f999"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!(
+                "/logs/{GROUP}/legacy-debug-flow%2Fleaked?token={}",
+                "A".repeat(5000)
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/logs/search?contact_id=%3Cscript%3E".to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/logs?group=x&next=%00".to_owned(), StatusCode::OK),
+    ] {
+        let r = c.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        assert!(!r.text().await.unwrap().contains("<script>"), "{path}");
+    }
+}
