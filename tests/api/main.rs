@@ -1,10 +1,12 @@
 //! Black-box tests of the console: the real app on a random loopback port,
 //! a temporary database, a cookie-holding HTTP client.
 
+mod connect_fake;
 mod helpers;
 
 mod audit_chain;
 mod audit_pages;
+mod aws_sources;
 mod cli;
 mod contacts;
 mod csrf;
