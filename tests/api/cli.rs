@@ -153,3 +153,96 @@ fn serve_refuses_an_insecure_cookie_off_loopback() {
     assert!(!o.status.success());
     assert!(text(&o).contains("loopback"));
 }
+
+#[tokio::test]
+async fn decrypt_from_the_command_line_is_audited_like_the_web() {
+    let env = Env::new();
+    let key = env.dir.path().join("cli.key");
+    assert!(env
+        .run(&["keygen", "--out", key.to_str().unwrap()], None)
+        .status
+        .success());
+    // The Lambda's handler encrypts with the same key file.
+    let spec = lambda_encrypt::keyring::KeyringSpec::RawAes { path: key.clone() };
+    let crypto = lambda_encrypt::crypto::FieldCrypto::from_spec(&spec, Default::default(), None)
+        .await
+        .unwrap();
+    let handler = lambda_encrypt::handler::Handler::new(Default::default(), crypto);
+    let contact = "cccccccc-0000-4000-8000-000000000001";
+    let event = serde_json::json!({
+        "invocationSource": "DialogCodeHook", "sessionId": "s",
+        "sessionState": {"sessionAttributes": {"contactId": contact},
+          "intent": {"name": "X", "slots": {"creditcard": {"value": {"interpretedValue": "4111 1111 1111 1111"}}}}}
+    });
+    let out = serde_json::to_value(handler.handle(event).await.unwrap()).unwrap();
+    let ct = out["sessionState"]["sessionAttributes"]["creditcard"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(env
+        .run(
+            &["user", "add", "sam", "--role", "supervisor"],
+            Some("a long cli password\n")
+        )
+        .status
+        .success());
+    assert!(env
+        .run(
+            &["user", "add", "alice", "--role", "auditor"],
+            Some("a long cli password\n")
+        )
+        .status
+        .success());
+    let keyring = format!("raw-aes:{}", key.display());
+    let decrypt = |operator: &str, contact: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_callvault"));
+        cmd.args([
+            "decrypt",
+            "--contact-id",
+            contact,
+            "--field",
+            "creditcard",
+            "--operator",
+            operator,
+        ])
+        .args(["--reason", "cli dispute 5", "--ciphertext", &ct])
+        .env("DATABASE_URL", &env.url)
+        .env("CALLVAULT_SECRETS_DIR", env.dir.path().join("secrets"))
+        .env("CALLVAULT_KEYRING", &keyring)
+        .output()
+        .unwrap()
+    };
+    let ok = decrypt("sam", contact);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        "4111111111111111"
+    );
+    let refused = decrypt("alice", contact);
+    assert!(!refused.status.success());
+    assert!(!text(&refused).contains("4111111111111111"));
+    let moved = decrypt("sam", "cccccccc-0000-4000-8000-000000000002");
+    assert_eq!(moved.status.code(), Some(2));
+    assert!(!text(&moved).contains("4111111111111111"));
+
+    let export = env.run(&["audit", "export", "--format", "jsonl"], None);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |action: &str| {
+        rows.iter()
+            .filter(|r| r["action"] == action)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(find("decrypt").len(), 1);
+    assert_eq!(find("decrypt")[0]["actor"], "sam");
+    assert_eq!(find("decrypt")[0]["reason"], "cli dispute 5");
+    assert_eq!(
+        find("decrypt_denied").len(),
+        2,
+        "the auditor and the moved ciphertext"
+    );
+    assert!(!String::from_utf8_lossy(&export.stdout).contains("4111111111111111"));
+}

@@ -121,6 +121,14 @@ pub async fn lambda_handler(dir: &std::path::Path) -> (lambda_encrypt::handler::
 pub async fn spawn_demo_app_with(
     modify: impl FnOnce(&mut callvault::demo::DemoData, &std::path::Path),
 ) -> TestApp {
+    spawn_demo_app_custom(modify, |_| {}).await
+}
+
+/// As `spawn_demo_app_with`; `settings_fn` may also change the console's settings.
+pub async fn spawn_demo_app_custom(
+    modify: impl FnOnce(&mut callvault::demo::DemoData, &std::path::Path),
+    settings_fn: impl FnOnce(&mut Settings),
+) -> TestApp {
     use callvault::demo::{generate, DemoDirectory, DemoLogStore};
     use callvault::startup::Sources;
     let dir = tempfile::tempdir().unwrap();
@@ -137,6 +145,7 @@ pub async fn spawn_demo_app_with(
     );
     settings.cookie_secure = false;
     settings.keyring = Some(lambda_encrypt::keyring::KeyringSpec::RawAes { path: key.clone() });
+    settings_fn(&mut settings);
     let sources = Sources {
         directory: Arc::new(DemoDirectory::new(&data)),
         logs: Arc::new(DemoLogStore::new(&data)),
