@@ -1,0 +1,201 @@
+//! Load on loopback against the demo console (release build): requests per
+//! second and latency percentiles for the contact page and a log-events page,
+//! and audited decrypts per second (raw AES), with 64 concurrent clients.
+//!
+//!     cargo bench --bench load
+//!     LOAD_SECONDS=10 LOAD_CLIENTS=64 cargo bench --bench load
+//!
+//! Every contact page and log page writes an audit row (durable commit), and
+//! every decrypt writes one before answering, so these are end-to-end numbers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use callvault::auth::password::Password;
+use callvault::auth::users::Username;
+use callvault::auth::Role;
+use callvault::clock::SystemClock;
+use callvault::demo::{demo_contact_id, DEMO_CONTACTS};
+
+const PASSWORD: &str = "load test password";
+
+fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("csrf token") + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn signed_in(base: &str) -> reqwest::Client {
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(1)
+        .build()
+        .expect("client");
+    let html = c
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("body");
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[
+            ("username", "loadtest"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf_in(&html)),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303, "signed in");
+    c
+}
+
+#[derive(Clone, Copy)]
+enum Work {
+    ContactPage,
+    LogPage,
+    Decrypt,
+}
+
+async fn run(name: &str, base: &str, clients: &[reqwest::Client], work: Work, seconds: u64) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for (n, c) in clients.iter().enumerate() {
+        let (c, base) = (c.clone(), base.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = n;
+            let id = demo_contact_id(n % DEMO_CONTACTS);
+            let token = match work {
+                Work::Decrypt => {
+                    let html = c.get(format!("{base}/contacts/{id}")).send().await.expect("page").text().await.expect("body");
+                    csrf_in(&html)
+                }
+                _ => String::new(),
+            };
+            while Instant::now() < deadline {
+                i += 1;
+                let t = Instant::now();
+                let r = match work {
+                    Work::ContactPage => c.get(format!("{base}/contacts/{}", demo_contact_id(i % DEMO_CONTACTS))).send().await,
+                    Work::LogPage => {
+                        c.get(format!("{base}/logs/%2Faws%2Fconnect%2Fcallvault-demo/legacy-debug-flow%2Fleaked"))
+                            .send()
+                            .await
+                    }
+                    Work::Decrypt => {
+                        c.post(format!("{base}/contacts/{id}/decrypt"))
+                            .form(&[("field", "creditcard"), ("reason", "load test"), ("csrf_token", &token)])
+                            .send()
+                            .await
+                    }
+                };
+                let r = r.expect("request");
+                assert_eq!(r.status(), 200);
+                let _ = r.bytes().await;
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("client task"));
+    }
+    lat.sort();
+    let n = lat.len();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{name}: {} clients, {seconds} s: {:.0} req/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({n} requests)",
+        clients.len(),
+        n as f64 / seconds as f64,
+        ms(lat[n / 2]),
+        ms(lat[n * 99 / 100]),
+        ms(lat[n - 1]),
+    );
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let seconds: u64 = std::env::var("LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let n: usize = std::env::var("LOAD_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
+    // The console on its own runtime (as `callvault demo` runs it), the load
+    // generator on another, both in this process.
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (base, app_state) = server_rt.block_on(async {
+        let app =
+            callvault::demo::run::prepare(dir.path(), "127.0.0.1:0", Arc::new(SystemClock), false)
+                .await
+                .expect("demo");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state();
+        tokio::spawn(app.run_until_stopped());
+        (base, state)
+    });
+    server_rt.block_on(async {
+        app_state
+            .users
+            .add(
+                &Username::parse("loadtest").expect("name"),
+                &Password::new(PASSWORD.into()),
+                Role::Supervisor,
+            )
+            .await
+            .expect("user");
+    });
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    client_rt.block_on(async {
+        let mut clients = Vec::new();
+        for _ in 0..n {
+            clients.push(signed_in(&base).await);
+        }
+        run(
+            "contact page (GET /contacts/{id}, audited)",
+            &base,
+            &clients,
+            Work::ContactPage,
+            seconds,
+        )
+        .await;
+        run(
+            "log events page (GET /logs/{group}/{stream}, audited, leak guard)",
+            &base,
+            &clients,
+            Work::LogPage,
+            seconds,
+        )
+        .await;
+        run(
+            "audited decrypt (POST /contacts/{id}/decrypt, raw AES, signed suite)",
+            &base,
+            &clients,
+            Work::Decrypt,
+            seconds,
+        )
+        .await;
+    });
+}
