@@ -35,7 +35,11 @@ pub enum AuditError {
     Key,
     #[error("audit internal error: {0}")]
     Internal(&'static str),
+    #[error("the audit batch this row was in failed: {0}")]
+    Batch(String),
 }
+
+type Waiter = tokio::sync::oneshot::Sender<Result<AuditRow, AuditError>>;
 
 /// What happened. Stored as its `as_str()` name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,6 +322,8 @@ pub struct AuditLog {
     key: Arc<Zeroizing<Vec<u8>>>,
     clock: SharedClock,
     append_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Appends waiting for the next group commit.
+    pending: Arc<std::sync::Mutex<Vec<(AuditEvent, Waiter)>>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -335,6 +341,7 @@ impl AuditLog {
             key: Arc::new(key),
             clock,
             append_lock: Arc::new(tokio::sync::Mutex::new(())),
+            pending: Arc::new(std::sync::Mutex::new(Vec::new())),
         }
     }
 
@@ -346,15 +353,64 @@ impl AuditLog {
     }
 
     /// Appends one row and returns it once it is durably committed.
+    ///
+    /// Group commit: concurrent appends queue up, and whoever takes the append
+    /// lock commits everything queued in one transaction, so a burst of rows
+    /// costs one durable commit. Every caller still returns only after its own
+    /// row is committed; if the batch fails, every caller in it gets an error
+    /// (and nothing is revealed on their behalf).
     pub async fn append(&self, event: AuditEvent) -> Result<AuditRow, AuditError> {
-        let mut rows = self.append_many(vec![event]).await?;
-        rows.pop()
-            .ok_or(AuditError::Internal("append returned no row"))
+        use tokio::sync::oneshot::error::TryRecvError;
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        self.queue().push((event, tx));
+        let guard = self.append_lock.lock().await;
+        // A leader before us may already have committed our row: leaders
+        // answer everyone in their batch before releasing the lock.
+        match rx.try_recv() {
+            Ok(result) => return result,
+            Err(TryRecvError::Closed) => {
+                return Err(AuditError::Internal("an audit batch was abandoned"))
+            }
+            Err(TryRecvError::Empty) => {}
+        }
+        let (events, waiters): (Vec<AuditEvent>, Vec<Waiter>) =
+            std::mem::take(&mut *self.queue()).into_iter().unzip();
+        match self.append_locked(events).await {
+            Ok(rows) => {
+                for (waiter, row) in waiters.into_iter().zip(rows) {
+                    let _ = waiter.send(Ok(row));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "audit batch failed");
+                let text = e.to_string();
+                for waiter in waiters {
+                    let _ = waiter.send(Err(AuditError::Batch(text.clone())));
+                }
+            }
+        }
+        drop(guard);
+        rx.await
+            .unwrap_or(Err(AuditError::Internal("an audit batch was abandoned")))
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<(AuditEvent, Waiter)>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Appends several rows in one transaction (one durable commit).
     pub async fn append_many(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditRow>, AuditError> {
         let _serialised = self.append_lock.lock().await;
+        self.append_locked(events).await
+    }
+
+    /// Appends in one transaction; the caller holds `append_lock`.
+    async fn append_locked(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditRow>, AuditError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = match self.db.backend {
             Backend::Sqlite => self.db.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {

@@ -17,6 +17,8 @@ use crate::clock::SharedClock;
 use crate::db::Db;
 
 pub const USER_ID_KEY: &str = "uid";
+/// Idle-timeout extensions smaller than this are not written.
+const TTL_SLACK_US: i64 = 60_000_000;
 
 #[derive(Clone)]
 pub struct DbSessionStore {
@@ -128,12 +130,18 @@ impl SessionStore for DbSessionStore {
         session_key: &SessionKey,
         ttl: &Duration,
     ) -> Result<(), anyhow::Error> {
-        sqlx::query("UPDATE sessions SET expires_us = $1 WHERE key_hash = $2 AND expires_us > $3")
-            .bind(self.expires(ttl))
-            .bind(key_hash(session_key.as_ref()))
-            .bind(self.clock.now_us())
-            .execute(&self.db.pool)
-            .await?;
+        // Extending by less than a minute is skipped: the statement then
+        // changes no row, and the database writes (and syncs) nothing.
+        let expires = self.expires(ttl);
+        sqlx::query(
+            "UPDATE sessions SET expires_us = $1 WHERE key_hash = $2 AND expires_us > $3 AND expires_us < $4",
+        )
+        .bind(expires)
+        .bind(key_hash(session_key.as_ref()))
+        .bind(self.clock.now_us())
+        .bind(expires - TTL_SLACK_US)
+        .execute(&self.db.pool)
+        .await?;
         Ok(())
     }
 
