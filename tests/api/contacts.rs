@@ -364,11 +364,23 @@ async fn hostile_contact_ids_and_filters_are_rejected_not_reflected() {
 }
 
 #[tokio::test]
-async fn a_console_without_a_keyring_shows_ciphertext_but_reveals_nothing() {
+async fn a_console_without_connect_configured_gives_a_clear_page() {
     let app = spawn_app().await;
     let c = app.login_as(Role::Supervisor).await;
-    // No Connect either: a clear page, not a crash.
     let r = c.get(app.url("/contacts")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.text().await.unwrap().contains("not connected"));
+}
+
+#[tokio::test]
+async fn a_console_without_a_keyring_shows_ciphertext_but_offers_no_reveal() {
+    let app = spawn_demo_app_custom(|_, _| {}, |s| s.keyring = None).await;
+    let c = app.login_as(Role::Supervisor).await;
+    let id = demo_contact_id(0);
+    let html = c.get(app.url(&format!("/contacts/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("badge\">ciphertext"));
+    assert!(!html.contains("/decrypt\"") && html.contains("No keyring is configured"));
+    let r = decrypt(&app, &c, &id, "creditcard", "try anyway").await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.last_audit("decrypt_denied").await.unwrap().outcome, "not_configured");
 }
