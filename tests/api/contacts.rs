@@ -377,10 +377,20 @@ async fn a_console_without_a_keyring_shows_ciphertext_but_offers_no_reveal() {
     let app = spawn_demo_app_custom(|_, _| {}, |s| s.keyring = None).await;
     let c = app.login_as(Role::Supervisor).await;
     let id = demo_contact_id(0);
-    let html = c.get(app.url(&format!("/contacts/{id}"))).send().await.unwrap().text().await.unwrap();
+    let html = c
+        .get(app.url(&format!("/contacts/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("badge\">ciphertext"));
     assert!(!html.contains("/decrypt\"") && html.contains("No keyring is configured"));
     let r = decrypt(&app, &c, &id, "creditcard", "try anyway").await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(app.last_audit("decrypt_denied").await.unwrap().outcome, "not_configured");
+    assert_eq!(
+        app.last_audit("decrypt_denied").await.unwrap().outcome,
+        "not_configured"
+    );
 }
