@@ -160,9 +160,23 @@ fn setup<E: fmt::Debug>(e: E) -> CryptoError {
 }
 
 fn esdk_client() -> Result<aws_esdk::Client, CryptoError> {
+    esdk_client_with_policy(EsdkCommitmentPolicy::RequireEncryptRequireDecrypt)
+}
+
+/// The ESDK client as callvault configures it, with a given commitment
+/// policy (callvault itself always uses REQUIRE_ENCRYPT_REQUIRE_DECRYPT; the
+/// interoperability vectors also run under REQUIRE_ENCRYPT_ALLOW_DECRYPT).
+pub fn esdk_client_with_policy(
+    policy: EsdkCommitmentPolicy,
+) -> Result<aws_esdk::Client, CryptoError> {
     let config = AwsEncryptionSdkConfig::builder()
-        .commitment_policy(EsdkCommitmentPolicy::RequireEncryptRequireDecrypt)
+        .commitment_policy(policy)
         .max_encrypted_data_keys(MAX_ENCRYPTED_DATA_KEYS)
+        // By default the SDK retries a failed header authentication with the
+        // faulty computation of AWS ESDK for .NET 4.0.0, and so accepts those
+        // messages. callvault never needs them: a failed check is a failure
+        // (the public "invalid" decrypt vectors prove it).
+        .net_v4_0_0_retry_policy(aws_esdk::types::NetV400RetryPolicy::ForbidRetry)
         .build()
         .map_err(setup)?;
     aws_esdk::Client::from_conf(config).map_err(setup)
