@@ -7,6 +7,7 @@ mod helpers;
 mod audit_chain;
 mod audit_pages;
 mod aws_sources;
+mod browser;
 mod cli;
 mod contacts;
 mod csrf;

@@ -1,0 +1,357 @@
+//! The user journey in a real browser: Debian's Chromium driven over
+//! WebDriver (chromedriver), headless, fresh profile per browser. The
+//! supervisor reveals a value; the auditor finds it in the log and verifies the
+//! chain; the admin disables the supervisor, whose open session stops working.
+//! Screenshots of each browser go to target/browser-screenshots/ on failure.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use callvault::auth::Role;
+use callvault::demo::{demo_card, demo_contact_id};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::helpers::*;
+
+struct Driver {
+    child: Child,
+    url: String,
+    _profiles: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_driver() -> Option<Driver> {
+    let path = require_env("CALLVAULT_CHROMEDRIVER")?;
+    let port = free_port();
+    let child = Command::new(path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/status")).await.is_ok() {
+            return Some(Driver {
+                child,
+                url,
+                _profiles: tempfile::tempdir().unwrap(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start");
+}
+
+async fn browser(driver: &Driver, name: &str) -> Client {
+    let profile = driver._profiles.path().join(name);
+    let chrome = std::env::var("CALLVAULT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": chrome,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                "--disable-sync", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a browser session")
+}
+
+type Step = Result<(), String>;
+
+fn fail<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{what}: {e:?}")
+}
+
+async fn sign_in(b: &Client, app: &TestApp, user: &str) -> Step {
+    b.goto(&app.url("/login"))
+        .await
+        .map_err(fail("open /login"))?;
+    b.find(Locator::Css("input[name=username]"))
+        .await
+        .map_err(fail("username field"))?
+        .send_keys(user)
+        .await
+        .map_err(fail("type"))?;
+    b.find(Locator::Css("input[name=password]"))
+        .await
+        .map_err(fail("password field"))?
+        .send_keys(PASSWORD)
+        .await
+        .map_err(fail("type"))?;
+    b.find(Locator::Css("form[action='/login'] button"))
+        .await
+        .map_err(fail("sign-in button"))?
+        .click()
+        .await
+        .map_err(fail("click"))?;
+    b.wait()
+        .for_element(Locator::Css("form.signout"))
+        .await
+        .map_err(fail("signed in"))?;
+    let url = b.current_url().await.map_err(fail("url"))?;
+    if url.path() != "/" {
+        return Err(format!("{user} did not land on / but on {url}"));
+    }
+    Ok(())
+}
+
+async fn source(b: &Client) -> Result<String, String> {
+    b.source().await.map_err(fail("page source"))
+}
+
+async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Step {
+    let contact = demo_contact_id(0);
+    let card = demo_card(0);
+    // Supervisor: sign in, search, open the contact: ciphertext only.
+    sign_in(sup, app, "sam").await?;
+    sup.goto(&app.url("/contacts"))
+        .await
+        .map_err(fail("contacts"))?;
+    sup.find(Locator::Css("input[name=contact_id]"))
+        .await
+        .map_err(fail("search box"))?
+        .send_keys(&contact)
+        .await
+        .map_err(fail("type"))?;
+    sup.find(Locator::Css("form.filters button"))
+        .await
+        .map_err(fail("search button"))?
+        .click()
+        .await
+        .map_err(fail("click"))?;
+    sup.find(Locator::Css(&format!("a[href='/contacts/{contact}']")))
+        .await
+        .map_err(fail("result link"))?
+        .click()
+        .await
+        .map_err(fail("click"))?;
+    let page = source(sup).await?;
+    if !page.contains("ciphertext") || page.contains(&card) {
+        return Err("the contact page must show ciphertext only".into());
+    }
+    // Reveal with a hostile reason: shown once, rendered inert.
+    let form = sup
+        .find(Locator::Css("form.reveal"))
+        .await
+        .map_err(fail("decrypt form"))?;
+    form.find(Locator::Css("input[name=reason]"))
+        .await
+        .map_err(fail("reason"))?
+        .send_keys("<script>alert('x')</script> chargeback 12")
+        .await
+        .map_err(fail("type"))?;
+    form.find(Locator::Css("button"))
+        .await
+        .map_err(fail("decrypt button"))?
+        .click()
+        .await
+        .map_err(fail("click"))?;
+    let value = sup
+        .wait()
+        .for_element(Locator::Id("revealed-value"))
+        .await
+        .map_err(fail("revealed value"))?
+        .text()
+        .await
+        .map_err(fail("text"))?;
+    if value != card {
+        return Err(format!("revealed {value:?}, expected the card"));
+    }
+    // Back in history: the contact page again, no value on it.
+    sup.back().await.map_err(fail("back"))?;
+    if source(sup).await?.contains(&card) {
+        return Err("the value is visible after going back".into());
+    }
+    // Forward to the POST result: not re-shown from a cache.
+    sup.forward().await.map_err(fail("forward"))?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if source(sup).await?.contains(&card) {
+        return Err("the value came back from history".into());
+    }
+    // Double submit: two reveals, two audit rows.
+    sup.goto(&app.url(&format!("/contacts/{contact}")))
+        .await
+        .map_err(fail("contact again"))?;
+    for _ in 0..2 {
+        sup.goto(&app.url(&format!("/contacts/{contact}")))
+            .await
+            .map_err(fail("contact"))?;
+        let form = sup
+            .find(Locator::Css("form.reveal"))
+            .await
+            .map_err(fail("form"))?;
+        form.find(Locator::Css("input[name=reason]"))
+            .await
+            .map_err(fail("reason"))?
+            .send_keys("second look")
+            .await
+            .map_err(fail("type"))?;
+        form.find(Locator::Css("button"))
+            .await
+            .map_err(fail("button"))?
+            .click()
+            .await
+            .map_err(fail("click"))?;
+        sup.wait()
+            .for_element(Locator::Id("revealed-value"))
+            .await
+            .map_err(fail("second reveal"))?;
+    }
+    let reveals = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "decrypt")
+        .count();
+    if reveals != 3 {
+        return Err(format!("{reveals} decrypt rows for 3 reveals"));
+    }
+
+    // Auditor: finds the reveal, reason escaped; verifies the chain.
+    sign_in(aud, app, "alice").await?;
+    aud.goto(&app.url("/audit?action=decrypt"))
+        .await
+        .map_err(fail("audit page"))?;
+    let page = source(aud).await?;
+    if !page.contains(&contact) || !page.contains("chargeback 12") {
+        return Err("the auditor does not see the reveal".into());
+    }
+    if page.contains("<script>alert('x')</script>") || page.contains(&card) {
+        return Err("the audit page shows the reason raw or the value".into());
+    }
+    let export = aud
+        .find(Locator::Css("a[href^='/audit/export?format=csv']"))
+        .await
+        .map_err(fail("export link"))?;
+    if export.attr("href").await.map_err(fail("href"))?.is_none() {
+        return Err("no export link".into());
+    }
+    aud.find(Locator::Css("form[action='/audit/verify'] button"))
+        .await
+        .map_err(fail("verify button"))?
+        .click()
+        .await
+        .map_err(fail("click"))?;
+    aud.wait()
+        .for_element(Locator::Css("p.ok, p.error"))
+        .await
+        .map_err(fail("verify result"))?;
+    let page = source(aud).await?;
+    if !page.contains("Chain verified") {
+        return Err("the chain does not verify in the browser".into());
+    }
+    // Reusing a form after signing out does nothing.
+    aud.find(Locator::Css("form.signout button"))
+        .await
+        .map_err(fail("sign out"))?
+        .click()
+        .await
+        .map_err(fail("click"))?;
+    aud.wait()
+        .for_element(Locator::Css("form[action='/login']"))
+        .await
+        .map_err(fail("signed out"))?;
+    aud.back().await.map_err(fail("back"))?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Ok(button) = aud
+        .find(Locator::Css("form[action='/audit/verify'] button"))
+        .await
+    {
+        let _ = button.click().await;
+    }
+    let verifies_after = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "audit_verify" && r.actor == "alice")
+        .count();
+    if verifies_after != 1 {
+        return Err("a form reused after sign-out was accepted".into());
+    }
+
+    // Admin disables the supervisor; the supervisor's open session stops.
+    sign_in(adm, app, "root").await?;
+    adm.goto(&app.url("/admin/users"))
+        .await
+        .map_err(fail("users page"))?;
+    let sam = app.state.users.by_name("sam").await.unwrap().unwrap();
+    adm.find(Locator::Css(&format!(
+        "form[action='/admin/users/{}/disable'] button",
+        sam.id
+    )))
+    .await
+    .map_err(fail("disable button"))?
+    .click()
+    .await
+    .map_err(fail("click"))?;
+    adm.wait()
+        .for_element(Locator::Css("p.ok"))
+        .await
+        .map_err(fail("disabled notice"))?;
+    sup.goto(&app.url("/contacts"))
+        .await
+        .map_err(fail("contacts after disable"))?;
+    let url = sup.current_url().await.map_err(fail("url"))?;
+    if url.path() != "/login" {
+        return Err(format!("the disabled supervisor still reaches {url}"));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_journey_works_in_a_real_browser() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = spawn_demo_app().await;
+    app.add_user("sam", Role::Supervisor).await;
+    app.add_user("alice", Role::Auditor).await;
+    app.add_user("root", Role::Admin).await;
+    let sup = browser(&driver, "supervisor").await;
+    let aud = browser(&driver, "auditor").await;
+    let adm = browser(&driver, "admin").await;
+    let result = journey(&app, &sup, &aud, &adm).await;
+    if let Err(e) = &result {
+        let dir =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+        let _ = std::fs::create_dir_all(&dir);
+        for (name, b) in [("supervisor", &sup), ("auditor", &aud), ("admin", &adm)] {
+            if let Ok(png) = b.screenshot().await {
+                let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+            }
+        }
+        eprintln!(
+            "browser journey failed: {e}; screenshots in {}",
+            dir.display()
+        );
+    }
+    for b in [sup, aud, adm] {
+        let _ = b.close().await;
+    }
+    result.unwrap();
+}
