@@ -38,6 +38,26 @@ fn id(s: Option<&str>) -> Option<ContactId> {
     s.and_then(|s| ContactId::parse(s).ok())
 }
 
+/// The fields callvault reads, as both `ContactSearchSummary` and `Contact`
+/// expose them. `None` when the id is not a usable contact id.
+fn summary(
+    contact_id: Option<&str>,
+    initial_contact_id: Option<&str>,
+    channel: Option<&SdkChannel>,
+    method: Option<&aws_sdk_connect::types::ContactInitiationMethod>,
+    initiated: Option<&DateTime>,
+    disconnected: Option<&DateTime>,
+) -> Option<ContactSummary> {
+    Some(ContactSummary {
+        id: id(contact_id)?,
+        initial_contact_id: id(initial_contact_id),
+        channel: channel.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+        initiation_method: method.map(|m| m.as_str().to_owned()).unwrap_or_default(),
+        initiated_us: micros(initiated),
+        disconnected_us: micros(disconnected),
+    })
+}
+
 fn bad(what: &'static str) -> SourceError {
     SourceError::Unavailable(format!("malformed {what} from Connect"))
 }
@@ -93,20 +113,14 @@ impl ContactDirectory for AwsConnect {
             .contacts()
             .iter()
             .filter_map(|c| {
-                Some(ContactSummary {
-                    id: id(c.id())?,
-                    initial_contact_id: id(c.initial_contact_id()),
-                    channel: c
-                        .channel()
-                        .map(|c| c.as_str().to_owned())
-                        .unwrap_or_default(),
-                    initiation_method: c
-                        .initiation_method()
-                        .map(|m| m.as_str().to_owned())
-                        .unwrap_or_default(),
-                    initiated_us: micros(c.initiation_timestamp()),
-                    disconnected_us: micros(c.disconnect_timestamp()),
-                })
+                summary(
+                    c.id(),
+                    c.initial_contact_id(),
+                    c.channel(),
+                    c.initiation_method(),
+                    c.initiation_timestamp(),
+                    c.disconnect_timestamp(),
+                )
             })
             .collect();
         Ok(Page {
@@ -125,20 +139,15 @@ impl ContactDirectory for AwsConnect {
             .await
             .map_err(|e| source_error(&e))?;
         let c = out.contact().ok_or(SourceError::NotFound)?;
-        Ok(ContactSummary {
-            id: id(c.id()).ok_or_else(|| bad("contact id"))?,
-            initial_contact_id: id(c.initial_contact_id()),
-            channel: c
-                .channel()
-                .map(|c| c.as_str().to_owned())
-                .unwrap_or_default(),
-            initiation_method: c
-                .initiation_method()
-                .map(|m| m.as_str().to_owned())
-                .unwrap_or_default(),
-            initiated_us: micros(c.initiation_timestamp()),
-            disconnected_us: micros(c.disconnect_timestamp()),
-        })
+        summary(
+            c.id(),
+            c.initial_contact_id(),
+            c.channel(),
+            c.initiation_method(),
+            c.initiation_timestamp(),
+            c.disconnect_timestamp(),
+        )
+        .ok_or_else(|| bad("contact id"))
     }
 
     async fn attributes(

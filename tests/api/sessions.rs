@@ -83,6 +83,26 @@ fn session_cookie(r: &reqwest::Response) -> Option<String> {
         .map(|v| v.split(';').next().unwrap().to_owned())
 }
 
+/// Signs in without a cookie store; returns (anonymous cookie, signed-in cookie).
+async fn raw_sign_in(app: &TestApp, c: &reqwest::Client, username: &str) -> (String, String) {
+    let r = c.get(app.url("/login")).send().await.unwrap();
+    let anon = session_cookie(&r).expect("anonymous session cookie");
+    let token = csrf_in(&r.text().await.unwrap());
+    let r = c
+        .post(app.url("/login"))
+        .header(COOKIE, &anon)
+        .form(&[
+            ("username", username),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_redirects_to(&r, "/");
+    (anon, session_cookie(&r).expect("new session cookie"))
+}
+
 #[tokio::test]
 async fn the_session_id_changes_at_sign_in_and_the_old_one_is_dead() {
     let app = spawn_app().await;
@@ -91,22 +111,7 @@ async fn the_session_id_changes_at_sign_in_and_the_old_one_is_dead() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let r = c.get(app.url("/login")).send().await.unwrap();
-    let before = session_cookie(&r).expect("anonymous session cookie");
-    let token = csrf_in(&r.text().await.unwrap());
-    let r = c
-        .post(app.url("/login"))
-        .header(COOKIE, &before)
-        .form(&[
-            ("username", "sam"),
-            ("password", PASSWORD),
-            ("csrf_token", &token),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_redirects_to(&r, "/");
-    let after = session_cookie(&r).expect("new session cookie");
+    let (before, after) = raw_sign_in(&app, &c, "sam").await;
     assert_ne!(before, after);
     let ok = c
         .get(app.url("/audit"))
@@ -151,21 +156,7 @@ async fn forged_and_stale_cookies_are_treated_as_signed_out() {
     }
     // A cookie from a session that signed out does not come back to life.
     app.add_user("sam", Role::Auditor).await;
-    let r = c.get(app.url("/login")).send().await.unwrap();
-    let anon = session_cookie(&r).unwrap();
-    let token = csrf_in(&r.text().await.unwrap());
-    let r = c
-        .post(app.url("/login"))
-        .header(COOKIE, &anon)
-        .form(&[
-            ("username", "sam"),
-            ("password", PASSWORD),
-            ("csrf_token", &token),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let live = session_cookie(&r).unwrap();
+    let (_, live) = raw_sign_in(&app, &c, "sam").await;
     let html = c
         .get(app.url("/"))
         .header(COOKIE, &live)
