@@ -43,14 +43,15 @@ async fn start_driver() -> Option<Driver> {
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromedriver");
-    let url = format!("http://127.0.0.1:{port}");
+    // Owned by the Driver at once, so it is killed and reaped on every path.
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _profiles: tempfile::tempdir().unwrap(),
+    };
     for _ in 0..100 {
-        if reqwest::get(format!("{url}/status")).await.is_ok() {
-            return Some(Driver {
-                child,
-                url,
-                _profiles: tempfile::tempdir().unwrap(),
-            });
+        if reqwest::get(format!("{}/status", driver.url)).await.is_ok() {
+            return Some(driver);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
