@@ -109,7 +109,7 @@ async fn sign_in(b: &Client, app: &TestApp, user: &str) -> Step {
         .map_err(fail("sign-in button"))?
         .click()
         .await
-        .map_err(fail("click"))?;
+        .map_err(fail("click at line 112"))?;
     b.wait()
         .for_element(Locator::Css("form.signout"))
         .await
@@ -119,6 +119,22 @@ async fn sign_in(b: &Client, app: &TestApp, user: &str) -> Step {
         return Err(format!("{user} did not land on / but on {url}"));
     }
     Ok(())
+}
+
+/// Waits (up to 10 s) until the browser's URL contains `needle`.
+async fn wait_for_url(b: &Client, needle: &str) -> Step {
+    for _ in 0..100 {
+        if b.current_url()
+            .await
+            .map_err(fail("url"))?
+            .as_str()
+            .contains(needle)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("the browser never reached a URL with {needle:?}"))
 }
 
 async fn source(b: &Client) -> Result<String, String> {
@@ -144,13 +160,15 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
         .map_err(fail("search button"))?
         .click()
         .await
-        .map_err(fail("click"))?;
+        .map_err(fail("click at line 147"))?;
+    // The unfiltered list shows the same link: wait for the results page itself.
+    wait_for_url(sup, "contact_id=").await?;
     sup.find(Locator::Css(&format!("a[href='/contacts/{contact}']")))
         .await
         .map_err(fail("result link"))?
         .click()
         .await
-        .map_err(fail("click"))?;
+        .map_err(fail("click at line 153"))?;
     let page = source(sup).await?;
     if !page.contains("ciphertext") || page.contains(&card) {
         return Err("the contact page must show ciphertext only".into());
@@ -171,7 +189,7 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
         .map_err(fail("decrypt button"))?
         .click()
         .await
-        .map_err(fail("click"))?;
+        .map_err(fail("click at line 174"))?;
     let value = sup
         .wait()
         .for_element(Locator::Id("revealed-value"))
@@ -217,7 +235,7 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
             .map_err(fail("button"))?
             .click()
             .await
-            .map_err(fail("click"))?;
+            .map_err(fail("click at line 220"))?;
         sup.wait()
             .for_element(Locator::Id("revealed-value"))
             .await
@@ -257,7 +275,7 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
         .map_err(fail("verify button"))?
         .click()
         .await
-        .map_err(fail("click"))?;
+        .map_err(fail("click at line 260"))?;
     aud.wait()
         .for_element(Locator::Css("p.ok, p.error"))
         .await
@@ -272,7 +290,7 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
         .map_err(fail("sign out"))?
         .click()
         .await
-        .map_err(fail("click"))?;
+        .map_err(fail("click at line 275"))?;
     aud.wait()
         .for_element(Locator::Css("form[action='/login']"))
         .await
@@ -309,7 +327,7 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
     .map_err(fail("disable button"))?
     .click()
     .await
-    .map_err(fail("click"))?;
+    .map_err(fail("click at line 312"))?;
     adm.wait()
         .for_element(Locator::Css("p.ok"))
         .await
