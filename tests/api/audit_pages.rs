@@ -24,68 +24,29 @@ async fn auditors_filter_and_page_through_the_log() {
     let app = spawn_app().await;
     seed(&app, 120).await;
     let c = app.login_as(Role::Auditor).await;
-    let html = c
-        .get(app.url("/audit?actor=sup1&action=contact_view"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, "/audit?actor=sup1&action=contact_view").await;
     assert_eq!(html.matches("<td>sup1 <span").count(), 40);
     assert!(!html.contains("Older rows"));
-    let html = c
-        .get(app.url("/audit?contact=contact-2"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, "/audit?contact=contact-2").await;
     assert_eq!(html.matches("<td>contact-2</td>").count(), 24);
     // Paging: 50 newest, then older ones.
-    let html = c
-        .get(app.url("/audit"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, "/audit").await;
     assert!(html.contains("Older rows"));
-    let html = c
-        .get(app.url("/audit?before=10"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, "/audit?before=10").await;
     assert_eq!(html.matches("class=\"action-").count(), 9);
     // Time range: everything is "today"; tomorrow has nothing.
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
         .format("%Y-%m-%d")
         .to_string();
-    let html = c
-        .get(app.url(&format!(
-            "/audit?from={today}&to={today}&action=contact_view"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app
+        .page(
+            &c,
+            &format!("/audit?from={today}&to={today}&action=contact_view"),
+        )
+        .await;
     assert!(html.contains("Older rows"));
-    let html = c
-        .get(app.url(&format!("/audit?from={tomorrow}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, &format!("/audit?from={tomorrow}")).await;
     assert!(html.contains("No rows match."));
     // Viewing the log is itself on the record.
     assert!(app.last_audit("audit_view").await.is_some());
@@ -107,14 +68,9 @@ async fn hostile_filters_are_refused_or_escaped() {
             "{bad}"
         );
     }
-    let html = c
-        .get(app.url("/audit?actor=%3Cscript%3Ealert(1)%3C%2Fscript%3E"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app
+        .page(&c, "/audit?actor=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+        .await;
     assert!(!html.contains("<script>alert(1)</script>"));
     assert!(
         html.contains("&lt;script&gt;")

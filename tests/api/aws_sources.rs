@@ -297,33 +297,12 @@ async fn end_to_end_over_the_aws_apis_only_ciphertext_is_shown_and_reveals_are_a
     tokio::spawn(built.run_until_stopped());
 
     let c = app.login_as(Role::Supervisor).await;
-    let list = c
-        .get(app.url("/contacts"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = app.page(&c, "/contacts").await;
     assert!(list.contains(a) && list.contains(b));
-    let page = c
-        .get(app.url(&format!("/contacts/{a}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&c, &format!("/contacts/{a}")).await;
     assert!(page.contains("badge\">ciphertext") && !page.contains(CARD));
     let enc_group = group.replace('/', "%2F");
-    let log_page = c
-        .get(app.url(&format!("/logs/{enc_group}/flow%2Fe2e")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let log_page = app.page(&c, &format!("/logs/{enc_group}/flow%2Fe2e")).await;
     assert!(
         log_page.contains("badge\">ciphertext") && !log_page.contains(CARD),
         "{log_page}"

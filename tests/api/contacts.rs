@@ -27,25 +27,11 @@ async fn decrypt(
 async fn a_supervisor_finds_a_contact_and_sees_only_ciphertext() {
     let app = spawn_demo_app().await;
     let c = app.login_as(Role::Supervisor).await;
-    let html = c
-        .get(app.url("/contacts"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, "/contacts").await;
     assert_eq!(html.matches("<tr><td><a href=\"/contacts/").count(), 20);
     assert!(html.contains("More contacts"));
     let id = demo_contact_id(0);
-    let html = c
-        .get(app.url(&format!("/contacts?contact_id={id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, &format!("/contacts?contact_id={id}")).await;
     assert_eq!(html.matches("<tr><td><a href=\"/contacts/").count(), 1);
     let r = c
         .get(app.url(&format!("/contacts/{id}")))
@@ -104,14 +90,7 @@ async fn auditors_and_admins_cannot_decrypt() {
     let id = demo_contact_id(1);
     for role in [Role::Auditor, Role::Admin] {
         let c = app.login_as(role).await;
-        let html = c
-            .get(app.url("/"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = app.page(&c, "/").await;
         let token = csrf_in(&html);
         let r = c
             .post(app.url(&format!("/contacts/{id}/decrypt")))
@@ -174,14 +153,7 @@ async fn a_hostile_reason_is_stored_as_text_and_rendered_inert() {
     let row = app.last_audit("decrypt").await.unwrap();
     assert_eq!(row.reason, "<script>alert(1)</script> next line");
     let auditor = app.login_as(Role::Auditor).await;
-    let html = auditor
-        .get(app.url("/audit?action=decrypt"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&auditor, "/audit?action=decrypt").await;
     assert!(!html.contains("<script>alert(1)</script>"));
 }
 
@@ -297,14 +269,7 @@ async fn if_the_audit_row_cannot_be_written_nothing_is_revealed() {
     let c = app.login_as(Role::Supervisor).await;
     let id = demo_contact_id(5);
     // Loads the form first (its page view is audited while the store still works).
-    let html = c
-        .get(app.url(&format!("/contacts/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, &format!("/contacts/{id}")).await;
     let token = csrf_in(&html);
     sqlx::query("CREATE TRIGGER audit_full BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk full'); END")
         .execute(&app.state.db.pool)
@@ -377,14 +342,7 @@ async fn a_console_without_a_keyring_shows_ciphertext_but_offers_no_reveal() {
     let app = spawn_demo_app_custom(|_, _| {}, |s| s.keyring = None).await;
     let c = app.login_as(Role::Supervisor).await;
     let id = demo_contact_id(0);
-    let html = c
-        .get(app.url(&format!("/contacts/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, &format!("/contacts/{id}")).await;
     assert!(html.contains("badge\">ciphertext"));
     assert!(!html.contains("/decrypt\"") && html.contains("No keyring is configured"));
     let r = decrypt(&app, &c, &id, "creditcard", "try anyway").await;

@@ -50,14 +50,7 @@ async fn a_token_from_another_session_is_refused() {
     let app = spawn_app().await;
     let a = app.login_as(Role::Auditor).await;
     let b = app.login_as(Role::Auditor).await;
-    let html = a
-        .get(app.url("/audit"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&a, "/audit").await;
     let token_of_a = csrf_in(&html);
     let r = b
         .post(app.url("/logout"))

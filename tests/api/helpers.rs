@@ -211,6 +211,18 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// GET `path` with `client`; the body as text.
+    pub async fn page(&self, client: &Client, path: &str) -> String {
+        client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn add_user(&self, username: &str, role: Role) -> i64 {
         self.state
             .users

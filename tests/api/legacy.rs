@@ -75,14 +75,7 @@ async fn a_legacy_ciphertext_decrypts_when_the_configured_context_matches_exactl
     };
     let c = app.login_as(Role::Supervisor).await;
     let id = demo_contact_id(0);
-    let page = c
-        .get(app.url(&format!("/contacts/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&c, &format!("/contacts/{id}")).await;
     assert!(
         page.contains("other context"),
         "shown as ciphertext with a foreign context"

@@ -156,14 +156,7 @@ async fn hostile_login_input_is_refused_cleanly() {
         assert!(!html.contains("<script>alert"), "reflected raw");
     }
     // Non-UTF-8 form bytes (decoded lossily, so no such user) and a missing field.
-    let html = c
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, "/login").await;
     let token = csrf_in(&html);
     let body = format!("csrf_token={token}&username=%FF%FE&password=abc");
     let r = c

@@ -28,14 +28,7 @@ fn big_stream(data: &mut callvault::demo::DemoData) {
 async fn streams_are_listed_and_events_show_ciphertext_only() {
     let app = spawn_demo_app().await;
     let c = app.login_as(Role::Supervisor).await;
-    let html = c
-        .get(app.url("/logs"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, "/logs").await;
     assert!(html.contains("/aws/connect/callvault-demo"));
     let first = html
         .split("<a href=\"/logs/")
@@ -45,14 +38,7 @@ async fn streams_are_listed_and_events_show_ciphertext_only() {
         .next()
         .unwrap()
         .to_owned();
-    let html = c
-        .get(app.url(&format!("/logs/{first}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, &format!("/logs/{first}")).await;
     assert!(html.contains("SetAttributes"));
     assert!(html.contains("badge\">ciphertext"));
     for i in 0..60 {
@@ -66,14 +52,7 @@ async fn streams_are_listed_and_events_show_ciphertext_only() {
 async fn a_long_stream_pages_forward_and_back_with_tokens() {
     let app = spawn_demo_app_with(|d, _| big_stream(d)).await;
     let c = app.login_as(Role::Supervisor).await;
-    let page1 = c
-        .get(app.url(&format!("/logs/{GROUP}/big%2Fstream")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page1 = app.page(&c, &format!("/logs/{GROUP}/big%2Fstream")).await;
     assert!(
         page1.contains("prompt 000")
             && page1.contains("prompt 049")
@@ -88,14 +67,7 @@ async fn a_long_stream_pages_forward_and_back_with_tokens() {
         .next()
         .unwrap()
         .replace("&amp;", "&");
-    let page2 = c
-        .get(app.url(&newer))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page2 = app.page(&c, &newer).await;
     assert!(page2.contains("prompt 050") && page2.contains("prompt 099"));
     assert!(page2.contains("Older events") && page2.contains("Newer events"));
     let older = page2
@@ -106,14 +78,7 @@ async fn a_long_stream_pages_forward_and_back_with_tokens() {
         .next()
         .unwrap()
         .replace("&amp;", "&");
-    let back = c
-        .get(app.url(&older))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let back = app.page(&c, &older).await;
     assert!(back.contains("prompt 000"));
 }
 
@@ -155,14 +120,9 @@ async fn a_sensitive_attribute_holding_plaintext_is_masked_whole() {
     })
     .await;
     let c = app.login_as(Role::Supervisor).await;
-    let html = c
-        .get(app.url(&format!("/contacts/{}", demo_contact_id(0))))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app
+        .page(&c, &format!("/contacts/{}", demo_contact_id(0)))
+        .await;
     assert!(html.contains("masked: sensitive field without ciphertext"));
     assert!(!html.contains("98101"));
     assert!(html.contains("411111******1111") && !html.contains("4111-1111-1111-1111"));
@@ -180,14 +140,7 @@ async fn search_by_contact_finds_that_contacts_events_only() {
     let app = spawn_demo_app().await;
     let c = app.login_as(Role::Supervisor).await;
     let id = demo_contact_id(7);
-    let html = c
-        .get(app.url(&format!("/logs/search?contact_id={id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&c, &format!("/logs/search?contact_id={id}")).await;
     assert_eq!(
         html.matches("<dl class=\"params\">").count(),
         4,

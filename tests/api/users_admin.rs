@@ -20,14 +20,7 @@ async fn an_admin_adds_a_user_who_can_then_sign_in() {
         )
         .await;
     assert_redirects_to(&r, "/admin/users?m=added");
-    let html = admin
-        .get(app.url("/admin/users?m=added"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&admin, "/admin/users?m=added").await;
     assert!(html.contains("new.sup") && html.contains("User added."));
     assert_redirects_to(&app.login(&client(), "new.sup", PASSWORD).await, "/");
     let row = app.last_audit("user_change").await.unwrap();
