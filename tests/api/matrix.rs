@@ -128,7 +128,7 @@ async fn token(app: &TestApp, c: &Client, who: Who) -> String {
         Who::Anonymous => "/login",
         Who::Signed(_) => "/",
     };
-    csrf_in(&app.page(&c, page).await)
+    csrf_in(&app.page(c, page).await)
 }
 
 #[tokio::test]
