@@ -144,9 +144,23 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (base, app_state) = server_rt.block_on(async {
         let app =
-            callvault::demo::run::prepare(dir.path(), "127.0.0.1:0", Arc::new(SystemClock), false)
-                .await
-                .expect("demo");
+            callvault::demo::run::prepare(dir.path(), "127.0.0.1:0", Arc::new(SystemClock), false, |s| {
+                // One load user decrypts thousands of times: no budget here.
+                s.policy.budget = callvault::decrypt::policy::BudgetLimit(None);
+                // LOAD_SHIP_GROUP=<group> (with AWS_ENDPOINT_URL) measures shipping on.
+                if let Ok(group) = std::env::var("LOAD_SHIP_GROUP") {
+                    s.ship = Some(callvault::audit::ship::ShipSettings {
+                        log_group: group,
+                        checkpoint_key: std::env::var("LOAD_CHECKPOINT_KEY").ok(),
+                        checkpoint_every_rows: 1000,
+                        checkpoint_every: std::time::Duration::from_secs(300),
+                        poll: std::time::Duration::from_millis(200),
+                    });
+                }
+                Ok(())
+            })
+            .await
+            .expect("demo");
         let base = format!("http://127.0.0.1:{}", app.port());
         let state = app.state();
         tokio::spawn(app.run_until_stopped());

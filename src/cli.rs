@@ -68,6 +68,8 @@ pub struct DemoArgs {
     /// Loopback address to listen on.
     #[arg(long, env = "CALLVAULT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    #[command(flatten)]
+    pub protection: crate::config::ProtectionArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -113,7 +115,13 @@ pub enum FormatArg {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Recompute the whole chain; exit 0 only if every row verifies.
-    Verify,
+    Verify {
+        /// Also check the chain against the KMS-signed checkpoints (local and
+        /// shipped to CALLVAULT_AUDIT_LOG_GROUP) and the newest shipped row:
+        /// this catches deleted newest rows.
+        #[arg(long)]
+        checkpoints: bool,
+    },
     /// Write the whole log to standard output.
     Export {
         #[arg(long, value_enum, default_value = "csv")]
@@ -241,11 +249,39 @@ async fn open(storage: &StorageArgs) -> Result<Cmd, CliError> {
     let clock: SharedClock = Arc::new(SystemClock);
     let db = Db::open(&storage.database_url).await?;
     let secrets = Secrets::load_or_create(&storage.secrets_dir)?;
+    let mut audit = AuditLog::new(db.clone(), secrets.audit_key.clone(), clock.clone());
+    if storage.audit_log_group().is_some() {
+        // The running console ships what this command records.
+        audit = audit.with_outbox();
+    }
     Ok(Cmd {
-        users: Users::new(db.clone(), clock.clone()),
-        audit: AuditLog::new(db.clone(), secrets.audit_key.clone(), clock),
+        users: Users::new(db.clone(), clock),
+        audit,
         db,
     })
+}
+
+/// `audit verify --checkpoints`: problems found against the signed record.
+async fn check_checkpoints(
+    storage: &StorageArgs,
+    cmd: &Cmd,
+) -> Result<crate::audit::ship::CheckpointReport, CliError> {
+    use crate::audit::ship;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let mut checkpoints = ship::local_checkpoints(&cmd.audit).await?;
+    let mut shipped_head = None;
+    if let Some(group) = storage.audit_log_group() {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+        let (remote, head) = ship::remote_record(&logs, group)
+            .await
+            .map_err(|e| CliError::Usage(format!("cannot read the shipped record: {e}")))?;
+        checkpoints.extend(remote);
+        shipped_head = head;
+    }
+    ship::check_against_checkpoints(&cmd.audit, &kms, checkpoints, shipped_head)
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot check checkpoints: {e}")))
 }
 
 async fn audit_cli(
@@ -272,7 +308,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Demo(args) => {
             init_logging(true);
-            crate::demo::run::run(&args.dir, &args.listen).await?;
+            crate::demo::run::run(
+                &args.dir,
+                &args.listen,
+                &args.protection,
+                cli.storage.audit_log_group(),
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Decrypt(args) => {
@@ -304,14 +346,46 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             init_logging(false);
             let cmd = open(&cli.storage).await?;
             match command {
-                AuditCommand::Verify => {
+                AuditCommand::Verify { checkpoints } => {
                     let report = cmd.audit.verify().await?;
+                    let signed = if checkpoints {
+                        Some(check_checkpoints(&cli.storage, &cmd).await?)
+                    } else {
+                        None
+                    };
+                    let signed_problems = signed.as_ref().map_or(0, |s| s.problems.len());
                     let (outcome, detail) = match &report.first_bad {
+                        None if signed_problems > 0 => (
+                            "broken",
+                            format!(
+                                "{} rows verified; checkpoints: {}",
+                                report.rows_checked,
+                                signed.as_ref().map(|s| s.problems.join("; ")).unwrap_or_default()
+                            ),
+                        ),
                         None => ("ok", format!("{} rows verified", report.rows_checked)),
                         Some(b) => ("broken", format!("broken at row {}: {}", b.seq, b.problem)),
                     };
                     audit_cli(&cmd, Action::AuditVerify, outcome, detail).await?;
+                    if let Some(s) = &signed {
+                        println!(
+                            "checkpoints: {} checked, newest signed row {}, newest shipped row {}",
+                            s.checkpoints_checked,
+                            s.newest_checkpoint_seq,
+                            s.shipped_head.map_or("none".to_owned(), |h| h.to_string())
+                        );
+                        for p in &s.problems {
+                            println!("CHECKPOINT PROBLEM: {p}");
+                        }
+                    }
                     match report.first_bad {
+                        None if signed_problems > 0 => {
+                            println!(
+                                "audit log FAILS its signed checkpoints ({} rows chain correctly, head row {})",
+                                report.rows_checked, report.head_seq
+                            );
+                            Ok(ExitCode::FAILURE)
+                        }
                         None => {
                             println!(
                                 "audit chain verified: {} rows checked, head row {}",
@@ -513,6 +587,7 @@ async fn decrypt_command(storage: &StorageArgs, args: DecryptArgs) -> Result<Exi
         stored_value,
         reason,
         meta,
+        detail: String::new(),
     };
     match revealer.reveal(request).await {
         Ok(revealed) => {

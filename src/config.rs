@@ -10,6 +10,8 @@ use lambda_encrypt::context::ExpectedContext;
 use lambda_encrypt::crypto::AlgorithmSuite;
 use lambda_encrypt::keyring::KeyringSpec;
 
+use crate::audit::ship::ShipSettings;
+use crate::decrypt::policy::DecryptPolicy;
 use crate::logs::LogGroupName;
 
 /// Where the console keeps its state; shared by every subcommand.
@@ -31,6 +33,19 @@ pub struct StorageArgs {
         global = true
     )]
     pub secrets_dir: PathBuf,
+    /// CloudWatch Logs group that receives every audit row and checkpoint
+    /// (every command that writes audit rows queues them for shipping).
+    #[arg(long, env = "CALLVAULT_AUDIT_LOG_GROUP", global = true)]
+    pub audit_log_group: Option<String>,
+}
+
+impl StorageArgs {
+    pub fn audit_log_group(&self) -> Option<&str> {
+        self.audit_log_group
+            .as_deref()
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+    }
 }
 
 /// Where contacts, logs and keys come from (shared by `serve` and `decrypt`).
@@ -76,6 +91,92 @@ pub struct ServeArgs {
     /// Absolute session timeout in minutes.
     #[arg(long, env = "CALLVAULT_ABSOLUTE_TIMEOUT_MIN", default_value_t = 480)]
     pub absolute_timeout_min: u64,
+    #[command(flatten)]
+    pub protection: ProtectionArgs,
+}
+
+/// Step-up, dual control, budgets (issue 6).
+#[derive(Debug, Clone, Args)]
+pub struct ProtectionArgs {
+    /// Minutes a password + TOTP step-up stays valid for decrypting.
+    #[arg(long, env = "CALLVAULT_STEP_UP_MIN", default_value_t = 5)]
+    pub step_up_min: u64,
+    /// none, or required: a decrypt needs another supervisor's approval.
+    #[arg(long, env = "CALLVAULT_DECRYPT_APPROVAL", default_value = "none")]
+    pub decrypt_approval: String,
+    /// Minutes a decrypt request stays open for approval and the one reveal.
+    #[arg(long, env = "CALLVAULT_APPROVAL_EXPIRY_MIN", default_value_t = 15)]
+    pub approval_expiry_min: u64,
+    /// Decrypts per user per rolling hour (N/h), or off.
+    #[arg(long, env = "CALLVAULT_DECRYPT_BUDGET", default_value = "20/h")]
+    pub decrypt_budget: String,
+    #[command(flatten)]
+    pub ship: ShipArgs,
+}
+
+/// Shipping the audit log to CloudWatch Logs and signing checkpoints.
+#[derive(Debug, Clone, Args)]
+pub struct ShipArgs {
+    /// KMS asymmetric key (SIGN_VERIFY) that signs chain checkpoints.
+    #[arg(long, env = "CALLVAULT_CHECKPOINT_KEY")]
+    pub checkpoint_key: Option<String>,
+    /// Sign a checkpoint after this many new rows...
+    #[arg(long, env = "CALLVAULT_CHECKPOINT_ROWS", default_value_t = 1000)]
+    pub checkpoint_rows: i64,
+    /// ...or after this many seconds with new rows.
+    #[arg(long, env = "CALLVAULT_CHECKPOINT_SECS", default_value_t = 300)]
+    pub checkpoint_secs: u64,
+}
+
+impl ShipArgs {
+    pub fn settings(&self, group: Option<&str>) -> Result<Option<ShipSettings>, SettingsError> {
+        let key = self
+            .checkpoint_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
+        let Some(group) = group else {
+            return if key.is_some() {
+                Err(SettingsError::CheckpointWithoutGroup)
+            } else {
+                Ok(None)
+            };
+        };
+        if LogGroupName::parse(group).is_none() {
+            return Err(SettingsError::LogGroup);
+        }
+        if self.checkpoint_rows < 1 || self.checkpoint_secs < 1 {
+            return Err(SettingsError::Checkpoints);
+        }
+        Ok(Some(ShipSettings {
+            log_group: group.to_owned(),
+            checkpoint_key: key,
+            checkpoint_every_rows: self.checkpoint_rows,
+            checkpoint_every: Duration::from_secs(self.checkpoint_secs),
+            poll: Duration::from_millis(500),
+        }))
+    }
+}
+
+impl ProtectionArgs {
+    pub fn apply(
+        &self,
+        settings: &mut Settings,
+        audit_log_group: Option<&str>,
+    ) -> Result<(), SettingsError> {
+        if self.step_up_min == 0 || self.approval_expiry_min == 0 {
+            return Err(SettingsError::Timeouts);
+        }
+        settings.policy = DecryptPolicy {
+            step_up_window: Duration::from_secs(self.step_up_min * 60),
+            budget: self.decrypt_budget.parse()?,
+            approval: self.decrypt_approval.parse()?,
+            approval_expiry: Duration::from_secs(self.approval_expiry_min * 60),
+        };
+        settings.ship = self.ship.settings(audit_log_group)?;
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +201,12 @@ pub enum SettingsError {
     InstanceId,
     #[error("CALLVAULT_LEGACY_CONTEXT must be key=value pairs separated by commas")]
     LegacyContext,
+    #[error(transparent)]
+    Policy(#[from] crate::decrypt::policy::PolicyConfigError),
+    #[error("CALLVAULT_CHECKPOINT_KEY needs CALLVAULT_AUDIT_LOG_GROUP (checkpoints are shipped)")]
+    CheckpointWithoutGroup,
+    #[error("checkpoint intervals must be at least one row and one second")]
+    Checkpoints,
 }
 
 /// Everything `Application::build` needs.
@@ -117,6 +224,9 @@ pub struct Settings {
     pub log_groups: Vec<LogGroupName>,
     pub sensitive: BTreeSet<String>,
     pub legacy_context: Option<ExpectedContext>,
+    pub policy: DecryptPolicy,
+    /// Audit shipping and checkpoints; None keeps the record local only.
+    pub ship: Option<ShipSettings>,
 }
 
 /// The reference solution's attribute names, sensitive in legacy mode.
@@ -211,6 +321,8 @@ impl Settings {
                 .map(|f| f.name.to_string())
                 .collect(),
             legacy_context: None,
+            policy: DecryptPolicy::default(),
+            ship: None,
         }
     }
 
@@ -234,6 +346,9 @@ impl Settings {
         settings.idle_timeout = Duration::from_secs(serve.idle_timeout_min * 60);
         settings.absolute_timeout = Duration::from_secs(serve.absolute_timeout_min * 60);
         serve.sources.apply(&mut settings)?;
+        serve
+            .protection
+            .apply(&mut settings, storage.audit_log_group())?;
         Ok(settings)
     }
 }

@@ -38,6 +38,8 @@ pub enum StartupError {
     Secrets(#[from] SecretsError),
     #[error("cannot listen on the configured address")]
     Bind(#[source] std::io::Error),
+    #[error("audit shipping needs the AWS SDK configuration")]
+    ShipWithoutAws,
     #[error("cannot set up decryption")]
     Crypto(#[from] lambda_encrypt::crypto::CryptoError),
 }
@@ -59,6 +61,7 @@ impl Application {
     /// AWS clients are built once here.
     pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
         let needs_aws = settings.connect_instance_id.is_some()
+            || settings.ship.is_some()
             || !settings.log_groups.is_empty()
             || matches!(
                 settings.keyring,
@@ -93,7 +96,20 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let db = Db::open(&settings.database_url).await?;
         let secrets = Secrets::load_or_create(&settings.secrets_dir)?;
-        let audit = AuditLog::new(db.clone(), secrets.audit_key.clone(), clock.clone());
+        let mut audit = AuditLog::new(db.clone(), secrets.audit_key.clone(), clock.clone());
+        let shipper = match (&settings.ship, sdk) {
+            (Some(ship), Some(sdk)) => {
+                audit = audit.with_outbox();
+                Some(crate::audit::ship::Shipper::new(
+                    audit.clone(),
+                    clock.clone(),
+                    sdk,
+                    ship.clone(),
+                ))
+            }
+            (Some(_), None) => return Err(StartupError::ShipWithoutAws),
+            _ => None,
+        };
         let revealer = match &settings.keyring {
             Some(spec) => {
                 let crypto =
@@ -113,6 +129,18 @@ impl Application {
             revealer,
             sensitive: settings.sensitive.clone(),
             users: Users::new(db.clone(), clock.clone()),
+            totp: crate::auth::totp::TotpStore::new(
+                db.clone(),
+                secrets.audit_key.clone(),
+                clock.clone(),
+            ),
+            budget: crate::decrypt::policy::Budget::new(
+                audit.clone(),
+                clock.clone(),
+                settings.policy.budget,
+            ),
+            approvals: crate::decrypt::approvals::Approvals::new(db.clone(), clock.clone()),
+            shipper: shipper.clone(),
             audit,
             throttle: Throttle::new(db.clone(), clock.clone()),
             sessions: DbSessionStore::new(db.clone(), clock.clone()),
@@ -175,6 +203,9 @@ impl Application {
         .shutdown_timeout(5)
         .run();
 
+        if let Some(shipper) = shipper {
+            shipper.spawn();
+        }
         let purger = state.sessions.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));

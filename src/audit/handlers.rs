@@ -13,7 +13,14 @@ use crate::auth::csrf;
 use crate::auth::principal::Auditor;
 use crate::web::error::AppError;
 use crate::web::middleware::request_meta;
-use crate::web::templates::{html, AuditPage, AuditRowView, Layout, VerifyView};
+use std::collections::{BTreeSet, HashMap};
+
+use crate::auth::Role;
+use crate::clock::format_us;
+use crate::web::templates::{
+    html, AlertView, AuditPage, AuditRowView, Layout, ShippingView, VerifyView, VolumePage,
+    VolumeRow,
+};
 use crate::web::State;
 
 const PAGE_ROWS: i64 = 50;
@@ -133,8 +140,145 @@ async fn page(
             problem: v.first_bad.map(|b| b.problem).unwrap_or_default(),
         }),
         error: None,
+        alerts: alerts(state).await?,
+        shipping: shipping(state).await?,
     };
     html(&page)
+}
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// Budget refusals in the last day, per supervisor: the auditor's alerts.
+async fn alerts(state: &State) -> Result<Vec<AlertView>, AppError> {
+    let now = state.clock.now_us();
+    let counts = state
+        .audit
+        .counts_by_actor(Action::DecryptDenied, Some("budget_exceeded"), now - DAY_US, now + 1)
+        .await?;
+    let mut out = Vec::with_capacity(counts.len());
+    for (actor, count) in counts {
+        let filter = AuditFilter {
+            actor: Some(actor.clone()),
+            action: Some(Action::DecryptDenied.as_str().to_owned()),
+            ..AuditFilter::default()
+        };
+        let last = state
+            .audit
+            .query(&filter, None, 1)
+            .await?
+            .first()
+            .map(|r| format_us(r.ts_us))
+            .unwrap_or_default();
+        out.push(AlertView { actor, count, last });
+    }
+    Ok(out)
+}
+
+async fn shipping(state: &State) -> Result<Option<ShippingView>, AppError> {
+    let Some(shipper) = &state.shipper else {
+        return Ok(None);
+    };
+    let status = shipper.status();
+    let (backlog, oldest) = super::ship::backlog(&state.audit).await?;
+    let stale = oldest.is_some_and(|t| state.clock.now_us() - t > 60_000_000);
+    Ok(Some(ShippingView {
+        healthy: status.last_error.is_none() && status.checkpoint_error.is_none() && !stale,
+        log_group: status.log_group,
+        backlog,
+        oldest: oldest.map(format_us).unwrap_or_default(),
+        last_error: status.last_error.unwrap_or_default(),
+        checkpoint_seq: status.last_checkpoint_seq,
+        checkpoint_time: if status.last_checkpoint_us > 0 {
+            format_us(status.last_checkpoint_us)
+        } else {
+            String::new()
+        },
+        checkpoint_error: status.checkpoint_error.unwrap_or_default(),
+    }))
+}
+
+/// Each supervisor's decrypts against their usual volume.
+pub async fn volume_page(
+    state: State,
+    auditor: Auditor,
+    session: Session,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let p = auditor.principal();
+    state
+        .audit
+        .append(
+            AuditEvent::new(
+                Action::AuditView,
+                &p.username,
+                p.role.as_str(),
+                "ok",
+                &request_meta(&req),
+            )
+            .detail("decrypt volume"),
+        )
+        .await?;
+    let now = state.clock.now_us();
+    let count = |from: i64, to: i64, action: Action, outcome: Option<&'static str>| {
+        let audit = state.audit.clone();
+        async move { audit.counts_by_actor(action, outcome, from, to).await }
+    };
+    let hour: HashMap<_, _> = count(now - 3_600_000_000, now + 1, Action::Decrypt, None)
+        .await?
+        .into_iter()
+        .collect();
+    let day: HashMap<_, _> = count(now - DAY_US, now + 1, Action::Decrypt, None)
+        .await?
+        .into_iter()
+        .collect();
+    let usual: HashMap<_, _> = count(now - 29 * DAY_US, now - DAY_US, Action::Decrypt, None)
+        .await?
+        .into_iter()
+        .collect();
+    let over: HashMap<_, _> = count(
+        now - DAY_US,
+        now + 1,
+        Action::DecryptDenied,
+        Some("budget_exceeded"),
+    )
+    .await?
+    .into_iter()
+    .collect();
+    let mut actors: BTreeSet<String> = state
+        .users
+        .list()
+        .await?
+        .into_iter()
+        .filter(|u| u.role == Role::Supervisor)
+        .map(|u| u.username)
+        .collect();
+    actors.extend(day.keys().cloned());
+    actors.extend(over.keys().cloned());
+    let rows = actors
+        .into_iter()
+        .map(|actor| {
+            let get = |m: &HashMap<String, i64>| m.get(&actor).copied().unwrap_or(0);
+            let usual_per_day = get(&usual) as f64 / 28.0;
+            let last_day = get(&day);
+            let over_budget = get(&over);
+            VolumeRow {
+                flagged: over_budget > 0 || (last_day as f64) > (3.0 * usual_per_day).max(5.0),
+                last_hour: get(&hour),
+                last_day,
+                usual: format!("{usual_per_day:.1}"),
+                over_budget,
+                actor,
+            }
+        })
+        .collect();
+    html(&VolumePage {
+        layout: Layout::signed_in("Decrypt volume", p, csrf::token(&session)?),
+        budget: match state.settings.policy.budget.0 {
+            Some(n) => format!("{n} per user per hour"),
+            None => "unlimited".into(),
+        },
+        rows,
+    })
 }
 
 pub async fn audit_page(

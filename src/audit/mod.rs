@@ -9,6 +9,7 @@
 
 pub mod export;
 pub mod handlers;
+pub mod ship;
 
 use std::sync::Arc;
 
@@ -59,10 +60,17 @@ pub enum Action {
     UserChange,
     AccessDenied,
     CsrfRejected,
+    TotpEnrol,
+    TotpReset,
+    StepUp,
+    StepUpFailed,
+    DecryptRequest,
+    DecryptApproval,
+    SettingChange,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 22] = [
         Self::Login,
         Self::LoginFailed,
         Self::Logout,
@@ -78,6 +86,13 @@ impl Action {
         Self::UserChange,
         Self::AccessDenied,
         Self::CsrfRejected,
+        Self::TotpEnrol,
+        Self::TotpReset,
+        Self::StepUp,
+        Self::StepUpFailed,
+        Self::DecryptRequest,
+        Self::DecryptApproval,
+        Self::SettingChange,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +112,13 @@ impl Action {
             Self::UserChange => "user_change",
             Self::AccessDenied => "access_denied",
             Self::CsrfRejected => "csrf_rejected",
+            Self::TotpEnrol => "totp_enrol",
+            Self::TotpReset => "totp_reset",
+            Self::StepUp => "step_up",
+            Self::StepUpFailed => "step_up_failed",
+            Self::DecryptRequest => "decrypt_request",
+            Self::DecryptApproval => "decrypt_approval",
+            Self::SettingChange => "setting_change",
         }
     }
 
@@ -160,7 +182,7 @@ impl AuditEvent {
 }
 
 /// A committed row.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct AuditRow {
     pub seq: i64,
     pub ts_us: i64,
@@ -324,6 +346,8 @@ pub struct AuditLog {
     append_lock: Arc<tokio::sync::Mutex<()>>,
     /// Appends waiting for the next group commit.
     pending: Arc<std::sync::Mutex<Vec<(AuditEvent, Waiter)>>>,
+    /// Also queue each row in `audit_outbox` (shipping is configured).
+    outbox: bool,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -342,7 +366,79 @@ impl AuditLog {
             clock,
             append_lock: Arc::new(tokio::sync::Mutex::new(())),
             pending: Arc::new(std::sync::Mutex::new(Vec::new())),
+            outbox: false,
         }
+    }
+
+    /// Every row appended from now on is also queued for shipping, in the
+    /// append's own transaction (a row is never committed but unqueued).
+    pub fn with_outbox(mut self) -> Self {
+        self.outbox = true;
+        self
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Rows of `actions` by `actor` since `since_us`.
+    pub async fn count_recent(
+        &self,
+        actor: &str,
+        actions: &[Action],
+        since_us: i64,
+    ) -> Result<i64, AuditError> {
+        let mut total = 0;
+        for action in actions {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM audit_log WHERE actor = $1 AND action = $2 AND ts_us >= $3",
+            )
+            .bind(actor)
+            .bind(action.as_str())
+            .bind(since_us)
+            .fetch_one(&self.db.pool)
+            .await?;
+            total += n;
+        }
+        Ok(total)
+    }
+
+    /// Rows of `action` per actor in `[from_us, to_us)`.
+    pub async fn counts_by_actor(
+        &self,
+        action: Action,
+        outcome: Option<&str>,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<(String, i64)>, AuditError> {
+        Ok(sqlx::query_as(
+            "SELECT actor, COUNT(*) FROM audit_log WHERE action = $1 AND ts_us >= $2 AND ts_us < $3 \
+             AND ($4 = '' OR outcome = $4) GROUP BY actor ORDER BY actor",
+        )
+        .bind(action.as_str())
+        .bind(from_us)
+        .bind(to_us)
+        .bind(outcome.unwrap_or(""))
+        .fetch_all(&self.db.pool)
+        .await?)
+    }
+
+    /// Chain head: (seq, hash, ts_us) of the newest row.
+    pub async fn head(&self) -> Result<Option<(i64, String, i64)>, AuditError> {
+        Ok(
+            sqlx::query_as("SELECT seq, hash, ts_us FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&self.db.pool)
+                .await?,
+        )
+    }
+
+    /// One row by sequence number.
+    pub async fn row(&self, seq: i64) -> Result<Option<AuditRow>, AuditError> {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM audit_log WHERE seq = $1");
+        Ok(sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql))
+            .bind(seq)
+            .fetch_optional(&self.db.pool)
+            .await?)
     }
 
     fn mac(&self, prev_hash: &str, row: &AuditRow) -> Result<String, AuditError> {
@@ -467,6 +563,12 @@ impl AuditLog {
         .bind(&row.hash)
         .execute(&mut *tx)
         .await?;
+            if self.outbox {
+                sqlx::query("INSERT INTO audit_outbox (seq) VALUES ($1)")
+                    .bind(row.seq)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             prev_seq = row.seq;
             prev_hash = row.hash.clone();
             committed.push(row);

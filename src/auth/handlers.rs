@@ -211,6 +211,8 @@ fn admin_notice(m: Option<&str>) -> Option<String> {
             "disabled" => "User disabled; their sessions have ended.",
             "enabled" => "User enabled.",
             "role" => "Role changed; the user's sessions have ended.",
+            "totp_reset" => "Authenticator reset; the user can enrol a new one.",
+            "settings" => "Settings saved.",
             _ => return None,
         }
         .to_owned(),
@@ -224,19 +226,34 @@ async fn users_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
+    let totp_users = state.totp.active_users().await.map_err(|e| match e {
+        super::totp::TotpError::Db(db) => AppError::Db(db),
+        other => AppError::Internal(other.to_string()),
+    })?;
     let users = state
         .users
         .list()
         .await?
         .into_iter()
-        .map(UserView::from)
+        .map(|u| {
+            let totp = totp_users.contains(&u.id);
+            UserView {
+                totp,
+                ..UserView::from(u)
+            }
+        })
         .collect();
+    let totp_mandatory = state.totp.mandatory().await.map_err(|e| match e {
+        super::totp::TotpError::Db(db) => AppError::Db(db),
+        other => AppError::Internal(other.to_string()),
+    })?;
     let page = AdminUsersPage {
         layout: Layout::signed_in("Users", admin.principal(), csrf::token(session)?),
         users,
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
         notice,
         error: error.clone(),
+        totp_mandatory,
     };
     let mut res = html(&page)?;
     if error.is_some() {

@@ -6,7 +6,9 @@ pub mod handlers;
 pub mod password;
 pub mod principal;
 pub mod session_store;
+pub mod second_factor;
 pub mod throttle;
+pub mod totp;
 pub mod users;
 
 use std::fmt;

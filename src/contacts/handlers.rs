@@ -1,7 +1,7 @@
 //! The supervisor's contact pages: search, one contact, and the audited reveal.
 
 use actix_session::Session;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{NaiveDate, TimeZone as _, Utc};
 use lambda_encrypt::context::{ContactId, FieldName};
@@ -13,11 +13,13 @@ use crate::auth::csrf;
 use crate::auth::principal::{SignedIn, Supervisor};
 use crate::auth::Role;
 use crate::clock::format_us;
-use crate::decrypt::{Reason, RevealError, RevealRequest};
+use crate::decrypt::handlers::RevealCtx;
+use crate::decrypt::policy::ApprovalMode;
+use crate::decrypt::Reason;
 use crate::web::error::AppError;
 use crate::web::middleware::request_meta;
 use crate::web::templates::{
-    html, AttributeView, ContactPage, ContactRow, ContactsPage, Layout, RevealPage, ShownValue,
+    html, AttributeView, ContactPage, ContactRow, ContactsPage, Layout, ShownValue,
 };
 use crate::web::State;
 
@@ -219,6 +221,7 @@ pub async fn contact_page(
         attributes: views,
         findings,
         can_decrypt: state.revealer.is_some(),
+        approval_required: state.settings.policy.approval == ApprovalMode::Required,
     })
 }
 
@@ -237,134 +240,108 @@ pub async fn decrypt(
     form: web::Form<DecryptForm>,
 ) -> Result<HttpResponse, AppError> {
     let p = user.principal().clone();
-    let meta = request_meta(&req);
     let id = contact_id(&id)?;
     let form = form.into_inner();
-    let field_text: String = form.field.chars().take(64).collect();
-    let deny = |outcome: &str, reason: &str| {
-        AuditEvent::new(
-            Action::DecryptDenied,
-            &p.username,
-            p.role.as_str(),
-            outcome,
-            &meta,
-        )
-        .contact(id.as_str(), &field_text)
-        .reason(reason)
+    let mut ctx = RevealCtx {
+        state: &state,
+        session: &session,
+        principal: &p,
+        meta: request_meta(&req),
+        contact_id: id.clone(),
+        field_text: form.field.chars().take(64).collect(),
+        reason_text: String::new(),
+        detail: String::new(),
     };
     // Separation of duties: only supervisors reveal; everyone else is refused and recorded.
     if p.role != Role::Supervisor {
-        state
-            .audit
-            .append(deny(
-                "role",
-                &form.reason.chars().take(500).collect::<String>(),
-            ))
-            .await?;
+        ctx.reason_text = form.reason.chars().take(500).collect();
+        ctx.deny("role", String::new()).await?;
         return Err(AppError::Forbidden);
     }
     let Ok(field) = FieldName::parse(&form.field) else {
-        state.audit.append(deny("bad_field", "")).await?;
+        ctx.deny("bad_field", String::new()).await?;
         return Err(AppError::BadRequest("That is not a field name.".into()));
     };
     let reason = match Reason::parse(&form.reason) {
         Ok(r) => r,
         Err(e) => {
-            state.audit.append(deny("no_reason", "")).await?;
+            ctx.deny("no_reason", String::new()).await?;
             return Err(AppError::BadRequest(format!(
                 "A reason is required to reveal a value ({e})."
             )));
         }
     };
-    let Some(revealer) = state.revealer.clone() else {
-        state
-            .audit
-            .append(deny("not_configured", reason.as_str()))
-            .await?;
+    ctx.reason_text = reason.as_str().to_owned();
+    if state.revealer.is_none() {
+        ctx.deny("not_configured", String::new()).await?;
         return Err(AppError::DecryptUnavailable);
-    };
-    let summary = match state.directory.describe(&id).await {
+    }
+    if state.settings.policy.approval == ApprovalMode::Required {
+        return request_approval(ctx, field, reason).await;
+    }
+    let _permit = ctx.admit(&format!("/contacts/{}", id.as_str())).await?;
+    ctx.reveal(field, reason).await
+}
+
+/// Dual control: the decrypt becomes a request for another supervisor.
+async fn request_approval(
+    ctx: RevealCtx<'_>,
+    field: FieldName,
+    reason: Reason,
+) -> Result<HttpResponse, AppError> {
+    let state = ctx.state;
+    // Only fields the contact holds can be requested.
+    let summary = match state.directory.describe(&ctx.contact_id).await {
         Ok(s) => s,
         Err(e) => {
-            state
-                .audit
-                .append(deny(&format!("error:{}", e.kind()), reason.as_str()))
-                .await?;
+            ctx.deny(&format!("error:{}", e.kind()), String::new()).await?;
             return Err(e.into());
         }
     };
-    let initial = summary
-        .initial_contact_id
-        .clone()
-        .unwrap_or_else(|| summary.id.clone());
-    let stored = match state.directory.attributes(&initial).await {
-        Ok(mut attrs) => attrs.remove(field.as_str()),
+    let initial = summary.initial_contact_id.unwrap_or(summary.id);
+    let holds = match state.directory.attributes(&initial).await {
+        Ok(attrs) => attrs.contains_key(field.as_str()),
         Err(e) => {
-            state
-                .audit
-                .append(deny(&format!("error:{}", e.kind()), reason.as_str()))
-                .await?;
+            ctx.deny(&format!("error:{}", e.kind()), String::new()).await?;
             return Err(e.into());
         }
     };
-    let Some(stored_value) = stored else {
-        state
-            .audit
-            .append(deny("no_such_field", reason.as_str()))
-            .await?;
+    if !holds {
+        ctx.deny("no_such_field", String::new()).await?;
         return Err(AppError::NotFound);
-    };
-    let request = RevealRequest {
-        actor: p.username.clone(),
-        role: p.role.as_str().to_owned(),
-        contact_id: id.clone(),
-        initial_contact_id: (initial != id).then_some(initial),
-        field: field.clone(),
-        stored_value,
-        reason,
-        meta: meta.clone(),
-    };
-    match revealer.reveal(request).await {
-        Ok(revealed) => {
-            let page = RevealPage {
-                layout: Layout::signed_in("Revealed value", &p, csrf::token(&session)?),
-                contact_id: id.to_string(),
-                field: field.to_string(),
-                value: revealed
-                    .plaintext
-                    .expose_str()
-                    .unwrap_or("(not text)")
-                    .to_owned(),
-                legacy: revealed.legacy,
-                audit_seq: revealed.audit_seq,
-                request_id: meta.request_id,
-            };
-            let mut res = html(&page)?;
-            // ASVS 8.2.1 / 8.1.1: never cached, never stored in history.
-            res.headers_mut().insert(
-                header::CACHE_CONTROL,
-                header::HeaderValue::from_static("no-store, max-age=0"),
-            );
-            res.headers_mut()
-                .insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
-            Ok(res)
-        }
-        Err(RevealError::Audit(e)) => Err(AppError::Audit(e)),
-        Err(RevealError::Denied { kind }) => {
-            let mut res = AppError::BadRequest(format!(
-                "This ciphertext is not bound to this contact and field ({kind}). Nothing was decrypted; the attempt was recorded."
-            ))
-            .error_response_owned();
-            *res.status_mut() = StatusCode::FORBIDDEN;
-            Ok(res)
-        }
-        Err(RevealError::Failed { kind }) => {
-            let mut res = AppError::BadRequest(format!(
-                "The value could not be decrypted ({kind}). Nothing was revealed; the attempt was recorded."
-            ))
-            .error_response_owned();
-            *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-            Ok(res)
-        }
     }
+    let p = ctx.principal;
+    let request = state
+        .approvals
+        .create(
+            &p.username,
+            ctx.contact_id.as_str(),
+            field.as_str(),
+            reason.as_str(),
+            state.settings.policy.approval_expiry,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::decrypt::approvals::ApprovalError::Db(db) => AppError::Db(db),
+            other => AppError::Internal(other.to_string()),
+        })?;
+    let event = AuditEvent::new(
+        Action::DecryptRequest,
+        &p.username,
+        p.role.as_str(),
+        "pending",
+        &ctx.meta,
+    )
+    .contact(ctx.contact_id.as_str(), field.as_str())
+    .reason(reason.as_str())
+    .detail(format!(
+        "request {} expires {}",
+        request.id,
+        format_us(request.expires_us)
+    ));
+    state.audit.append(event).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/approvals?m=requested"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
 }

@@ -3,6 +3,10 @@
 //! plaintext is dropped and the caller gets an error. Used by the web form
 //! and by `callvault decrypt` alike.
 
+pub mod approvals;
+pub mod handlers;
+pub mod policy;
+
 use std::sync::{Arc, OnceLock};
 
 use lambda_encrypt::context::{ContactId, ExpectedContext, FieldContext, FieldName};
@@ -101,6 +105,8 @@ pub struct RevealRequest {
     pub stored_value: String,
     pub reason: Reason,
     pub meta: RequestMeta,
+    /// Extra context for every row this reveal writes (e.g. its approval).
+    pub detail: String,
 }
 
 pub struct Revealed {
@@ -150,7 +156,11 @@ impl Revealer {
         let event = AuditEvent::new(action, &req.actor, &req.role, outcome, &req.meta)
             .contact(req.contact_id.as_str(), req.field.as_str())
             .reason(req.reason.as_str())
-            .detail(detail);
+            .detail(match (req.detail.is_empty(), detail.is_empty()) {
+                (true, _) => detail,
+                (_, true) => req.detail.clone(),
+                _ => format!("{detail}; {}", req.detail),
+            });
         Ok(self.audit.append(event).await?.seq)
     }
 

@@ -14,7 +14,7 @@ use crate::auth::password::Password;
 use crate::auth::users::Username;
 use crate::auth::Role;
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Settings;
+use crate::config::{ProtectionArgs, Settings, SettingsError};
 use crate::startup::{Application, Sources};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,8 @@ pub enum DemoRunError {
     Startup(#[from] crate::startup::StartupError),
     #[error(transparent)]
     Users(#[from] crate::auth::users::UserError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
 }
 
 impl From<DemoRunError> for DemoError {
@@ -60,6 +62,7 @@ pub async fn prepare(
     listen: &str,
     clock: SharedClock,
     print: bool,
+    configure: impl FnOnce(&mut Settings) -> Result<(), SettingsError>,
 ) -> Result<Application, DemoRunError> {
     let listen: std::net::SocketAddr = listen.parse().map_err(|_| DemoRunError::Listen)?;
     if !listen.ip().is_loopback() {
@@ -91,11 +94,17 @@ pub async fn prepare(
     );
     settings.cookie_secure = false; // plain HTTP on loopback only
     settings.keyring = Some(spec);
+    configure(&mut settings)?;
     let sources = Sources {
         directory: Arc::new(DemoDirectory::new(&data)),
         logs: Arc::new(DemoLogStore::new(&data)),
     };
-    let app = Application::build_with(settings, clock, sources, None).await?;
+    // Audit shipping is the one AWS service the demo can use.
+    let sdk = match settings.ship {
+        Some(_) => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
+        None => None,
+    };
+    let app = Application::build_with(settings, clock, sources, sdk.as_ref()).await?;
     let state = app.state();
     let url = format!("http://127.0.0.1:{}/", app.port());
     if state.users.list().await?.is_empty() {
@@ -133,8 +142,16 @@ pub async fn prepare(
     Ok(app)
 }
 
-pub async fn run(dir: &Path, listen: &str) -> Result<(), DemoError> {
-    let app = prepare(dir, listen, Arc::new(SystemClock), true).await?;
+pub async fn run(
+    dir: &Path,
+    listen: &str,
+    protection: &ProtectionArgs,
+    audit_log_group: Option<&str>,
+) -> Result<(), DemoError> {
+    let app = prepare(dir, listen, Arc::new(SystemClock), true, |s| {
+        protection.apply(s, audit_log_group)
+    })
+    .await?;
     app.run_until_stopped()
         .await
         .map_err(|e| DemoError::Setup(e.to_string()))

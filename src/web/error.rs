@@ -36,6 +36,14 @@ pub enum AppError {
     Source(#[from] crate::sources::SourceError),
     #[error("decryption is not configured (CALLVAULT_KEYRING)")]
     DecryptUnavailable,
+    #[error("a fresh second factor is required")]
+    StepUpRequired(String),
+    #[error("an authenticator must be enrolled first")]
+    EnrolFirst,
+    #[error("decrypt budget used up")]
+    BudgetExceeded(u32),
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -92,6 +100,19 @@ impl AppError {
                 "Decryption unavailable",
                 "This console has no keyring configured, so nothing can be decrypted.".into(),
             ),
+            Self::StepUpRequired(_) => (
+                "Confirm it is you",
+                "Revealing a value needs your password and a code from your authenticator.".into(),
+            ),
+            Self::EnrolFirst => (
+                "Authenticator required",
+                "Revealing a value needs a second factor. Enrol an authenticator under Account > Authenticator first. The attempt was recorded.".into(),
+            ),
+            Self::BudgetExceeded(limit) => (
+                "Decrypt limit reached",
+                format!("You have used your decrypt budget ({limit} per hour). Nothing was revealed; the attempt was recorded and auditors have been alerted."),
+            ),
+            Self::Conflict(m) => ("Request refused", format!("{m}. Nothing was revealed; the attempt was recorded.")),
             Self::Db(_) | Self::Template(_) | Self::Internal(_) => (
                 "Something went wrong",
                 "The console could not complete this request.".into(),
@@ -127,6 +148,10 @@ impl ResponseError for AppError {
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             },
             Self::DecryptUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StepUpRequired(_) => StatusCode::SEE_OTHER,
+            Self::EnrolFirst => StatusCode::FORBIDDEN,
+            Self::BudgetExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Conflict(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -139,6 +164,13 @@ impl ResponseError for AppError {
         if let Self::LoginRequired = self {
             return HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/login"))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish();
+        }
+        if let Self::StepUpRequired(next) = self {
+            let q = serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("/account/step-up?{q}")))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish();
         }

@@ -36,6 +36,11 @@ pub struct AppState {
     /// Attribute names that must hold ciphertext (`CALLVAULT_FIELDS`, plus the
     /// reference solution's names in legacy mode).
     pub sensitive: std::collections::BTreeSet<String>,
+    pub totp: crate::auth::totp::TotpStore,
+    pub budget: crate::decrypt::policy::Budget,
+    pub approvals: crate::decrypt::approvals::Approvals,
+    /// Audit shipping, when configured.
+    pub shipper: Option<crate::audit::ship::Shipper>,
 }
 
 pub type State = web::Data<Arc<AppState>>;
@@ -44,7 +49,9 @@ pub type State = web::Data<Arc<AppState>>;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use crate::audit::handlers as audit;
     use crate::auth::handlers as auth;
+    use crate::auth::second_factor;
     use crate::contacts::handlers as contacts;
+    use crate::decrypt::handlers as approvals;
     use crate::logs::handlers as logs;
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
@@ -61,6 +68,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/audit", web::get().to(audit::audit_page))
         .route("/audit/export", web::get().to(audit::export))
         .route("/audit/verify", web::post().to(audit::verify))
+        .route("/audit/volume", web::get().to(audit::volume_page))
+        .route("/account/totp", web::get().to(second_factor::totp_page))
+        .route("/account/totp/enrol", web::post().to(second_factor::totp_enrol))
+        .route("/account/totp/confirm", web::post().to(second_factor::totp_confirm))
+        .route("/account/step-up", web::get().to(second_factor::step_up_form))
+        .route("/account/step-up", web::post().to(second_factor::step_up))
+        .route("/approvals", web::get().to(approvals::approvals_page))
+        .route("/approvals/{id}/approve", web::post().to(approvals::approve))
+        .route("/approvals/{id}/reject", web::post().to(approvals::reject))
+        .route("/approvals/{id}/reveal", web::post().to(approvals::reveal))
+        .route("/admin/settings", web::post().to(second_factor::admin_settings))
+        .route(
+            "/admin/users/{id}/totp/reset",
+            web::post().to(second_factor::admin_reset_totp),
+        )
         .route("/admin/users", web::get().to(auth::admin_users))
         .route("/admin/users", web::post().to(auth::admin_add_user))
         .route(

@@ -127,6 +127,91 @@ pub struct AuditPage {
     pub older: Option<i64>,
     pub verify: Option<VerifyView>,
     pub error: Option<String>,
+    pub alerts: Vec<AlertView>,
+    pub shipping: Option<ShippingView>,
+}
+
+/// A supervisor refused over their decrypt budget.
+pub struct AlertView {
+    pub actor: String,
+    pub count: i64,
+    pub last: String,
+}
+
+pub struct ShippingView {
+    pub healthy: bool,
+    pub log_group: String,
+    pub backlog: i64,
+    pub oldest: String,
+    pub last_error: String,
+    pub checkpoint_seq: i64,
+    pub checkpoint_time: String,
+    pub checkpoint_error: String,
+}
+
+#[derive(Template)]
+#[template(path = "volume.html")]
+pub struct VolumePage {
+    pub layout: Layout,
+    pub budget: String,
+    pub rows: Vec<VolumeRow>,
+}
+
+pub struct VolumeRow {
+    pub actor: String,
+    pub last_hour: i64,
+    pub last_day: i64,
+    pub usual: String,
+    pub over_budget: i64,
+    pub flagged: bool,
+}
+
+#[derive(Template)]
+#[template(path = "totp.html")]
+pub struct TotpPage {
+    pub layout: Layout,
+    pub active: bool,
+    pub pending: bool,
+    pub mandatory: bool,
+    pub secret: String,
+    pub qr_svg: String,
+    pub notice: Option<&'static str>,
+    pub error: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "step_up.html")]
+pub struct StepUpPage {
+    pub layout: Layout,
+    pub next: String,
+    pub minutes: u64,
+    pub error: Option<&'static str>,
+}
+
+pub struct RequestView {
+    pub id: String,
+    pub mine: bool,
+    pub can_decide: bool,
+    pub can_reveal: bool,
+    pub requester: String,
+    pub contact_id: String,
+    pub field: String,
+    pub reason: String,
+    pub created: String,
+    pub expires: String,
+    pub decided_by: String,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "approvals.html")]
+pub struct ApprovalsPage {
+    pub layout: Layout,
+    pub mine: Vec<RequestView>,
+    pub others: Vec<RequestView>,
+    pub enabled: bool,
+    pub expiry_min: u64,
+    pub notice: Option<&'static str>,
 }
 
 pub struct UserView {
@@ -135,6 +220,7 @@ pub struct UserView {
     pub role: &'static str,
     pub disabled: bool,
     pub created: String,
+    pub totp: bool,
 }
 
 impl From<User> for UserView {
@@ -145,6 +231,7 @@ impl From<User> for UserView {
             role: u.role.as_str(),
             disabled: u.disabled,
             created: format_us(u.created_us),
+            totp: false,
         }
     }
 }
@@ -157,6 +244,7 @@ pub struct AdminUsersPage {
     pub roles: Vec<&'static str>,
     pub notice: Option<String>,
     pub error: Option<String>,
+    pub totp_mandatory: bool,
 }
 
 /// Renders a page as a `200 OK` HTML response that is never cached.
@@ -259,6 +347,7 @@ pub struct ContactPage {
     pub attributes: Vec<AttributeView>,
     pub findings: usize,
     pub can_decrypt: bool,
+    pub approval_required: bool,
 }
 
 #[derive(Template)]

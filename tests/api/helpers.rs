@@ -129,6 +129,16 @@ pub async fn spawn_demo_app_custom(
     modify: impl FnOnce(&mut callvault::demo::DemoData, &std::path::Path),
     settings_fn: impl FnOnce(&mut Settings),
 ) -> TestApp {
+    spawn_demo_app_sdk(modify, settings_fn, None).await
+}
+
+/// As `spawn_demo_app_custom`, with this AWS configuration for audit shipping
+/// (the environment's when None and shipping is configured).
+pub async fn spawn_demo_app_sdk(
+    modify: impl FnOnce(&mut callvault::demo::DemoData, &std::path::Path),
+    settings_fn: impl FnOnce(&mut Settings),
+    sdk: Option<aws_config::SdkConfig>,
+) -> TestApp {
     use callvault::demo::{generate, DemoDirectory, DemoLogStore};
     use callvault::startup::Sources;
     let dir = tempfile::tempdir().unwrap();
@@ -150,7 +160,13 @@ pub async fn spawn_demo_app_custom(
         directory: Arc::new(DemoDirectory::new(&data)),
         logs: Arc::new(DemoLogStore::new(&data)),
     };
-    let app = Application::build_with(settings, clock.clone(), sources, None)
+    let sdk = match (&settings.ship, sdk) {
+        (Some(_), None) => {
+            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        }
+        (_, sdk) => sdk,
+    };
+    let app = Application::build_with(settings, clock.clone(), sources, sdk.as_ref())
         .await
         .expect("build demo app");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -169,6 +185,59 @@ pub async fn spawn_demo_app_custom(
 
 pub async fn spawn_demo_app() -> TestApp {
     spawn_demo_app_with(|_, _| {}).await
+}
+
+/// A moto server of this test's own on `port` (killed on drop).
+pub struct Moto(pub std::process::Child);
+
+impl Moto {
+    pub fn start(port: u16) -> Option<Self> {
+        let python = require_env("CALLVAULT_PYTHON")?;
+        let child = std::process::Command::new(python)
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto");
+        let moto = Self(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(moto);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("moto did not start on port {port}");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` every 100 ms for up to `secs` seconds.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..secs * 10 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
 }
 
 /// Asserts that no audit row holds `secret` anywhere.

@@ -13,6 +13,7 @@ enum Who {
 }
 
 const S303: u16 = 303;
+const FAKE_REQUEST: &str = "0123456789abcdef0123456789abcdef";
 
 /// (method, path, form, [anonymous, supervisor, auditor, admin])
 type Route = (&'static str, String, Vec<(&'static str, String)>, [u16; 4]);
@@ -117,6 +118,69 @@ fn routes(target: i64) -> Vec<Route> {
             vec![("role", "auditor".into())],
             [S303, 403, 403, S303],
         ),
+        ("GET", "/audit/volume".into(), vec![], [S303, 403, 200, 403]),
+        ("GET", "/account/totp".into(), vec![], [S303, 200, 200, 200]),
+        (
+            "POST",
+            "/account/totp/enrol".into(),
+            vec![],
+            [S303, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/account/totp/confirm".into(),
+            vec![
+                ("password", "wrong password!".into()),
+                ("code", "000000".into()),
+            ],
+            [S303, 401, 401, 401],
+        ),
+        (
+            "GET",
+            "/account/step-up?next=/contacts".into(),
+            vec![],
+            [S303, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/account/step-up".into(),
+            vec![
+                ("password", "wrong password!".into()),
+                ("code", "000000".into()),
+            ],
+            [S303, 401, 401, 401],
+        ),
+        ("GET", "/approvals".into(), vec![], [S303, 200, 403, 403]),
+        (
+            "POST",
+            format!("/approvals/{FAKE_REQUEST}/approve"),
+            vec![],
+            [S303, 404, 403, 403],
+        ),
+        (
+            "POST",
+            format!("/approvals/{FAKE_REQUEST}/reject"),
+            vec![],
+            [S303, 404, 403, 403],
+        ),
+        (
+            "POST",
+            format!("/approvals/{FAKE_REQUEST}/reveal"),
+            vec![],
+            [S303, 404, 403, 403],
+        ),
+        (
+            "POST",
+            "/admin/settings".into(),
+            vec![("totp_mandatory", "off".into())],
+            [S303, 403, 403, S303],
+        ),
+        (
+            "POST",
+            format!("/admin/users/{id}/totp/reset"),
+            vec![],
+            [S303, 403, 403, S303],
+        ),
         ("GET", "/no-such-route".into(), vec![], [404, 404, 404, 404]),
         // Last: it ends the session.
         ("POST", "/logout".into(), vec![], [S303, S303, S303, S303]),
@@ -187,10 +251,10 @@ async fn every_route_answers_every_role_as_designed() {
         .into_iter()
         .filter(|r| r.action == "access_denied")
         .collect();
-    // Supervisor: 4 audit + 5 admin routes; auditor: 5 admin + 5 supervisor
-    // pages; admin: 4 audit + 5 supervisor pages. A refused decrypt is
-    // recorded as decrypt_denied instead.
-    assert_eq!(denied.len(), 9 + 10 + 9);
+    // Supervisor: 5 audit + 7 admin routes; auditor: 7 admin + 5 supervisor
+    // pages + 4 approval routes; admin: 5 audit + 5 supervisor pages + 4
+    // approval routes. A refused decrypt is recorded as decrypt_denied instead.
+    assert_eq!(denied.len(), 12 + 16 + 14);
     let decrypt_denied = app
         .audit_rows()
         .await

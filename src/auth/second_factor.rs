@@ -1,0 +1,378 @@
+//! TOTP enrolment, step-up before a decrypt, and the admin's reset and
+//! "mandatory for supervisors" setting. Every outcome is audited.
+
+use actix_session::Session;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::csrf;
+use super::password::Password;
+use super::principal::{Admin, Principal, SignedIn};
+use super::throttle::ThrottleDecision;
+use super::totp::{Enrolment, TotpError};
+use super::users::AuthResult;
+use crate::audit::{Action, AuditEvent};
+use crate::decrypt::policy::STEP_UP_KEY;
+use crate::web::error::AppError;
+use crate::web::middleware::request_meta;
+use crate::web::templates::{html, Layout, StepUpPage, TotpPage};
+use crate::web::State;
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn totp_bucket(p: &Principal) -> String {
+    format!("totp:{}", p.username.to_lowercase())
+}
+
+/// Where to go after a step-up: only this console's contact and approval
+/// pages (no open redirect).
+pub fn safe_next(next: Option<&str>) -> String {
+    let next = next.unwrap_or("").trim();
+    let ok = (next.starts_with("/contacts/") || next.starts_with("/approvals"))
+        && next.len() <= 200
+        && !next.contains("..")
+        && next
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b':'));
+    if ok {
+        next.to_owned()
+    } else {
+        "/contacts".to_owned()
+    }
+}
+
+async fn audit(
+    state: &State,
+    req: &HttpRequest,
+    p: &Principal,
+    action: Action,
+    outcome: &str,
+    detail: &str,
+) -> Result<(), AppError> {
+    let event = AuditEvent::new(
+        action,
+        &p.username,
+        p.role.as_str(),
+        outcome,
+        &request_meta(req),
+    )
+    .detail(detail);
+    state.audit.append(event).await?;
+    Ok(())
+}
+
+/// Checks the password and a TOTP code with throttling; audits failures as
+/// `failure_action`. `confirming` checks a pending enrolment instead.
+async fn check_factors(
+    state: &State,
+    req: &HttpRequest,
+    p: &Principal,
+    password: String,
+    code: &str,
+    failure_action: Action,
+    confirming: bool,
+) -> Result<Result<(), &'static str>, AppError> {
+    let bucket = totp_bucket(p);
+    if let ThrottleDecision::Locked { .. } = state.throttle.check(&bucket).await? {
+        audit(state, req, p, failure_action, "throttled", "too many failed codes").await?;
+        return Ok(Err("Too many failed attempts. Wait a few minutes and try again."));
+    }
+    let password = Password::new(password);
+    let password_ok = matches!(
+        state.users.authenticate(&p.username, &password).await?,
+        AuthResult::Success(u) if u.id == p.user_id
+    );
+    let outcome = if password_ok {
+        match state.totp.verify(p.user_id, code, confirming).await {
+            Ok(()) => None,
+            Err(TotpError::Db(e)) => return Err(e.into()),
+            Err(e) => Some(e.kind()),
+        }
+    } else {
+        Some("bad_password")
+    };
+    match outcome {
+        None => {
+            state.throttle.clear(&bucket).await?;
+            Ok(Ok(()))
+        }
+        Some(kind) => {
+            state.throttle.record_failure(&bucket).await?;
+            audit(state, req, p, failure_action, "refused", kind).await?;
+            Ok(Err(match kind {
+                "replayed_code" => "That code was already used. Wait for the next one.",
+                "not_enrolled" => "You have no authenticator enrolled.",
+                _ => "The password or the code is wrong, or the code has expired.",
+            }))
+        }
+    }
+}
+
+async fn totp_view(
+    state: &State,
+    session: &Session,
+    p: &Principal,
+    status: StatusCode,
+    enrolment: Option<super::totp::NewEnrolment>,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+) -> Result<HttpResponse, AppError> {
+    let current = state.totp.enrolment(p.user_id).await.map_err(totp_err)?;
+    let page = TotpPage {
+        layout: Layout::signed_in("Authenticator", p, csrf::token(session)?),
+        active: current == Enrolment::Active,
+        pending: current == Enrolment::Pending,
+        mandatory: state.totp.mandatory().await.map_err(totp_err)?,
+        secret: enrolment
+            .as_ref()
+            .map(|e| e.secret_base32.to_string())
+            .unwrap_or_default(),
+        qr_svg: enrolment.map(|e| e.qr_svg).unwrap_or_default(),
+        notice,
+        error,
+    };
+    let mut res = html(&page)?;
+    *res.status_mut() = status;
+    Ok(res)
+}
+
+fn totp_err(e: TotpError) -> AppError {
+    match e {
+        TotpError::Db(db) => AppError::Db(db),
+        other => AppError::BadRequest(other.to_string()),
+    }
+}
+
+pub async fn totp_page(
+    state: State,
+    user: SignedIn,
+    session: Session,
+) -> Result<HttpResponse, AppError> {
+    totp_view(&state, &session, user.principal(), StatusCode::OK, None, None, None).await
+}
+
+pub async fn totp_enrol(
+    state: State,
+    user: SignedIn,
+    session: Session,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let p = user.principal();
+    match state.totp.begin(p.user_id, &p.username).await {
+        Ok(new) => {
+            audit(&state, &req, p, Action::TotpEnrol, "started", "").await?;
+            totp_view(&state, &session, p, StatusCode::OK, Some(new), None, None).await
+        }
+        Err(TotpError::AlreadyEnrolled) => {
+            audit(&state, &req, p, Action::TotpEnrol, "refused", "already_enrolled").await?;
+            totp_view(
+                &state,
+                &session,
+                p,
+                StatusCode::CONFLICT,
+                None,
+                None,
+                Some("An authenticator is already enrolled. An admin must reset it before you enrol another."),
+            )
+            .await
+        }
+        Err(e) => Err(totp_err(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FactorsForm {
+    password: String,
+    code: String,
+    next: Option<String>,
+}
+
+pub async fn totp_confirm(
+    state: State,
+    user: SignedIn,
+    session: Session,
+    req: HttpRequest,
+    form: web::Form<FactorsForm>,
+) -> Result<HttpResponse, AppError> {
+    let p = user.principal();
+    let form = form.into_inner();
+    match check_factors(&state, &req, p, form.password, &form.code, Action::TotpEnrol, true).await? {
+        Ok(()) => {
+            audit(&state, &req, p, Action::TotpEnrol, "ok", "authenticator confirmed").await?;
+            // The confirming code is also a fresh step-up.
+            session
+                .insert(STEP_UP_KEY, state.clock.now_us())
+                .map_err(|e| AppError::Internal(format!("session: {e}")))?;
+            totp_view(
+                &state,
+                &session,
+                p,
+                StatusCode::OK,
+                None,
+                Some("Your authenticator is enrolled."),
+                None,
+            )
+            .await
+        }
+        Err(message) => {
+            totp_view(&state, &session, p, StatusCode::UNAUTHORIZED, None, None, Some(message))
+                .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+fn step_up_page(
+    session: &Session,
+    p: &Principal,
+    next: String,
+    minutes: u64,
+    status: StatusCode,
+    error: Option<&'static str>,
+) -> Result<HttpResponse, AppError> {
+    let mut res = html(&StepUpPage {
+        layout: Layout::signed_in("Confirm it is you", p, csrf::token(session)?),
+        next,
+        minutes,
+        error,
+    })?;
+    *res.status_mut() = status;
+    Ok(res)
+}
+
+pub async fn step_up_form(
+    state: State,
+    user: SignedIn,
+    session: Session,
+    q: web::Query<NextQuery>,
+) -> Result<HttpResponse, AppError> {
+    step_up_page(
+        &session,
+        user.principal(),
+        safe_next(q.next.as_deref()),
+        state.settings.policy.step_up_window.as_secs() / 60,
+        StatusCode::OK,
+        None,
+    )
+}
+
+pub async fn step_up(
+    state: State,
+    user: SignedIn,
+    session: Session,
+    req: HttpRequest,
+    form: web::Form<FactorsForm>,
+) -> Result<HttpResponse, AppError> {
+    let p = user.principal();
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    let minutes = state.settings.policy.step_up_window.as_secs() / 60;
+    match check_factors(&state, &req, p, form.password, &form.code, Action::StepUpFailed, false)
+        .await?
+    {
+        Ok(()) => {
+            audit(&state, &req, p, Action::StepUp, "ok", "password + TOTP").await?;
+            session
+                .insert(STEP_UP_KEY, state.clock.now_us())
+                .map_err(|e| AppError::Internal(format!("session: {e}")))?;
+            Ok(see_other(&next))
+        }
+        Err(message) => step_up_page(
+            &session,
+            p,
+            next,
+            minutes,
+            StatusCode::UNAUTHORIZED,
+            Some(message),
+        ),
+    }
+}
+
+// ---- admin ------------------------------------------------------------------
+
+pub async fn admin_reset_totp(
+    state: State,
+    admin: Admin,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let p = admin.principal();
+    let Some(user) = state.users.by_id(id).await? else {
+        audit(&state, &req, p, Action::TotpReset, "refused", &format!("no user #{id}")).await?;
+        return Err(AppError::NotFound);
+    };
+    let removed = state.totp.reset(id).await.map_err(totp_err)?;
+    let detail = format!("authenticator of {} reset", user.username);
+    audit(
+        &state,
+        &req,
+        p,
+        Action::TotpReset,
+        if removed { "ok" } else { "none_enrolled" },
+        &detail,
+    )
+    .await?;
+    Ok(see_other("/admin/users?m=totp_reset"))
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    totp_mandatory: Option<String>,
+}
+
+pub async fn admin_settings(
+    state: State,
+    admin: Admin,
+    req: HttpRequest,
+    form: web::Form<SettingsForm>,
+) -> Result<HttpResponse, AppError> {
+    let on = match form.totp_mandatory.as_deref() {
+        Some("on") => true,
+        Some("off") | None => false,
+        Some(_) => return Err(AppError::BadRequest("totp_mandatory is on or off.".into())),
+    };
+    state.totp.set_mandatory(on).await.map_err(totp_err)?;
+    audit(
+        &state,
+        &req,
+        admin.principal(),
+        Action::SettingChange,
+        "ok",
+        &format!("totp_mandatory = {}", if on { "on" } else { "off" }),
+    )
+    .await?;
+    Ok(see_other("/admin/users?m=settings"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn step_up_only_returns_to_local_pages() {
+        assert_eq!(safe_next(Some("/contacts/abc-1")), "/contacts/abc-1");
+        assert_eq!(safe_next(Some("/approvals")), "/approvals");
+        for bad in [
+            "https://evil.example/",
+            "//evil.example",
+            "/contacts/../admin",
+            "/contacts/x?y=<script>",
+            "/admin/users",
+        ] {
+            let got = safe_next(Some(bad));
+            assert!(got == "/contacts" || !got.contains(".."), "{bad} -> {got}");
+            assert!(!got.starts_with("//") && !got.contains("evil"), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! What a reveal needs besides the supervisor role: a fresh second factor
+//! (step-up), room in the user's decrypt budget, and, where the deployment
+//! asks for it, another supervisor's approval (see `approvals`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::audit::{Action, AuditError, AuditLog};
+use crate::clock::SharedClock;
+
+/// Session key: when the session last passed step-up (µs since the epoch).
+pub const STEP_UP_KEY: &str = "step_up_us";
+const HOUR_US: i64 = 3_600_000_000;
+
+/// `CALLVAULT_DECRYPT_APPROVAL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApprovalMode {
+    #[default]
+    None,
+    Required,
+}
+
+impl std::str::FromStr for ApprovalMode {
+    type Err = PolicyConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "" | "none" | "off" => Ok(Self::None),
+            "required" => Ok(Self::Required),
+            _ => Err(PolicyConfigError::Approval),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyConfigError {
+    #[error("CALLVAULT_DECRYPT_APPROVAL is none or required")]
+    Approval,
+    #[error("CALLVAULT_DECRYPT_BUDGET is N/h (decrypts per user per hour), or off")]
+    Budget,
+}
+
+/// Decrypts allowed per user per rolling hour; `None` is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetLimit(pub Option<u32>);
+
+impl std::str::FromStr for BudgetLimit {
+    type Err = PolicyConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s == "off" || s == "unlimited" {
+            return Ok(Self(None));
+        }
+        let n = s.strip_suffix("/h").unwrap_or(s);
+        match n.trim().parse::<u32>() {
+            Ok(n) if n > 0 => Ok(Self(Some(n))),
+            _ => Err(PolicyConfigError::Budget),
+        }
+    }
+}
+
+impl Default for BudgetLimit {
+    fn default() -> Self {
+        Self(Some(20))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DecryptPolicy {
+    /// How long a step-up stays fresh.
+    pub step_up_window: Duration,
+    pub budget: BudgetLimit,
+    pub approval: ApprovalMode,
+    /// How long a decrypt request stays open (approval and reveal).
+    pub approval_expiry: Duration,
+}
+
+impl Default for DecryptPolicy {
+    fn default() -> Self {
+        Self {
+            step_up_window: Duration::from_secs(5 * 60),
+            budget: BudgetLimit::default(),
+            approval: ApprovalMode::None,
+            approval_expiry: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Whether a step-up taken at `stepped_up_us` is still fresh at `now_us`.
+pub fn step_up_fresh(stepped_up_us: Option<i64>, now_us: i64, window: Duration) -> bool {
+    let window = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
+    stepped_up_us.is_some_and(|t| t <= now_us && now_us - t <= window)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BudgetError {
+    #[error("decrypt budget used: {used} of {limit} in the last hour")]
+    Exceeded { used: i64, limit: u32 },
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// Per-user decrypt budget over a rolling hour, counted from the audit log
+/// (so every replica sees the same history) plus this process's in-flight
+/// reveals (so a burst of parallel requests cannot overshoot it).
+#[derive(Clone)]
+pub struct Budget {
+    audit: AuditLog,
+    clock: SharedClock,
+    limit: BudgetLimit,
+    in_flight: Arc<Mutex<HashMap<String, i64>>>,
+    gates: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// Holds a place in the budget until the reveal is over.
+pub struct BudgetPermit {
+    in_flight: Option<(Arc<Mutex<HashMap<String, i64>>>, String)>,
+}
+
+impl Drop for BudgetPermit {
+    fn drop(&mut self) {
+        if let Some((map, actor)) = self.in_flight.take() {
+            let mut m = map.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(n) = m.get_mut(&actor) {
+                *n -= 1;
+                if *n <= 0 {
+                    m.remove(&actor);
+                }
+            }
+        }
+    }
+}
+
+impl Budget {
+    pub fn new(audit: AuditLog, clock: SharedClock, limit: BudgetLimit) -> Self {
+        Self {
+            audit,
+            clock,
+            limit,
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            gates: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    pub fn limit(&self) -> BudgetLimit {
+        self.limit
+    }
+
+    /// Decrypt attempts (revealed or failed) by `actor` in the last hour.
+    pub async fn used(&self, actor: &str) -> Result<i64, AuditError> {
+        self.audit
+            .count_recent(
+                actor,
+                &[Action::Decrypt, Action::DecryptFailed],
+                self.clock.now_us() - HOUR_US,
+            )
+            .await
+    }
+
+    pub async fn reserve(&self, actor: &str) -> Result<BudgetPermit, BudgetError> {
+        let Some(limit) = self.limit.0 else {
+            return Ok(BudgetPermit { in_flight: None });
+        };
+        // One reservation at a time per actor. In-flight reveals are read
+        // before the log: a reveal drops its permit only after its row is
+        // committed, so it is counted at least once, never zero times.
+        let gate = {
+            let mut gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(gates.entry(actor.to_owned()).or_default())
+        };
+        let _serialised = gate.lock().await;
+        let pending = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(actor)
+            .copied()
+            .unwrap_or(0);
+        let used = self.used(actor).await?;
+        if used + pending >= i64::from(limit) {
+            return Err(BudgetError::Exceeded {
+                used: used + pending,
+                limit,
+            });
+        }
+        *self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(actor.to_owned())
+            .or_insert(0) += 1;
+        Ok(BudgetPermit {
+            in_flight: Some((Arc::clone(&self.in_flight), actor.to_owned())),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_parse() {
+        assert_eq!("20/h".parse::<BudgetLimit>().unwrap(), BudgetLimit(Some(20)));
+        assert_eq!("5".parse::<BudgetLimit>().unwrap(), BudgetLimit(Some(5)));
+        assert_eq!("off".parse::<BudgetLimit>().unwrap(), BudgetLimit(None));
+        for bad in ["0", "-1", "x/h", "20/d", ""] {
+            assert!(bad.parse::<BudgetLimit>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn approval_modes_parse() {
+        assert_eq!("required".parse::<ApprovalMode>().unwrap(), ApprovalMode::Required);
+        assert_eq!("none".parse::<ApprovalMode>().unwrap(), ApprovalMode::None);
+        assert!("yes".parse::<ApprovalMode>().is_err());
+    }
+
+    #[test]
+    fn step_up_is_fresh_only_inside_the_window() {
+        let w = Duration::from_secs(300);
+        assert!(step_up_fresh(Some(1_000), 1_000 + 299_000_000, w));
+        assert!(!step_up_fresh(Some(1_000), 1_000 + 301_000_000, w));
+        assert!(!step_up_fresh(None, 1_000, w));
+        // A timestamp from the future (clock moved back, forged) is not fresh.
+        assert!(!step_up_fresh(Some(2_000), 1_000, w));
+    }
+}
