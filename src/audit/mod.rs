@@ -507,10 +507,26 @@ impl AuditLog {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let mut conn = self.db.pool.acquire().await?;
+        let result = self.append_on(&mut conn, events).await;
+        if result.is_err() {
+            // A failed commit (disk full, I/O error, killed connection) can
+            // leave the connection mid-transaction; never reuse it.
+            conn.close_on_drop();
+        }
+        result
+    }
+
+    async fn append_on(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+        events: Vec<AuditEvent>,
+    ) -> Result<Vec<AuditRow>, AuditError> {
+        use sqlx::Connection as _;
         let mut tx = match self.db.backend {
-            Backend::Sqlite => self.db.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {
-                let mut tx = self.db.pool.begin().await?;
+                let mut tx = conn.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(PG_APPEND_LOCK)
                     .execute(&mut *tx)

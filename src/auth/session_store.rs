@@ -133,7 +133,7 @@ impl SessionStore for DbSessionStore {
         // Extending by less than a minute is skipped: the statement then
         // changes no row, and the database writes (and syncs) nothing.
         let expires = self.expires(ttl);
-        sqlx::query(
+        let result = sqlx::query(
             "UPDATE sessions SET expires_us = $1 WHERE key_hash = $2 AND expires_us > $3 AND expires_us < $4",
         )
         .bind(expires)
@@ -141,7 +141,13 @@ impl SessionStore for DbSessionStore {
         .bind(self.clock.now_us())
         .bind(expires - TTL_SLACK_US)
         .execute(&self.db.pool)
-        .await?;
+        .await;
+        // Not extending a session only shortens it (fail-safe). Failing the
+        // request here would replace the console's own error page (the
+        // audit store is usually the same database) with a bare 500.
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "session expiry not extended: the session store failed");
+        }
         Ok(())
     }
 
