@@ -143,8 +143,12 @@ fn main() {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let (base, app_state) = server_rt.block_on(async {
-        let app =
-            callvault::demo::run::prepare(dir.path(), "127.0.0.1:0", Arc::new(SystemClock), false, |s| {
+        let app = callvault::demo::run::prepare(
+            dir.path(),
+            "127.0.0.1:0",
+            Arc::new(SystemClock),
+            false,
+            |s| {
                 // One load user decrypts thousands of times: no budget here.
                 s.policy.budget = callvault::decrypt::policy::BudgetLimit(None);
                 // LOAD_SHIP_GROUP=<group> (with AWS_ENDPOINT_URL) measures shipping on.
@@ -158,9 +162,10 @@ fn main() {
                     });
                 }
                 Ok(())
-            })
-            .await
-            .expect("demo");
+            },
+        )
+        .await
+        .expect("demo");
         let base = format!("http://127.0.0.1:{}", app.port());
         let state = app.state();
         tokio::spawn(app.run_until_stopped());
@@ -203,6 +208,26 @@ fn main() {
             seconds,
         )
         .await;
+        // With shipping on, sample the outbox: rows waiting and the age of
+        // the oldest one (the lag between commit and CloudWatch).
+        let shipping = app_state.shipper.is_some();
+        let sampler = shipping.then(|| {
+            let state = app_state.clone();
+            server_rt.spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    if let Ok((n, oldest)) = callvault::audit::ship::backlog(&state.audit).await {
+                        SAMPLES.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
+                        if let Some(t) = oldest {
+                            LAG_US.fetch_max(
+                                state.clock.now_us() - t,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                        }
+                    }
+                }
+            })
+        });
         run(
             "audited decrypt (POST /contacts/{id}/decrypt, raw AES, signed suite)",
             &base,
@@ -211,5 +236,27 @@ fn main() {
             seconds,
         )
         .await;
+        if let Some(sampler) = sampler {
+            let started = std::time::Instant::now();
+            loop {
+                let (n, _) = callvault::audit::ship::backlog(&app_state.audit)
+                    .await
+                    .expect("backlog");
+                if n == 0 || started.elapsed().as_secs() > 120 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            sampler.abort();
+            println!(
+                "outbox under decrypt load: at most {} rows waiting, oldest waiting {:.0} ms; drained {:.1} s after the load stopped",
+                SAMPLES.load(std::sync::atomic::Ordering::Relaxed),
+                LAG_US.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0,
+                started.elapsed().as_secs_f64()
+            );
+        }
     });
 }
+
+static SAMPLES: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+static LAG_US: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);

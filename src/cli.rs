@@ -360,7 +360,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                             format!(
                                 "{} rows verified; checkpoints: {}",
                                 report.rows_checked,
-                                signed.as_ref().map(|s| s.problems.join("; ")).unwrap_or_default()
+                                signed
+                                    .as_ref()
+                                    .map(|s| s.problems.join("; "))
+                                    .unwrap_or_default()
                             ),
                         ),
                         None => ("ok", format!("{} rows verified", report.rows_checked)),

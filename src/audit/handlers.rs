@@ -153,7 +153,12 @@ async fn alerts(state: &State) -> Result<Vec<AlertView>, AppError> {
     let now = state.clock.now_us();
     let counts = state
         .audit
-        .counts_by_actor(Action::DecryptDenied, Some("budget_exceeded"), now - DAY_US, now + 1)
+        .counts_by_actor(
+            Action::DecryptDenied,
+            Some("budget_exceeded"),
+            now - DAY_US,
+            now + 1,
+        )
         .await?;
     let mut out = Vec::with_capacity(counts.len());
     for (actor, count) in counts {

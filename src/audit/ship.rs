@@ -258,8 +258,7 @@ impl Shipper {
             let ms = row.ts_us.div_euclid(1000);
             // One batch: under 1 MiB, spanning under 24 hours, in time order.
             if !events.is_empty()
-                && (bytes + message.len() + 26 > MAX_BATCH_BYTES
-                    || ms - first_ms >= 23 * 3_600_000)
+                && (bytes + message.len() + 26 > MAX_BATCH_BYTES || ms - first_ms >= 23 * 3_600_000)
             {
                 break;
             }
@@ -315,7 +314,8 @@ impl Shipper {
         .await?;
         let now = self.clock.now_us();
         let (last_seq, last_us) = last.unwrap_or((0, 0));
-        let every_us = i64::try_from(self.settings.checkpoint_every.as_micros()).unwrap_or(i64::MAX);
+        let every_us =
+            i64::try_from(self.settings.checkpoint_every.as_micros()).unwrap_or(i64::MAX);
         let due = seq > last_seq
             && (seq - last_seq >= self.settings.checkpoint_every_rows || now - last_us >= every_us);
         if !due {

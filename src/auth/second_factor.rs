@@ -80,8 +80,18 @@ async fn check_factors(
 ) -> Result<Result<(), &'static str>, AppError> {
     let bucket = totp_bucket(p);
     if let ThrottleDecision::Locked { .. } = state.throttle.check(&bucket).await? {
-        audit(state, req, p, failure_action, "throttled", "too many failed codes").await?;
-        return Ok(Err("Too many failed attempts. Wait a few minutes and try again."));
+        audit(
+            state,
+            req,
+            p,
+            failure_action,
+            "throttled",
+            "too many failed codes",
+        )
+        .await?;
+        return Ok(Err(
+            "Too many failed attempts. Wait a few minutes and try again.",
+        ));
     }
     let password = Password::new(password);
     let password_ok = matches!(
@@ -154,7 +164,16 @@ pub async fn totp_page(
     user: SignedIn,
     session: Session,
 ) -> Result<HttpResponse, AppError> {
-    totp_view(&state, &session, user.principal(), StatusCode::OK, None, None, None).await
+    totp_view(
+        &state,
+        &session,
+        user.principal(),
+        StatusCode::OK,
+        None,
+        None,
+        None,
+    )
+    .await
 }
 
 pub async fn totp_enrol(
@@ -170,7 +189,15 @@ pub async fn totp_enrol(
             totp_view(&state, &session, p, StatusCode::OK, Some(new), None, None).await
         }
         Err(TotpError::AlreadyEnrolled) => {
-            audit(&state, &req, p, Action::TotpEnrol, "refused", "already_enrolled").await?;
+            audit(
+                &state,
+                &req,
+                p,
+                Action::TotpEnrol,
+                "refused",
+                "already_enrolled",
+            )
+            .await?;
             totp_view(
                 &state,
                 &session,
@@ -202,9 +229,27 @@ pub async fn totp_confirm(
 ) -> Result<HttpResponse, AppError> {
     let p = user.principal();
     let form = form.into_inner();
-    match check_factors(&state, &req, p, form.password, &form.code, Action::TotpEnrol, true).await? {
+    match check_factors(
+        &state,
+        &req,
+        p,
+        form.password,
+        &form.code,
+        Action::TotpEnrol,
+        true,
+    )
+    .await?
+    {
         Ok(()) => {
-            audit(&state, &req, p, Action::TotpEnrol, "ok", "authenticator confirmed").await?;
+            audit(
+                &state,
+                &req,
+                p,
+                Action::TotpEnrol,
+                "ok",
+                "authenticator confirmed",
+            )
+            .await?;
             // The confirming code is also a fresh step-up.
             session
                 .insert(STEP_UP_KEY, state.clock.now_us())
@@ -221,8 +266,16 @@ pub async fn totp_confirm(
             .await
         }
         Err(message) => {
-            totp_view(&state, &session, p, StatusCode::UNAUTHORIZED, None, None, Some(message))
-                .await
+            totp_view(
+                &state,
+                &session,
+                p,
+                StatusCode::UNAUTHORIZED,
+                None,
+                None,
+                Some(message),
+            )
+            .await
         }
     }
 }
@@ -277,8 +330,16 @@ pub async fn step_up(
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     let minutes = state.settings.policy.step_up_window.as_secs() / 60;
-    match check_factors(&state, &req, p, form.password, &form.code, Action::StepUpFailed, false)
-        .await?
+    match check_factors(
+        &state,
+        &req,
+        p,
+        form.password,
+        &form.code,
+        Action::StepUpFailed,
+        false,
+    )
+    .await?
     {
         Ok(()) => {
             audit(&state, &req, p, Action::StepUp, "ok", "password + TOTP").await?;
@@ -309,7 +370,15 @@ pub async fn admin_reset_totp(
     let id = id.into_inner();
     let p = admin.principal();
     let Some(user) = state.users.by_id(id).await? else {
-        audit(&state, &req, p, Action::TotpReset, "refused", &format!("no user #{id}")).await?;
+        audit(
+            &state,
+            &req,
+            p,
+            Action::TotpReset,
+            "refused",
+            &format!("no user #{id}"),
+        )
+        .await?;
         return Err(AppError::NotFound);
     };
     let removed = state.totp.reset(id).await.map_err(totp_err)?;

@@ -187,7 +187,8 @@ impl TotpStore {
                     .min_dimensions(220, 220)
                     .build();
                 // Inline in HTML: drop the XML prolog.
-                svg.find("<svg").map_or(svg.clone(), |i| svg[i..].to_owned())
+                svg.find("<svg")
+                    .map_or(svg.clone(), |i| svg[i..].to_owned())
             })
             .map_err(|_| TotpError::Sealed)?;
         Ok(NewEnrolment {
@@ -200,14 +201,18 @@ impl TotpStore {
     /// Checks a code against the user's secret; an accepted code moves
     /// `last_step` forward, so it (and any older code) cannot be used again.
     /// Pending enrolments are checked only when `confirming`.
-    pub async fn verify(&self, user_id: i64, code: &str, confirming: bool) -> Result<(), TotpError> {
+    pub async fn verify(
+        &self,
+        user_id: i64,
+        code: &str,
+        confirming: bool,
+    ) -> Result<(), TotpError> {
         let code = parse_code(code)?;
-        let row: Option<(String, i64, i64)> = sqlx::query_as(
-            "SELECT sealed, confirmed, last_step FROM user_totp WHERE user_id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(&self.db.pool)
-        .await?;
+        let row: Option<(String, i64, i64)> =
+            sqlx::query_as("SELECT sealed, confirmed, last_step FROM user_totp WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.db.pool)
+                .await?;
         let Some((sealed, confirmed, last_step)) = row else {
             return Err(TotpError::NotEnrolled);
         };

@@ -294,7 +294,8 @@ async fn request_approval(
     let summary = match state.directory.describe(&ctx.contact_id).await {
         Ok(s) => s,
         Err(e) => {
-            ctx.deny(&format!("error:{}", e.kind()), String::new()).await?;
+            ctx.deny(&format!("error:{}", e.kind()), String::new())
+                .await?;
             return Err(e.into());
         }
     };
@@ -302,7 +303,8 @@ async fn request_approval(
     let holds = match state.directory.attributes(&initial).await {
         Ok(attrs) => attrs.contains_key(field.as_str()),
         Err(e) => {
-            ctx.deny(&format!("error:{}", e.kind()), String::new()).await?;
+            ctx.deny(&format!("error:{}", e.kind()), String::new())
+                .await?;
             return Err(e.into());
         }
     };

@@ -206,7 +206,11 @@ impl Approvals {
     }
 
     /// The requester uses an approved, unexpired request: exactly once.
-    pub async fn consume(&self, id: &str, requester: &str) -> Result<DecryptRequest, ApprovalError> {
+    pub async fn consume(
+        &self,
+        id: &str,
+        requester: &str,
+    ) -> Result<DecryptRequest, ApprovalError> {
         if !valid_id(id) {
             return Err(ApprovalError::NotFound);
         }

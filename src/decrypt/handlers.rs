@@ -56,14 +56,19 @@ impl RevealCtx<'_> {
         let state = self.state;
         let p = self.principal;
         let enrolment = state.totp.enrolment(p.user_id).await.map_err(totp_db)?;
-        let mandatory = p.role == Role::Supervisor && state.totp.mandatory().await.map_err(totp_db)?;
+        let mandatory =
+            p.role == Role::Supervisor && state.totp.mandatory().await.map_err(totp_db)?;
         if enrolment != Enrolment::Active && mandatory {
             self.deny("totp_not_enrolled", String::new()).await?;
             return Err(AppError::EnrolFirst);
         }
         if enrolment == Enrolment::Active {
             let stepped = self.session.get::<i64>(STEP_UP_KEY).ok().flatten();
-            if !step_up_fresh(stepped, state.clock.now_us(), state.settings.policy.step_up_window) {
+            if !step_up_fresh(
+                stepped,
+                state.clock.now_us(),
+                state.settings.policy.step_up_window,
+            ) {
                 self.deny("step_up_required", String::new()).await?;
                 return Err(AppError::StepUpRequired(back.to_owned()));
             }
@@ -72,8 +77,11 @@ impl RevealCtx<'_> {
             Ok(permit) => Ok(permit),
             Err(BudgetError::Exceeded { used, limit }) => {
                 // The alert: auditors see these rows on their dashboard.
-                self.deny("budget_exceeded", format!("{used} of {limit} per hour used"))
-                    .await?;
+                self.deny(
+                    "budget_exceeded",
+                    format!("{used} of {limit} per hour used"),
+                )
+                .await?;
                 Err(AppError::BudgetExceeded(limit))
             }
             Err(BudgetError::Audit(e)) => Err(e.into()),
@@ -87,7 +95,8 @@ impl RevealCtx<'_> {
         let summary = match state.directory.describe(&id).await {
             Ok(s) => s,
             Err(e) => {
-                self.deny(&format!("error:{}", e.kind()), String::new()).await?;
+                self.deny(&format!("error:{}", e.kind()), String::new())
+                    .await?;
                 return Err(e.into());
             }
         };
@@ -98,7 +107,8 @@ impl RevealCtx<'_> {
         let stored = match state.directory.attributes(&initial).await {
             Ok(mut attrs) => attrs.remove(field.as_str()),
             Err(e) => {
-                self.deny(&format!("error:{}", e.kind()), String::new()).await?;
+                self.deny(&format!("error:{}", e.kind()), String::new())
+                    .await?;
                 return Err(e.into());
             }
         };
@@ -229,8 +239,12 @@ pub async fn approvals_page(
         .map(|r| view(r, &p.username, now))
         .partition(|v| v.mine);
     let notice = match q.m.as_deref() {
-        Some("requested") => Some("Request created. Another supervisor must approve it before you can reveal the value."),
-        Some("approved") => Some("Request approved. Only the requester can reveal the value, once."),
+        Some("requested") => Some(
+            "Request created. Another supervisor must approve it before you can reveal the value.",
+        ),
+        Some("approved") => {
+            Some("Request approved. Only the requester can reveal the value, once.")
+        }
         Some("rejected") => Some("Request rejected."),
         _ => None,
     };
@@ -272,9 +286,7 @@ async fn audit_approval(
     )
     .detail(join(&format!("request {id_text}"), detail));
     if let Some(r) = request {
-        event = event
-            .contact(&r.contact_id, &r.field)
-            .reason(&r.reason);
+        event = event.contact(&r.contact_id, &r.field).reason(&r.reason);
     }
     state.audit.append(event).await?;
     Ok(())
@@ -291,7 +303,16 @@ async fn decide(
     match state.approvals.decide(&id, &p.username, approve).await {
         Ok(r) => {
             let outcome = if approve { "approved" } else { "rejected" };
-            audit_approval(&state, &req, p, outcome, Some(&r), &id, &format!("requested by {}", r.requester)).await?;
+            audit_approval(
+                &state,
+                &req,
+                p,
+                outcome,
+                Some(&r),
+                &id,
+                &format!("requested by {}", r.requester),
+            )
+            .await?;
             Ok(see_other(&format!("/approvals?m={outcome}")))
         }
         Err(ApprovalError::Db(e)) => Err(e.into()),
@@ -336,7 +357,16 @@ pub async fn reveal(
     let request = match state.approvals.get(&id).await {
         Ok(r) if r.requester == p.username => r,
         Ok(r) => {
-            audit_approval(&state, &req, p, "not_requester", Some(&r), &id, "reveal refused").await?;
+            audit_approval(
+                &state,
+                &req,
+                p,
+                "not_requester",
+                Some(&r),
+                &id,
+                "reveal refused",
+            )
+            .await?;
             return Err(AppError::Forbidden);
         }
         Err(ApprovalError::Db(e)) => return Err(e.into()),
@@ -367,7 +397,8 @@ pub async fn reveal(
         Ok(_) => {}
         Err(ApprovalError::Db(e)) => return Err(e.into()),
         Err(e) => {
-            ctx.deny(&format!("approval_{}", e.kind()), String::new()).await?;
+            ctx.deny(&format!("approval_{}", e.kind()), String::new())
+                .await?;
             return Err(approval_db(e));
         }
     }

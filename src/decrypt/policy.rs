@@ -108,13 +108,16 @@ pub struct Budget {
     audit: AuditLog,
     clock: SharedClock,
     limit: BudgetLimit,
-    in_flight: Arc<Mutex<HashMap<String, i64>>>,
+    in_flight: InFlight,
     gates: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
+/// Reveals under way, per actor.
+type InFlight = Arc<Mutex<HashMap<String, i64>>>;
+
 /// Holds a place in the budget until the reveal is over.
 pub struct BudgetPermit {
-    in_flight: Option<(Arc<Mutex<HashMap<String, i64>>>, String)>,
+    in_flight: Option<(InFlight, String)>,
 }
 
 impl Drop for BudgetPermit {
@@ -201,7 +204,10 @@ mod tests {
 
     #[test]
     fn budgets_parse() {
-        assert_eq!("20/h".parse::<BudgetLimit>().unwrap(), BudgetLimit(Some(20)));
+        assert_eq!(
+            "20/h".parse::<BudgetLimit>().unwrap(),
+            BudgetLimit(Some(20))
+        );
         assert_eq!("5".parse::<BudgetLimit>().unwrap(), BudgetLimit(Some(5)));
         assert_eq!("off".parse::<BudgetLimit>().unwrap(), BudgetLimit(None));
         for bad in ["0", "-1", "x/h", "20/d", ""] {
@@ -211,7 +217,10 @@ mod tests {
 
     #[test]
     fn approval_modes_parse() {
-        assert_eq!("required".parse::<ApprovalMode>().unwrap(), ApprovalMode::Required);
+        assert_eq!(
+            "required".parse::<ApprovalMode>().unwrap(),
+            ApprovalMode::Required
+        );
         assert_eq!("none".parse::<ApprovalMode>().unwrap(), ApprovalMode::None);
         assert!("yes".parse::<ApprovalMode>().is_err());
     }

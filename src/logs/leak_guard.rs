@@ -117,6 +117,7 @@ pub fn mask_card_numbers(text: &str) -> (String, usize) {
         let run_end = groups.last().map_or(i, |g| g.1);
         match find_card(&chars, &groups) {
             Some((from_group, to_group)) => {
+                let to_group = extend_over_overlapping_cards(&chars, &groups, from_group, to_group);
                 let start = groups[from_group].0;
                 let end = groups[to_group].1;
                 out.extend(&chars[i..start]);
@@ -154,6 +155,36 @@ fn find_card(chars: &[char], groups: &[(usize, usize)]) -> Option<(usize, usize)
         }
     }
     None
+}
+
+/// Extends a card's span (groups `from..=to`) over every card that starts
+/// inside it and ends beyond it, until none does. Masking only the first card
+/// found would leave such a card readable: in "100000007 4111 1111 1111 1111"
+/// both "100000007 4111" and "4111 1111 1111 1111" pass Luhn, and masking the
+/// first alone shows the second whole. The union is masked as one span (first
+/// 6 / last 4 of the union), so every card in it keeps at least 3 digits hidden
+/// and shows none but its own first 6 / last 4.
+fn extend_over_overlapping_cards(
+    chars: &[char],
+    groups: &[(usize, usize)],
+    from: usize,
+    mut to: usize,
+) -> usize {
+    let mut start = from;
+    while start <= to {
+        let mut digits = String::new();
+        for (end, &(s, e)) in groups.iter().enumerate().skip(start) {
+            digits.extend(&chars[s..e]);
+            if digits.len() > 19 {
+                break;
+            }
+            if end > to && digits.len() >= 13 && luhn_valid(digits.as_bytes()) {
+                to = end;
+            }
+        }
+        start += 1;
+    }
+    to
 }
 
 fn mask(digits: &str) -> String {
@@ -213,6 +244,26 @@ mod tests {
         assert_eq!(n, 1);
         assert!(shown.starts_with("411111******1111"), "{shown}");
         assert!(!shown.contains("4111 1111"));
+    }
+
+    #[test]
+    fn overlapping_cards_are_masked_together() {
+        // "100000007 4111" passes Luhn as well as the card after it: masking
+        // only the first used to leave "4111 1111 1111 1111" readable.
+        assert_eq!(
+            masked("order 100000007 4111 1111 1111 1111"),
+            ("order 100000***************1111".into(), 1)
+        );
+        // Found by `cargo fuzz run leak_guard` (fuzz/corpus/leak_guard/
+        // regression-overlapping-cards): "1111 1111 220301111" was masked, and
+        // the overlapping card "1111 220301111 1111" kept 8 digits readable.
+        assert_eq!(
+            masked("4111q1111 11 1111 1111 220301111 1111\u{fffd}\u{fffd}\u{fffd}\u{fffd}0"),
+            (
+                "4111q1111 11 111111***********1111\u{fffd}\u{fffd}\u{fffd}\u{fffd}0".into(),
+                1
+            )
+        );
     }
 
     #[test]

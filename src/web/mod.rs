@@ -70,15 +70,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/audit/verify", web::post().to(audit::verify))
         .route("/audit/volume", web::get().to(audit::volume_page))
         .route("/account/totp", web::get().to(second_factor::totp_page))
-        .route("/account/totp/enrol", web::post().to(second_factor::totp_enrol))
-        .route("/account/totp/confirm", web::post().to(second_factor::totp_confirm))
-        .route("/account/step-up", web::get().to(second_factor::step_up_form))
+        .route(
+            "/account/totp/enrol",
+            web::post().to(second_factor::totp_enrol),
+        )
+        .route(
+            "/account/totp/confirm",
+            web::post().to(second_factor::totp_confirm),
+        )
+        .route(
+            "/account/step-up",
+            web::get().to(second_factor::step_up_form),
+        )
         .route("/account/step-up", web::post().to(second_factor::step_up))
         .route("/approvals", web::get().to(approvals::approvals_page))
-        .route("/approvals/{id}/approve", web::post().to(approvals::approve))
+        .route(
+            "/approvals/{id}/approve",
+            web::post().to(approvals::approve),
+        )
         .route("/approvals/{id}/reject", web::post().to(approvals::reject))
         .route("/approvals/{id}/reveal", web::post().to(approvals::reveal))
-        .route("/admin/settings", web::post().to(second_factor::admin_settings))
+        .route(
+            "/admin/settings",
+            web::post().to(second_factor::admin_settings),
+        )
         .route(
             "/admin/users/{id}/totp/reset",
             web::post().to(second_factor::admin_reset_totp),

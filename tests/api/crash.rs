@@ -90,10 +90,21 @@ struct Seen {
 async fn client_loop(base: String, password: String, n: usize, seen: Arc<Mutex<Vec<Seen>>>) {
     let c = client();
     let login = async {
-        let html = c.get(format!("{base}/login")).send().await.ok()?.text().await.ok()?;
+        let html = c
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
         let token = csrf(&html)?;
         c.post(format!("{base}/login"))
-            .form(&[("username", "sam"), ("password", &password), ("csrf_token", &token)])
+            .form(&[
+                ("username", "sam"),
+                ("password", &password),
+                ("csrf_token", &token),
+            ])
             .send()
             .await
             .ok()
@@ -106,17 +117,23 @@ async fn client_loop(base: String, password: String, n: usize, seen: Arc<Mutex<V
         i += 7;
         let k = i % 60;
         let contact = demo_contact_id(k);
-        let (field, value) = if i % 2 == 0 {
+        let (field, value) = if i.is_multiple_of(2) {
             ("creditcard", demo_card(k))
         } else {
             ("zipcode", demo_zip(k))
         };
-        let Ok(r) = c.get(format!("{base}/contacts/{contact}")).send().await else { return };
+        let Ok(r) = c.get(format!("{base}/contacts/{contact}")).send().await else {
+            return;
+        };
         let Ok(html) = r.text().await else { return };
         let Some(token) = csrf(&html) else { return };
         let Ok(r) = c
             .post(format!("{base}/contacts/{contact}/decrypt"))
-            .form(&[("field", field), ("reason", "crash test"), ("csrf_token", &token)])
+            .form(&[
+                ("field", field),
+                ("reason", "crash test"),
+                ("csrf_token", &token),
+            ])
             .send()
             .await
         else {
@@ -128,13 +145,12 @@ async fn client_loop(base: String, password: String, n: usize, seen: Arc<Mutex<V
             assert_eq!(status, reqwest::StatusCode::OK);
             let marker = "Recorded as audit row ";
             let start = html.find(marker).expect("the reveal names its audit row") + marker.len();
-            let seq: i64 = html[start..]
-                .split(' ')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-            seen.lock().unwrap().push(Seen { seq, contact, field });
+            let seq: i64 = html[start..].split(' ').next().unwrap().parse().unwrap();
+            seen.lock().unwrap().push(Seen {
+                seq,
+                contact,
+                field,
+            });
         }
     }
 }
@@ -160,7 +176,14 @@ async fn sigkill_under_decrypt_load_loses_no_audit_row() {
     let mut rng = rand::rng();
     for round in 0..4 {
         let tasks: Vec<_> = (0..4)
-            .map(|n| tokio::spawn(client_loop(server.base.clone(), password.clone(), n, seen.clone())))
+            .map(|n| {
+                tokio::spawn(client_loop(
+                    server.base.clone(),
+                    password.clone(),
+                    n,
+                    seen.clone(),
+                ))
+            })
             .collect();
         tokio::time::sleep(Duration::from_millis(rng.random_range(400..2000))).await;
         // SIGKILL: no shutdown, no flush, no goodbye.
@@ -173,7 +196,10 @@ async fn sigkill_under_decrypt_load_loses_no_audit_row() {
         server = s;
         let db = open_db(&demo_dir).await;
         let seen_now = seen.lock().unwrap().clone();
-        assert!(!seen_now.is_empty() || round == 0, "the load revealed values");
+        assert!(
+            !seen_now.is_empty() || round == 0,
+            "the load revealed values"
+        );
         for s in &seen_now {
             let row: Option<(String, String, String, String)> = sqlx::query_as(
                 "SELECT action, contact_id, field, outcome FROM audit_log WHERE seq = ?",
@@ -184,7 +210,12 @@ async fn sigkill_under_decrypt_load_loses_no_audit_row() {
             .unwrap();
             assert_eq!(
                 row,
-                Some(("decrypt".into(), s.contact.clone(), s.field.into(), "ok".into())),
+                Some((
+                    "decrypt".into(),
+                    s.contact.clone(),
+                    s.field.into(),
+                    "ok".into()
+                )),
                 "round {round}: a revealed value without its audit row: {s:?}"
             );
         }
@@ -207,7 +238,10 @@ async fn sigkill_under_decrypt_load_loses_no_audit_row() {
     // The chain verifies.
     let out = Command::new(env!("CARGO_BIN_EXE_callvault"))
         .args(["audit", "verify"])
-        .env("DATABASE_URL", format!("sqlite://{}", demo_dir.join("callvault.db").display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", demo_dir.join("callvault.db").display()),
+        )
         .env("CALLVAULT_SECRETS_DIR", demo_dir.join("secrets"))
         .output()
         .unwrap();

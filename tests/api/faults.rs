@@ -12,13 +12,28 @@ use reqwest::StatusCode;
 use crate::helpers::*;
 
 /// One decrypt attempt: (status, body, x-request-id).
-async fn attempt(address: &str, c: &reqwest::Client, k: usize) -> Option<(StatusCode, String, String)> {
+async fn attempt(
+    address: &str,
+    c: &reqwest::Client,
+    k: usize,
+) -> Option<(StatusCode, String, String)> {
     let id = demo_contact_id(k);
-    let html = c.get(format!("{address}/contacts/{id}")).send().await.ok()?.text().await.ok()?;
+    let html = c
+        .get(format!("{address}/contacts/{id}"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
     let token = csrf_in_opt(&html).unwrap_or_default();
     let r = c
         .post(format!("{address}/contacts/{id}/decrypt"))
-        .form(&[("field", "creditcard"), ("reason", "fault test"), ("csrf_token", &token)])
+        .form(&[
+            ("field", "creditcard"),
+            ("reason", "fault test"),
+            ("csrf_token", &token),
+        ])
         .send()
         .await
         .ok()?;
@@ -45,7 +60,8 @@ async fn check_outcome(app: &TestApp, k: usize, status: StatusCode, body: &str, 
         assert_eq!(status, StatusCode::OK);
         let rows = app.audit_rows().await;
         assert!(
-            rows.iter().any(|r| r.action == "decrypt" && r.request_id == rid && r.outcome == "ok"),
+            rows.iter()
+                .any(|r| r.action == "decrypt" && r.request_id == rid && r.outcome == "ok"),
             "value {k} revealed without a committed audit row"
         );
         true
@@ -53,7 +69,9 @@ async fn check_outcome(app: &TestApp, k: usize, status: StatusCode, body: &str, 
         // Refused: the audit store failed (5xx), or an earlier step did and
         // the form came back without its CSRF token (403), or sign-in lapsed.
         assert!(
-            status.is_server_error() || status == StatusCode::FORBIDDEN || status == StatusCode::SEE_OTHER,
+            status.is_server_error()
+                || status == StatusCode::FORBIDDEN
+                || status == StatusCode::SEE_OTHER,
             "{status}: {body:.300}"
         );
         if status.is_server_error() {
@@ -106,14 +124,20 @@ async fn a_full_disk_reveals_nothing_and_the_console_recovers() {
     };
     let db_path = mnt.0.join("callvault.db");
     let url = format!("sqlite://{}", db_path.display());
-    let app = spawn_demo_app_custom(|_, _| {}, |s| {
-        unlimited(s);
-        s.database_url = url.clone();
-    })
+    let app = spawn_demo_app_custom(
+        |_, _| {},
+        |s| {
+            unlimited(s);
+            s.database_url = url.clone();
+        },
+    )
     .await;
     let c = app.login_as(Role::Supervisor).await;
     let (status, body, rid) = attempt(&app.address, &c, 1).await.unwrap();
-    assert!(check_outcome(&app, 1, status, &body, &rid).await, "works before the fault");
+    assert!(
+        check_outcome(&app, 1, status, &body, &rid).await,
+        "works before the fault"
+    );
     // Fill the disk.
     let filler = mnt.0.join("filler");
     {
@@ -173,17 +197,23 @@ async fn a_read_only_or_cut_off_postgresql_reveals_nothing_and_the_console_recov
         return;
     };
     let db = url.rsplit('/').next().unwrap().to_owned();
-    let app = spawn_demo_app_custom(|_, _| {}, |s| {
-        unlimited(s);
-        s.database_url = url.clone();
-    })
+    let app = spawn_demo_app_custom(
+        |_, _| {},
+        |s| {
+            unlimited(s);
+            s.database_url = url.clone();
+        },
+    )
     .await;
     let c = app.login_as(Role::Supervisor).await;
     let (status, body, rid) = attempt(&app.address, &c, 1).await.unwrap();
     assert!(check_outcome(&app, 1, status, &body, &rid).await);
 
     // Read-only database: every new connection refuses writes.
-    pg_admin(&format!("ALTER DATABASE {db} SET default_transaction_read_only = on")).await;
+    pg_admin(&format!(
+        "ALTER DATABASE {db} SET default_transaction_read_only = on"
+    ))
+    .await;
     kill_connections(&db).await;
     let mut refused = 0;
     for k in 2..6 {
@@ -194,7 +224,10 @@ async fn a_read_only_or_cut_off_postgresql_reveals_nothing_and_the_console_recov
         }
     }
     assert_eq!(refused, 4, "a read-only audit store reveals nothing");
-    pg_admin(&format!("ALTER DATABASE {db} SET default_transaction_read_only = off")).await;
+    pg_admin(&format!(
+        "ALTER DATABASE {db} SET default_transaction_read_only = off"
+    ))
+    .await;
     kill_connections(&db).await;
     let mut recovered = false;
     for k in 6..12 {
@@ -233,6 +266,9 @@ async fn a_read_only_or_cut_off_postgresql_reveals_nothing_and_the_console_recov
         }
     }
     let (status, body, rid) = attempt(&app.address, &c, 50).await.unwrap();
-    assert!(check_outcome(&app, 50, status, &body, &rid).await, "recovered after the kills");
+    assert!(
+        check_outcome(&app, 50, status, &body, &rid).await,
+        "recovered after the kills"
+    );
     assert!(app.state.audit.verify().await.unwrap().ok());
 }

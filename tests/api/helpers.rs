@@ -194,7 +194,14 @@ impl Moto {
     pub fn start(port: u16) -> Option<Self> {
         let python = require_env("CALLVAULT_PYTHON")?;
         let child = std::process::Command::new(python)
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

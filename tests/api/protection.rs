@@ -59,7 +59,11 @@ async fn enrol(app: &TestApp, c: &reqwest::Client) -> TOTP {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("authenticator is enrolled"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("authenticator is enrolled"));
     totp
 }
 
@@ -72,7 +76,11 @@ async fn step_up(app: &TestApp, c: &reqwest::Client, code: &str) -> reqwest::Res
         c,
         "/account/step-up",
         "/account/step-up",
-        &[("password", PASSWORD), ("code", code), ("next", "/contacts")],
+        &[
+            ("password", PASSWORD),
+            ("code", code),
+            ("next", "/contacts"),
+        ],
     )
     .await
 }
@@ -109,7 +117,9 @@ async fn a_decrypt_without_a_fresh_totp_is_refused_and_a_fresh_one_opens_it() {
     }
     // Still refused after failed step-ups.
     assert_eq!(
-        decrypt(&app, &c, &id, "creditcard", "case 1").await.status(),
+        decrypt(&app, &c, &id, "creditcard", "case 1")
+            .await
+            .status(),
         StatusCode::SEE_OTHER
     );
     // A right password with a right code opens reveals for five minutes.
@@ -130,7 +140,9 @@ async fn a_decrypt_without_a_fresh_totp_is_refused_and_a_fresh_one_opens_it() {
     // Five minutes later the step-up has expired.
     app.clock.advance(Duration::from_secs(5 * 60 + 1));
     assert_eq!(
-        decrypt(&app, &c, &id, "creditcard", "case 1").await.status(),
+        decrypt(&app, &c, &id, "creditcard", "case 1")
+            .await
+            .status(),
         StatusCode::SEE_OTHER
     );
     assert_audit_free_of(&app, &demo_card(2)).await;
@@ -193,7 +205,9 @@ async fn an_enrolled_authenticator_cannot_be_replaced_without_an_admin_reset() {
     let admin = app.login_as(Role::Admin).await;
     let html = app.page(&admin, "/admin/users").await;
     let marker = "/totp/reset\"";
-    let end = html.find(marker).expect("a reset button for the enrolled user");
+    let end = html
+        .find(marker)
+        .expect("a reset button for the enrolled user");
     let id: String = html[..end]
         .rsplit('/')
         .next()
@@ -215,7 +229,12 @@ async fn an_enrolled_authenticator_cannot_be_replaced_without_an_admin_reset() {
     enrol(&app, &c).await;
     // Forged ids are refused and recorded.
     let r = app
-        .post_form(&admin, "/admin/users", "/admin/users/999999/totp/reset", &[])
+        .post_form(
+            &admin,
+            "/admin/users",
+            "/admin/users/999999/totp/reset",
+            &[],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
@@ -307,7 +326,10 @@ async fn the_21st_decrypt_in_an_hour_is_refused_and_raised_as_an_alert() {
     assert!(html.contains("1 decrypt(s) refused over budget"));
     let html = app.page(&auditor, "/audit/volume").await;
     assert!(html.contains("badge warn\">unusual"), "{html}");
-    assert!(html.contains("<td>20</td><td>20</td><td>0.0</td><td>1</td>"), "{html}");
+    assert!(
+        html.contains("<td>20</td><td>20</td><td>0.0</td><td>1</td>"),
+        "{html}"
+    );
     // An hour later the budget is back.
     app.clock.advance(Duration::from_secs(3601));
     let r = decrypt(&app, &c, &demo_contact_id(20), "creditcard", "next hour").await;
@@ -393,12 +415,21 @@ async fn with_dual_control_a_decrypt_needs_another_supervisor_and_reveals_once()
     assert!(!r.text().await.unwrap().contains(&demo_card(9)));
     assert!(app.last_audit("decrypt").await.is_none());
     let row = app.last_audit("decrypt_request").await.unwrap();
-    assert_eq!((row.outcome.as_str(), row.reason.as_str()), ("pending", "fraud case 9"));
+    assert_eq!(
+        (row.outcome.as_str(), row.reason.as_str()),
+        ("pending", "fraud case 9")
+    );
     let id = newest_request_id(&app, &requester).await;
 
     // The requester cannot reveal before approval, nor approve themself.
-    assert_eq!(act(&app, &requester, &id, "reveal").await.status(), StatusCode::CONFLICT);
-    assert_eq!(act(&app, &requester, &id, "approve").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        act(&app, &requester, &id, "reveal").await.status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        act(&app, &requester, &id, "approve").await.status(),
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(
         app.last_audit("decrypt_approval").await.unwrap().outcome,
         "self_approval"
@@ -407,25 +438,46 @@ async fn with_dual_control_a_decrypt_needs_another_supervisor_and_reveals_once()
     let r = act(&app, &approver, &id, "approve").await;
     assert_redirects_to(&r, "/approvals?m=approved");
     // Nobody but the requester can use it.
-    assert_eq!(act(&app, &bystander, &id, "reveal").await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(act(&app, &approver, &id, "reveal").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        act(&app, &bystander, &id, "reveal").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        act(&app, &approver, &id, "reveal").await.status(),
+        StatusCode::FORBIDDEN
+    );
     // The requester reveals it once...
     let r = act(&app, &requester, &id, "reveal").await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()["cache-control"].to_str().unwrap().contains("no-store"));
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("no-store"));
     assert!(r.text().await.unwrap().contains(&demo_card(9)));
     let row = app.last_audit("decrypt").await.unwrap();
-    assert!(row.detail.contains(&format!("request {id} approved by")), "{}", row.detail);
+    assert!(
+        row.detail.contains(&format!("request {id} approved by")),
+        "{}",
+        row.detail
+    );
     // ...and never again.
     let r = act(&app, &requester, &id, "reveal").await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(!r.text().await.unwrap().contains(&demo_card(9)));
     assert_eq!(
-        app.audit_rows().await.iter().filter(|r| r.action == "decrypt").count(),
+        app.audit_rows()
+            .await
+            .iter()
+            .filter(|r| r.action == "decrypt")
+            .count(),
         1
     );
     // Forged and malformed ids reveal nothing and are recorded.
-    for forged in ["0123456789abcdef0123456789abcdef", "not-an-id", "%27%20OR%201%3D1"] {
+    for forged in [
+        "0123456789abcdef0123456789abcdef",
+        "not-an-id",
+        "%27%20OR%201%3D1",
+    ] {
         let r = act(&app, &requester, forged, "reveal").await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{forged}");
         assert_eq!(
@@ -445,12 +497,18 @@ async fn an_expired_or_rejected_request_reveals_nothing() {
     decrypt(&app, &requester, &contact, "creditcard", "late").await;
     let id = newest_request_id(&app, &requester).await;
     app.clock.advance(Duration::from_secs(16 * 60));
-    assert_eq!(act(&app, &approver, &id, "approve").await.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        act(&app, &approver, &id, "approve").await.status(),
+        StatusCode::CONFLICT
+    );
     assert_eq!(
         app.last_audit("decrypt_approval").await.unwrap().outcome,
         "expired"
     );
-    assert!(app.page(&requester, "/approvals").await.contains(">expired"));
+    assert!(app
+        .page(&requester, "/approvals")
+        .await
+        .contains(">expired"));
     // Approved in time but revealed too late.
     decrypt(&app, &requester, &contact, "creditcard", "slow").await;
     let id = newest_request_id(&app, &requester).await;
@@ -462,8 +520,14 @@ async fn an_expired_or_rejected_request_reveals_nothing() {
     // Rejected.
     decrypt(&app, &requester, &contact, "creditcard", "rejected").await;
     let id = newest_request_id(&app, &requester).await;
-    assert_redirects_to(&act(&app, &approver, &id, "reject").await, "/approvals?m=rejected");
-    assert_eq!(act(&app, &requester, &id, "reveal").await.status(), StatusCode::CONFLICT);
+    assert_redirects_to(
+        &act(&app, &approver, &id, "reject").await,
+        "/approvals?m=rejected",
+    );
+    assert_eq!(
+        act(&app, &requester, &id, "reveal").await.status(),
+        StatusCode::CONFLICT
+    );
     assert!(app.last_audit("decrypt").await.is_none());
     // A field the contact does not hold cannot even be requested.
     let r = decrypt(&app, &requester, &contact, "passport", "x").await;

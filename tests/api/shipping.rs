@@ -157,10 +157,16 @@ async fn every_row_is_shipped_and_signed_and_truncation_is_caught() {
     ] {
         sqlx::query(sql).execute(&app.state.db.pool).await.unwrap();
     }
-    assert!(app.state.audit.verify().await.unwrap().ok(), "a hash chain cannot see this");
+    assert!(
+        app.state.audit.verify().await.unwrap().ok(),
+        "a hash chain cannot see this"
+    );
     let (ok, text) = verify_checkpoints(&app, &group);
     assert!(!ok, "{text}");
-    assert!(text.contains("signed in a checkpoint but is missing"), "{text}");
+    assert!(
+        text.contains("signed in a checkpoint but is missing"),
+        "{text}"
+    );
     assert!(text.contains("(truncated)"), "{text}");
     // The failed check is itself on record.
     let row = app.last_audit("audit_verify").await.unwrap();
@@ -177,7 +183,9 @@ async fn a_cloudwatch_outage_delays_shipping_but_not_the_console() {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kms::config::Credentials::new("t", "t", None, None, "test"))
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            "t", "t", None, None, "test",
+        ))
         .load()
         .await;
     let group = "callvault-audit-outage";
@@ -198,7 +206,11 @@ async fn a_cloudwatch_outage_delays_shipping_but_not_the_console() {
             &[("field", "zipcode"), ("reason", "during the outage")],
         )
         .await;
-    assert_eq!(r.status(), reqwest::StatusCode::OK, "the local chain goes on");
+    assert_eq!(
+        r.status(),
+        reqwest::StatusCode::OK,
+        "the local chain goes on"
+    );
     // The gap is visible to auditors.
     let auditor = app.login_as(Role::Auditor).await;
     eventually(20, "the auditor sees the shipping error", || async {
@@ -215,7 +227,12 @@ async fn a_cloudwatch_outage_delays_shipping_but_not_the_console() {
     .await;
     let shipped = shipped_rows(&sdk, group).await;
     let local = app.audit_rows().await;
-    assert!(shipped.len() >= local.len() - 2, "{} of {}", shipped.len(), local.len());
+    assert!(
+        shipped.len() >= local.len() - 2,
+        "{} of {}",
+        shipped.len(),
+        local.len()
+    );
     for (i, row) in shipped.iter().enumerate() {
         assert_eq!(row.seq, i as i64 + 1, "in order, no gaps");
     }
