@@ -88,6 +88,10 @@ pub struct DecryptArgs {
     /// The stored value; without it, the contact's attribute is read from Amazon Connect.
     #[arg(long)]
     pub ciphertext: Option<String>,
+    /// The same guards as the web: budget, dual control, step-up (the
+    /// operator's TOTP code is read from the terminal or standard input).
+    #[command(flatten)]
+    pub protection: crate::config::ProtectionArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,6 +223,17 @@ fn cli_actor() -> String {
     )
 }
 
+/// Reads a TOTP code from the terminal or one line of standard input.
+fn read_code() -> Result<String, CliError> {
+    if std::io::stdin().is_terminal() {
+        Ok(rpassword::prompt_password("Authenticator code: ")?)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim().to_owned())
+    }
+}
+
 /// Reads a password from the terminal (twice) or one line of standard input.
 fn read_password(confirm: bool) -> Result<Password, CliError> {
     if std::io::stdin().is_terminal() {
@@ -243,6 +258,8 @@ struct Cmd {
     db: Db,
     users: Users,
     audit: AuditLog,
+    totp: crate::auth::totp::TotpStore,
+    clock: SharedClock,
 }
 
 async fn open(storage: &StorageArgs) -> Result<Cmd, CliError> {
@@ -255,7 +272,13 @@ async fn open(storage: &StorageArgs) -> Result<Cmd, CliError> {
         audit = audit.with_outbox();
     }
     Ok(Cmd {
-        users: Users::new(db.clone(), clock),
+        users: Users::new(db.clone(), clock.clone()),
+        totp: crate::auth::totp::TotpStore::new(
+            db.clone(),
+            secrets.audit_key.clone(),
+            clock.clone(),
+        ),
+        clock,
         audit,
         db,
     })
@@ -515,6 +538,8 @@ async fn decrypt_command(storage: &StorageArgs, args: DecryptArgs) -> Result<Exi
         storage.secrets_dir.clone(),
     );
     args.sources.apply(&mut settings)?;
+    args.protection
+        .apply(&mut settings, storage.audit_log_group())?;
     let cmd = open(storage).await?;
     let meta = cli_meta();
     let contact = ContactId::parse(&args.contact_id)
@@ -540,6 +565,58 @@ async fn decrypt_command(storage: &StorageArgs, args: DecryptArgs) -> Result<Exi
             cmd.audit.append(deny("no_reason")).await?;
             return Err(CliError::Usage(format!("--reason: {e}")));
         }
+    };
+    // Dual control has no command-line path: the second person is in the console.
+    if settings.policy.approval == crate::decrypt::policy::ApprovalMode::Required {
+        cmd.audit.append(deny("approval_required")).await?;
+        return Err(CliError::Usage(
+            "dual control is on (CALLVAULT_DECRYPT_APPROVAL=required): request the reveal in the console".into(),
+        ));
+    }
+    let totp_err = |e: crate::auth::totp::TotpError| CliError::Usage(e.to_string());
+    let enrolled = cmd.totp.enrolment(operator.id).await.map_err(totp_err)?
+        == crate::auth::totp::Enrolment::Active;
+    if !enrolled && cmd.totp.mandatory().await.map_err(totp_err)? {
+        cmd.audit.append(deny("totp_not_enrolled")).await?;
+        return Err(CliError::Usage(
+            "TOTP is mandatory for supervisors: the operator must enrol an authenticator".into(),
+        ));
+    }
+    if enrolled {
+        let code = read_code()?;
+        if let Err(e) = cmd.totp.verify(operator.id, &code, false).await {
+            cmd.audit
+                .append(
+                    AuditEvent::new(
+                        Action::StepUpFailed,
+                        &operator.username,
+                        "cli",
+                        "refused",
+                        &meta,
+                    )
+                    .detail(e.kind()),
+                )
+                .await?;
+            cmd.audit.append(deny("step_up_required")).await?;
+            return Err(CliError::Usage(format!("TOTP: {e}")));
+        }
+    }
+    let budget = crate::decrypt::policy::Budget::new(
+        cmd.audit.clone(),
+        cmd.clock.clone(),
+        settings.policy.budget,
+    );
+    let _permit = match budget.reserve(&operator.username).await {
+        Ok(p) => p,
+        Err(crate::decrypt::policy::BudgetError::Exceeded { used, limit }) => {
+            cmd.audit
+                .append(deny("budget_exceeded").detail(format!("{used} of {limit} per hour used")))
+                .await?;
+            return Err(CliError::Usage(format!(
+                "decrypt budget used: {used} of {limit} in the last hour"
+            )));
+        }
+        Err(crate::decrypt::policy::BudgetError::Audit(e)) => return Err(e.into()),
     };
     let Some(spec) = settings.keyring.clone() else {
         cmd.audit.append(deny("not_configured")).await?;

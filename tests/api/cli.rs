@@ -157,35 +157,8 @@ fn serve_refuses_an_insecure_cookie_off_loopback() {
 #[tokio::test]
 async fn decrypt_from_the_command_line_is_audited_like_the_web() {
     let env = Env::new();
-    let key = env.dir.path().join("cli.key");
-    assert!(env
-        .run(&["keygen", "--out", key.to_str().unwrap()], None)
-        .status
-        .success());
-    // The Lambda's handler encrypts with the same key file.
-    let spec = lambda_encrypt::keyring::KeyringSpec::RawAes { path: key.clone() };
-    let crypto = lambda_encrypt::crypto::FieldCrypto::from_spec(&spec, Default::default(), None)
-        .await
-        .unwrap();
-    let handler = lambda_encrypt::handler::Handler::new(Default::default(), crypto);
-    let contact = "cccccccc-0000-4000-8000-000000000001";
-    let event = serde_json::json!({
-        "invocationSource": "DialogCodeHook", "sessionId": "s",
-        "sessionState": {"sessionAttributes": {"contactId": contact},
-          "intent": {"name": "X", "slots": {"creditcard": {"value": {"interpretedValue": "4111 1111 1111 1111"}}}}}
-    });
-    let out = serde_json::to_value(handler.handle(event).await.unwrap()).unwrap();
-    let ct = out["sessionState"]["sessionAttributes"]["creditcard"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(env
-        .run(
-            &["user", "add", "sam", "--role", "supervisor"],
-            Some("a long cli password\n")
-        )
-        .status
-        .success());
+    let (ct, keyring) = cli_ciphertext(&env).await;
+    let contact = CLI_CONTACT;
     assert!(env
         .run(
             &["user", "add", "alice", "--role", "auditor"],
@@ -193,25 +166,8 @@ async fn decrypt_from_the_command_line_is_audited_like_the_web() {
         )
         .status
         .success());
-    let keyring = format!("raw-aes:{}", key.display());
-    let decrypt = |operator: &str, contact: &str| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_callvault"));
-        cmd.args([
-            "decrypt",
-            "--contact-id",
-            contact,
-            "--field",
-            "creditcard",
-            "--operator",
-            operator,
-        ])
-        .args(["--reason", "cli dispute 5", "--ciphertext", &ct])
-        .env("DATABASE_URL", &env.url)
-        .env("CALLVAULT_SECRETS_DIR", env.dir.path().join("secrets"))
-        .env("CALLVAULT_KEYRING", &keyring)
-        .output()
-        .unwrap()
-    };
+    let decrypt =
+        |operator: &str, contact: &str| cli_decrypt(&env, &keyring, &ct, operator, contact, &[]);
     let ok = decrypt("sam", contact);
     assert!(ok.status.success(), "{}", text(&ok));
     assert_eq!(
@@ -245,4 +201,116 @@ async fn decrypt_from_the_command_line_is_audited_like_the_web() {
         "the auditor and the moved ciphertext"
     );
     assert!(!String::from_utf8_lossy(&export.stdout).contains("4111111111111111"));
+}
+
+const CLI_CONTACT: &str = "cccccccc-0000-4000-8000-000000000001";
+
+/// A key file, a card number the Lambda's handler encrypted under it for
+/// `CLI_CONTACT`, and a supervisor "sam"; (ciphertext, keyring spec).
+async fn cli_ciphertext(env: &Env) -> (String, String) {
+    let key = env.dir.path().join("cli.key");
+    assert!(env
+        .run(&["keygen", "--out", key.to_str().unwrap()], None)
+        .status
+        .success());
+    // The Lambda's handler encrypts with the same key file.
+    let spec = lambda_encrypt::keyring::KeyringSpec::RawAes { path: key.clone() };
+    let crypto = lambda_encrypt::crypto::FieldCrypto::from_spec(&spec, Default::default(), None)
+        .await
+        .unwrap();
+    let handler = lambda_encrypt::handler::Handler::new(Default::default(), crypto);
+    let event = serde_json::json!({
+        "invocationSource": "DialogCodeHook", "sessionId": "s",
+        "sessionState": {"sessionAttributes": {"contactId": CLI_CONTACT},
+          "intent": {"name": "X", "slots": {"creditcard": {"value": {"interpretedValue": "4111 1111 1111 1111"}}}}}
+    });
+    let out = serde_json::to_value(handler.handle(event).await.unwrap()).unwrap();
+    let ct = out["sessionState"]["sessionAttributes"]["creditcard"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(env
+        .run(
+            &["user", "add", "sam", "--role", "supervisor"],
+            Some("a long cli password\n")
+        )
+        .status
+        .success());
+    (ct, format!("raw-aes:{}", key.display()))
+}
+
+fn cli_decrypt(
+    env: &Env,
+    keyring: &str,
+    ct: &str,
+    operator: &str,
+    contact: &str,
+    vars: &[(&str, &str)],
+) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_callvault"))
+        .args([
+            "decrypt",
+            "--contact-id",
+            contact,
+            "--field",
+            "creditcard",
+            "--operator",
+            operator,
+        ])
+        .args(["--reason", "cli dispute 5", "--ciphertext", ct])
+        .env("DATABASE_URL", &env.url)
+        .env("CALLVAULT_SECRETS_DIR", env.dir.path().join("secrets"))
+        .env("CALLVAULT_KEYRING", keyring)
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_decrypt_obeys_the_budget_dual_control_and_mandatory_totp() {
+    let env = Env::new();
+    let (ct, keyring) = cli_ciphertext(&env).await;
+    let run = |vars: &[(&str, &str)]| cli_decrypt(&env, &keyring, &ct, "sam", CLI_CONTACT, vars);
+    // A budget of 2 per hour: the third is refused.
+    for _ in 0..2 {
+        assert!(run(&[("CALLVAULT_DECRYPT_BUDGET", "2/h")]).status.success());
+    }
+    let over = run(&[("CALLVAULT_DECRYPT_BUDGET", "2/h")]);
+    assert!(!over.status.success());
+    assert!(
+        text(&over).contains("decrypt budget used"),
+        "{}",
+        text(&over)
+    );
+    assert!(!text(&over).contains("4111111111111111"));
+    // Dual control has no command-line path.
+    let dual = run(&[
+        ("CALLVAULT_DECRYPT_APPROVAL", "required"),
+        ("CALLVAULT_DECRYPT_BUDGET", "off"),
+    ]);
+    assert!(!dual.status.success());
+    assert!(text(&dual).contains("dual control is on"));
+    // Mandatory TOTP without an enrolled authenticator.
+    let db = sqlx::SqlitePool::connect(&env.url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO console_settings (name, value, updated_us) VALUES ('totp_mandatory', 'on', 0)",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let mandatory = run(&[("CALLVAULT_DECRYPT_BUDGET", "off")]);
+    assert!(!mandatory.status.success());
+    assert!(text(&mandatory).contains("TOTP is mandatory"));
+    let export = env.run(&["audit", "export", "--format", "jsonl"], None);
+    let outcomes: Vec<String> = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["action"] == "decrypt_denied")
+        .map(|r| r["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["budget_exceeded", "approval_required", "totp_not_enrolled"]
+    );
 }
