@@ -125,6 +125,9 @@ pub enum AuditCommand {
         /// this catches deleted newest rows.
         #[arg(long)]
         checkpoints: bool,
+        /// The KMS key that signs checkpoints: only its signatures count.
+        #[arg(long, env = "CALLVAULT_CHECKPOINT_KEY")]
+        checkpoint_key: Option<String>,
     },
     /// Write the whole log to standard output.
     Export {
@@ -288,6 +291,7 @@ async fn open(storage: &StorageArgs) -> Result<Cmd, CliError> {
 async fn check_checkpoints(
     storage: &StorageArgs,
     cmd: &Cmd,
+    key: &str,
 ) -> Result<crate::audit::ship::CheckpointReport, CliError> {
     use crate::audit::ship;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -302,7 +306,7 @@ async fn check_checkpoints(
         checkpoints.extend(remote);
         shipped_head = head;
     }
-    ship::check_against_checkpoints(&cmd.audit, &kms, checkpoints, shipped_head)
+    ship::check_against_checkpoints(&cmd.audit, &kms, key, checkpoints, shipped_head)
         .await
         .map_err(|e| CliError::Usage(format!("cannot check checkpoints: {e}")))
 }
@@ -369,10 +373,22 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             init_logging(false);
             let cmd = open(&cli.storage).await?;
             match command {
-                AuditCommand::Verify { checkpoints } => {
+                AuditCommand::Verify {
+                    checkpoints,
+                    checkpoint_key,
+                } => {
                     let report = cmd.audit.verify().await?;
                     let signed = if checkpoints {
-                        Some(check_checkpoints(&cli.storage, &cmd).await?)
+                        let key = checkpoint_key
+                            .as_deref()
+                            .map(str::trim)
+                            .filter(|k| !k.is_empty());
+                        let Some(key) = key else {
+                            return Err(CliError::Usage(
+                                "--checkpoints needs CALLVAULT_CHECKPOINT_KEY (the trusted signing key)".into(),
+                            ));
+                        };
+                        Some(check_checkpoints(&cli.storage, &cmd, key).await?)
                     } else {
                         None
                     };

@@ -154,6 +154,8 @@ impl Shipper {
         tokio::spawn(async move {
             let mut ready = false;
             let mut backoff = Duration::from_millis(500);
+            // After a failed signature, wait before asking KMS again.
+            let mut next_checkpoint = tokio::time::Instant::now();
             loop {
                 if !ready {
                     match self.ensure_streams().await {
@@ -182,10 +184,14 @@ impl Shipper {
                         continue;
                     }
                 };
-                if ready && self.settings.checkpoint_key.is_some() {
+                if ready
+                    && self.settings.checkpoint_key.is_some()
+                    && tokio::time::Instant::now() >= next_checkpoint
+                {
                     if let Err(e) = self.checkpoint_if_due().await {
-                        tracing::warn!(error = %e, "audit checkpoint failed; retrying");
+                        tracing::warn!(error = %e, "audit checkpoint failed; retrying in 30 s");
                         self.update(|s| s.checkpoint_error = Some(e.to_string()));
+                        next_checkpoint = tokio::time::Instant::now() + Duration::from_secs(30);
                     }
                 }
                 if shipped == 0 {
@@ -371,31 +377,34 @@ fn sdk_logs_message<E: std::fmt::Debug + aws_sdk_cloudwatchlogs::error::ProvideE
     text.chars().take(120).collect()
 }
 
-/// The signing algorithm a key supports (ECDSA P-256 preferred, then RSA-PSS).
-async fn signing_algorithm(
+/// A key's ARN and the signing algorithm used with it (ECDSA P-256
+/// preferred, then RSA-PSS).
+async fn describe_signing_key(
     kms: &aws_sdk_kms::Client,
     key: &str,
-) -> Result<SigningAlgorithmSpec, ShipError> {
+) -> Result<(String, SigningAlgorithmSpec), ShipError> {
     let out = kms
         .describe_key()
         .key_id(key)
         .send()
         .await
         .map_err(|e| ShipError::Kms(sdk_message(&e)))?;
-    let algs = out
+    let meta = out
         .key_metadata()
-        .map(|m| m.signing_algorithms().to_vec())
-        .unwrap_or_default();
+        .ok_or_else(|| ShipError::Kms("the checkpoint key has no metadata".into()))?;
+    let arn = meta.arn().unwrap_or(meta.key_id()).to_owned();
+    let algs = meta.signing_algorithms();
     for preferred in [
         SigningAlgorithmSpec::EcdsaSha256,
         SigningAlgorithmSpec::RsassaPssSha256,
     ] {
         if algs.contains(&preferred) {
-            return Ok(preferred);
+            return Ok((arn, preferred));
         }
     }
-    algs.into_iter()
-        .next()
+    algs.first()
+        .cloned()
+        .map(|alg| (arn, alg))
         .ok_or_else(|| ShipError::Kms("the checkpoint key cannot sign".into()))
 }
 
@@ -407,7 +416,7 @@ pub async fn sign_checkpoint(
     ts_us: i64,
     signed_us: i64,
 ) -> Result<Checkpoint, ShipError> {
-    let alg = signing_algorithm(kms, key).await?;
+    let (_, alg) = describe_signing_key(kms, key).await?;
     let out = kms
         .sign()
         .key_id(key)
@@ -432,18 +441,19 @@ pub async fn sign_checkpoint(
     })
 }
 
-/// Whether KMS accepts a checkpoint's signature.
+/// Whether KMS accepts a checkpoint's signature under the trusted `key`.
 pub async fn verify_checkpoint(
     kms: &aws_sdk_kms::Client,
+    key: &str,
     cp: &Checkpoint,
+    alg: SigningAlgorithmSpec,
 ) -> Result<bool, ShipError> {
     let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(&cp.signature) else {
         return Ok(false);
     };
-    let alg = signing_algorithm(kms, &cp.key_id).await?;
     match kms
         .verify()
-        .key_id(&cp.key_id)
+        .key_id(key)
         .message(Blob::new(cp.message()))
         .message_type(aws_sdk_kms::types::MessageType::Raw)
         .signature(Blob::new(sig))
@@ -541,11 +551,13 @@ pub struct CheckpointReport {
     pub problems: Vec<String>,
 }
 
-/// Checks the local chain (`local_head`, `row_hash`) against signed checkpoints
-/// and the newest shipped row.
+/// Checks the local chain against the checkpoints signed by the trusted
+/// `key` (a checkpoint naming any other key counts as forged: anyone can sign
+/// with a key of their own) and against the newest shipped row.
 pub async fn check_against_checkpoints(
     audit: &AuditLog,
     kms: &aws_sdk_kms::Client,
+    key: &str,
     mut checkpoints: Vec<Checkpoint>,
     shipped_head: Option<i64>,
 ) -> Result<CheckpointReport, ShipError> {
@@ -556,9 +568,18 @@ pub async fn check_against_checkpoints(
         shipped_head,
         ..CheckpointReport::default()
     };
+    let (trusted_arn, alg) = describe_signing_key(kms, key).await?;
     for cp in &checkpoints {
         report.checkpoints_checked += 1;
-        if !verify_checkpoint(kms, cp).await? {
+        if cp.key_id != trusted_arn && cp.key_id != key {
+            report.problems.push(format!(
+                "checkpoint for row {} is signed by another key ({}), not the trusted one",
+                cp.seq,
+                cp.key_id.chars().take(120).collect::<String>()
+            ));
+            continue;
+        }
+        if !verify_checkpoint(kms, &trusted_arn, cp, alg.clone()).await? {
             report.problems.push(format!(
                 "checkpoint for row {} has no valid KMS signature (forged or altered)",
                 cp.seq

@@ -291,27 +291,7 @@ async fn request_approval(
 ) -> Result<HttpResponse, AppError> {
     let state = ctx.state;
     // Only fields the contact holds can be requested.
-    let summary = match state.directory.describe(&ctx.contact_id).await {
-        Ok(s) => s,
-        Err(e) => {
-            ctx.deny(&format!("error:{}", e.kind()), String::new())
-                .await?;
-            return Err(e.into());
-        }
-    };
-    let initial = summary.initial_contact_id.unwrap_or(summary.id);
-    let holds = match state.directory.attributes(&initial).await {
-        Ok(attrs) => attrs.contains_key(field.as_str()),
-        Err(e) => {
-            ctx.deny(&format!("error:{}", e.kind()), String::new())
-                .await?;
-            return Err(e.into());
-        }
-    };
-    if !holds {
-        ctx.deny("no_such_field", String::new()).await?;
-        return Err(AppError::NotFound);
-    }
+    ctx.stored_value(&field).await?;
     let p = ctx.principal;
     let request = state
         .approvals

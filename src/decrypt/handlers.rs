@@ -88,11 +88,11 @@ impl RevealCtx<'_> {
         }
     }
 
-    /// Loads the stored value and reveals it through the audited path.
-    pub async fn reveal(self, field: FieldName, reason: Reason) -> Result<HttpResponse, AppError> {
+    /// The contact's stored value of `field` and the contact it is bound to
+    /// (its initial contact, after transfers). Refusals are recorded.
+    pub async fn stored_value(&self, field: &FieldName) -> Result<(String, ContactId), AppError> {
         let state = self.state;
-        let id = self.contact_id.clone();
-        let summary = match state.directory.describe(&id).await {
+        let summary = match state.directory.describe(&self.contact_id).await {
             Ok(s) => s,
             Err(e) => {
                 self.deny(&format!("error:{}", e.kind()), String::new())
@@ -100,10 +100,7 @@ impl RevealCtx<'_> {
                 return Err(e.into());
             }
         };
-        let initial = summary
-            .initial_contact_id
-            .clone()
-            .unwrap_or_else(|| summary.id.clone());
+        let initial = summary.initial_contact_id.unwrap_or(summary.id);
         let stored = match state.directory.attributes(&initial).await {
             Ok(mut attrs) => attrs.remove(field.as_str()),
             Err(e) => {
@@ -112,10 +109,20 @@ impl RevealCtx<'_> {
                 return Err(e.into());
             }
         };
-        let Some(stored_value) = stored else {
-            self.deny("no_such_field", String::new()).await?;
-            return Err(AppError::NotFound);
-        };
+        match stored {
+            Some(value) => Ok((value, initial)),
+            None => {
+                self.deny("no_such_field", String::new()).await?;
+                Err(AppError::NotFound)
+            }
+        }
+    }
+
+    /// Loads the stored value and reveals it through the audited path.
+    pub async fn reveal(self, field: FieldName, reason: Reason) -> Result<HttpResponse, AppError> {
+        let state = self.state;
+        let id = self.contact_id.clone();
+        let (stored_value, initial) = self.stored_value(&field).await?;
         let Some(revealer) = state.revealer.clone() else {
             self.deny("not_configured", String::new()).await?;
             return Err(AppError::DecryptUnavailable);

@@ -69,12 +69,13 @@ async fn backlog(app: &TestApp) -> i64 {
         .0
 }
 
-fn verify_checkpoints(app: &TestApp, group: &str) -> (bool, String) {
+fn verify_checkpoints(app: &TestApp, group: &str, key: &str) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_callvault"))
         .args(["audit", "verify", "--checkpoints"])
         .env("DATABASE_URL", &app.db_url)
         .env("CALLVAULT_SECRETS_DIR", &app.secrets_dir)
         .env("CALLVAULT_AUDIT_LOG_GROUP", group)
+        .env("CALLVAULT_CHECKPOINT_KEY", key)
         .output()
         .unwrap();
     let text = format!(
@@ -93,7 +94,11 @@ async fn every_row_is_shipped_and_signed_and_truncation_is_caught() {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let key = signing_key(&sdk).await;
     let group = format!("callvault-audit-{}", uuid::Uuid::new_v4().simple());
-    let app = spawn_demo_app_custom(|_, _| {}, |s| s.ship = Some(ship(&group, Some(key), 1))).await;
+    let app = spawn_demo_app_custom(
+        |_, _| {},
+        |s| s.ship = Some(ship(&group, Some(key.clone()), 1)),
+    )
+    .await;
     let c = app.login_as(Role::Supervisor).await;
     for i in 0..3 {
         let r = app
@@ -134,7 +139,7 @@ async fn every_row_is_shipped_and_signed_and_truncation_is_caught() {
         .await
         .unwrap();
     assert!(!out.events().is_empty());
-    let (ok, text) = verify_checkpoints(&app, &group);
+    let (ok, text) = verify_checkpoints(&app, &group, &key);
     assert!(ok, "{text}");
     assert!(text.contains("audit chain verified"), "{text}");
 
@@ -161,7 +166,7 @@ async fn every_row_is_shipped_and_signed_and_truncation_is_caught() {
         app.state.audit.verify().await.unwrap().ok(),
         "a hash chain cannot see this"
     );
-    let (ok, text) = verify_checkpoints(&app, &group);
+    let (ok, text) = verify_checkpoints(&app, &group, &key);
     assert!(!ok, "{text}");
     assert!(
         text.contains("signed in a checkpoint but is missing"),
@@ -171,6 +176,43 @@ async fn every_row_is_shipped_and_signed_and_truncation_is_caught() {
     // The failed check is itself on record.
     let row = app.last_audit("audit_verify").await.unwrap();
     assert_eq!(row.outcome, "broken");
+
+    // A checkpoint signed with someone else's key proves nothing.
+    let mallory = signing_key(&sdk).await;
+    let (seq, hash, ts) = app.state.audit.head().await.unwrap().unwrap();
+    let forged = callvault::audit::ship::sign_checkpoint(
+        &aws_sdk_kms::Client::new(&sdk),
+        &mallory,
+        seq + 10,
+        &hash,
+        ts,
+        ts,
+    )
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO audit_checkpoints (seq, hash, ts_us, signed_us, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(forged.seq)
+        .bind(&forged.hash)
+        .bind(forged.ts_us)
+        .bind(forged.signed_us)
+        .bind(&forged.key_id)
+        .bind(&forged.signature)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let (ok, text) = verify_checkpoints(&app, &group, &key);
+    assert!(!ok);
+    assert!(text.contains("signed by another key"), "{text}");
+    // Without the trusted key named, --checkpoints refuses to guess.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callvault"))
+        .args(["audit", "verify", "--checkpoints"])
+        .env("DATABASE_URL", &app.db_url)
+        .env("CALLVAULT_SECRETS_DIR", &app.secrets_dir)
+        .env_remove("CALLVAULT_CHECKPOINT_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CALLVAULT_CHECKPOINT_KEY"));
 }
 
 #[tokio::test]
