@@ -159,6 +159,7 @@ fn main() {
                         checkpoint_every_rows: 1000,
                         checkpoint_every: std::time::Duration::from_secs(300),
                         poll: std::time::Duration::from_millis(200),
+                        checkpoint_retry: std::time::Duration::from_secs(30),
                     });
                 }
                 Ok(())

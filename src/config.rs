@@ -155,6 +155,7 @@ impl ShipArgs {
             checkpoint_every_rows: self.checkpoint_rows,
             checkpoint_every: Duration::from_secs(self.checkpoint_secs),
             poll: Duration::from_millis(500),
+            checkpoint_retry: Duration::from_secs(30),
         }))
     }
 }

@@ -42,6 +42,8 @@ pub struct ShipSettings {
     pub checkpoint_every: Duration,
     /// How often the outbox is polled when idle.
     pub poll: Duration,
+    /// How long to wait after a failed signature before asking KMS again.
+    pub checkpoint_retry: Duration,
 }
 
 /// A signed chain head.
@@ -189,9 +191,10 @@ impl Shipper {
                     && tokio::time::Instant::now() >= next_checkpoint
                 {
                     if let Err(e) = self.checkpoint_if_due().await {
-                        tracing::warn!(error = %e, "audit checkpoint failed; retrying in 30 s");
+                        tracing::warn!(error = %e, "audit checkpoint failed; will retry");
                         self.update(|s| s.checkpoint_error = Some(e.to_string()));
-                        next_checkpoint = tokio::time::Instant::now() + Duration::from_secs(30);
+                        next_checkpoint =
+                            tokio::time::Instant::now() + self.settings.checkpoint_retry;
                     }
                 }
                 if shipped == 0 {

@@ -33,6 +33,7 @@ fn ship(group: &str, key: Option<String>, every_rows: i64) -> ShipSettings {
         checkpoint_every_rows: every_rows,
         checkpoint_every: Duration::from_secs(300),
         poll: Duration::from_millis(100),
+        checkpoint_retry: Duration::from_millis(500),
     }
 }
 
@@ -278,4 +279,152 @@ async fn a_cloudwatch_outage_delays_shipping_but_not_the_console() {
     for (i, row) in shipped.iter().enumerate() {
         assert_eq!(row.seq, i as i64 + 1, "in order, no gaps");
     }
+}
+
+/// A pass-through to moto that can fail KMS calls (and only those), as an
+/// outage of KMS alone would.
+struct KmsSwitch {
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    address: String,
+}
+
+fn kms_switch(moto: String) -> KmsSwitch {
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = up.clone();
+    let client = reqwest::Client::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        let (flag, client, moto) = (flag.clone(), client.clone(), moto.clone());
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let (flag, client, moto) = (flag.clone(), client.clone(), moto.clone());
+            async move {
+                let target = req
+                    .headers()
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if target.starts_with("TrentService.")
+                    && !flag.load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    return HttpResponse::ServiceUnavailable()
+                        .content_type("application/x-amz-json-1.1")
+                        .body(r#"{"__type":"KMSInternalException","message":"injected outage"}"#);
+                }
+                let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap();
+                let mut forward = client.request(method, format!("{moto}{}", req.uri()));
+                for (k, v) in req.headers() {
+                    if k.as_str() != "host" {
+                        forward = forward.header(k.as_str(), v.as_bytes());
+                    }
+                }
+                let r = forward.body(body.to_vec()).send().await.unwrap();
+                let mut out = HttpResponse::build(
+                    actix_web::http::StatusCode::from_u16(r.status().as_u16()).unwrap(),
+                );
+                for (k, v) in r.headers() {
+                    if !matches!(
+                        k.as_str(),
+                        "content-length" | "transfer-encoding" | "connection"
+                    ) {
+                        out.insert_header((
+                            k.as_str().to_owned(),
+                            actix_web::http::header::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+                        ));
+                    }
+                }
+                out.body(r.bytes().await.unwrap().to_vec())
+            }
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    KmsSwitch { up, address }
+}
+
+async fn newest_checkpoint(app: &TestApp) -> i64 {
+    callvault::audit::ship::local_checkpoints(&app.state.audit)
+        .await
+        .unwrap()
+        .last()
+        .map_or(0, |c| c.seq)
+}
+
+#[tokio::test]
+async fn a_kms_outage_delays_checkpoints_but_not_the_console_or_shipping() {
+    let Some(moto) = require_env("AWS_ENDPOINT_URL") else {
+        return;
+    };
+    let key =
+        signing_key(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await).await;
+    let switch = kms_switch(moto);
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&switch.address)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            "t", "t", None, None, "test",
+        ))
+        .load()
+        .await;
+    let group = format!("callvault-kms-outage-{}", uuid::Uuid::new_v4().simple());
+    let app = spawn_demo_app_sdk(
+        |_, _| {},
+        |s| s.ship = Some(ship(&group, Some(key.clone()), 1)),
+        Some(sdk),
+    )
+    .await;
+    let c = app.login_as(Role::Supervisor).await;
+    let reveal = |k: usize| {
+        let (app, c) = (&app, &c);
+        async move {
+            let id = demo_contact_id(k);
+            app.post_form(
+                c,
+                &format!("/contacts/{id}"),
+                &format!("/contacts/{id}/decrypt"),
+                &[("field", "creditcard"), ("reason", "kms outage test")],
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(reveal(1).await, reqwest::StatusCode::OK);
+    let head = app.state.audit.head().await.unwrap().unwrap().0;
+    eventually(30, "the first checkpoint", || async {
+        newest_checkpoint(&app).await >= head
+    })
+    .await;
+    // KMS goes down: reveals and shipping go on, checkpoints stop, and the
+    // auditor sees why.
+    switch.up.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(reveal(2).await, reqwest::StatusCode::OK);
+    assert_eq!(reveal(3).await, reqwest::StatusCode::OK);
+    let auditor = app.login_as(Role::Auditor).await;
+    eventually(30, "the auditor sees the signing error", || async {
+        app.page(&auditor, "/audit")
+            .await
+            .contains("Checkpoint error")
+    })
+    .await;
+    let during = app.state.audit.head().await.unwrap().unwrap().0;
+    eventually(30, "rows still ship during the KMS outage", || async {
+        backlog(&app).await == 0
+    })
+    .await;
+    assert!(
+        newest_checkpoint(&app).await < during,
+        "nothing was signed while KMS was down"
+    );
+    // KMS is back: signing catches up with the head.
+    switch.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    eventually(30, "signing catches up", || async {
+        newest_checkpoint(&app).await >= during
+    })
+    .await;
+    let (ok, text) = verify_checkpoints(&app, &group, &key);
+    assert!(ok, "{text}");
 }
