@@ -47,29 +47,37 @@ fn start(dir: &Path, port: u16, group: &str) -> (Server, Option<String>) {
             let _ = tx.send(line);
         }
     });
-    let mut password = None;
+    // Serving means start-up is over, and with it the printing of passwords.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        while let Ok(line) = rx.try_recv() {
-            if line.trim_start().starts_with("supervisor") {
-                password = line.split_whitespace().last().map(str::to_owned);
-            }
-        }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
+    while !healthy(port) {
         assert!(std::time::Instant::now() < deadline, "demo did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Lines printed before the port opened.
-    std::thread::sleep(Duration::from_millis(100));
-    while let Ok(line) = rx.try_recv() {
+    let mut password = None;
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
         if line.trim_start().starts_with("supervisor") {
             password = line.split_whitespace().last().map(str::to_owned);
         }
     }
     let base = format!("http://127.0.0.1:{port}");
     (Server { child, base }, password)
+}
+
+/// `GET /healthz` answers 200.
+fn healthy(port: u16) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.ends_with(b" 200")
 }
 
 fn csrf(html: &str) -> Option<String> {
