@@ -95,8 +95,10 @@ pub enum ShipError {
     Kms(String),
 }
 
-fn sdk_message<E: std::fmt::Debug + aws_sdk_kms::error::ProvideErrorMetadata>(
-    e: &aws_sdk_kms::error::SdkError<E>,
+/// A short, value-free description of an SDK error (KMS and CloudWatch Logs
+/// share the smithy error type).
+fn sdk_message<E: aws_sdk_kms::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_kms::error::SdkError<E, R>,
 ) -> String {
     use aws_sdk_kms::error::SdkError;
     let text = match e {
@@ -220,7 +222,7 @@ impl Shipper {
             .await
         {
             if !exists(e.code()) {
-                return Err(ShipError::Logs(sdk_logs_message(&e)));
+                return Err(ShipError::Logs(sdk_message(&e)));
             }
         }
         for stream in [ROWS_STREAM, CHECKPOINT_STREAM] {
@@ -233,7 +235,7 @@ impl Shipper {
                 .await
             {
                 if !exists(e.code()) {
-                    return Err(ShipError::Logs(sdk_logs_message(&e)));
+                    return Err(ShipError::Logs(sdk_message(&e)));
                 }
             }
         }
@@ -290,7 +292,7 @@ impl Shipper {
             .set_log_events(Some(events))
             .send()
             .await
-            .map_err(|e| ShipError::Logs(sdk_logs_message(&e)))?;
+            .map_err(|e| ShipError::Logs(sdk_message(&e)))?;
         if let Some(rejected) = out.rejected_log_events_info() {
             // Too old or too new for CloudWatch: recorded, not retried forever.
             tracing::warn!(?rejected, "CloudWatch rejected some audit events");
@@ -357,7 +359,7 @@ impl Shipper {
             )
             .send()
             .await
-            .map_err(|e| ShipError::Logs(sdk_logs_message(&e)))?;
+            .map_err(|e| ShipError::Logs(sdk_message(&e)))?;
         self.update(|s| {
             s.last_checkpoint_seq = cp.seq;
             s.last_checkpoint_us = cp.signed_us;
@@ -365,19 +367,6 @@ impl Shipper {
         });
         Ok(())
     }
-}
-
-fn sdk_logs_message<E: std::fmt::Debug + aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata>(
-    e: &aws_sdk_cloudwatchlogs::error::SdkError<E>,
-) -> String {
-    use aws_sdk_cloudwatchlogs::error::SdkError;
-    let text = match e {
-        SdkError::ServiceError(s) => s.err().code().unwrap_or("service error").to_owned(),
-        SdkError::TimeoutError(_) => "timeout".to_owned(),
-        SdkError::DispatchFailure(_) => "connection failed".to_owned(),
-        _ => "unexpected response".to_owned(),
-    };
-    text.chars().take(120).collect()
 }
 
 /// A key's ARN and the signing algorithm used with it (ECDSA P-256
@@ -511,7 +500,7 @@ pub async fn remote_record(
             .set_next_token(token.clone())
             .send()
             .await
-            .map_err(|e| ShipError::Logs(sdk_logs_message(&e)))?;
+            .map_err(|e| ShipError::Logs(sdk_message(&e)))?;
         let events = out.events();
         for e in events {
             match e.message().map(serde_json::from_str::<Checkpoint>) {
@@ -534,7 +523,7 @@ pub async fn remote_record(
         .limit(50)
         .send()
         .await
-        .map_err(|e| ShipError::Logs(sdk_logs_message(&e)))?;
+        .map_err(|e| ShipError::Logs(sdk_message(&e)))?;
     let shipped_head = out
         .events()
         .iter()

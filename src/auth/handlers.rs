@@ -1,7 +1,7 @@
 //! Sign-in, sign-out, the start page, and user administration.
 
 use actix_session::Session;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -16,17 +16,10 @@ use crate::audit::{Action, AuditEvent};
 use crate::web::error::AppError;
 use crate::web::middleware::request_meta;
 use crate::web::templates::{html, AdminUsersPage, HomePage, Layout, LoginPage, UserView};
-use crate::web::State;
+use crate::web::{see_other, State};
 
 const GENERIC_LOGIN_ERROR: &str =
     "Sign-in failed. Check your username and password, or try again later.";
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
-}
 
 #[derive(Deserialize)]
 pub struct NoticeQuery {
@@ -226,10 +219,7 @@ async fn users_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    let totp_users = state.totp.active_users().await.map_err(|e| match e {
-        super::totp::TotpError::Db(db) => AppError::Db(db),
-        other => AppError::Internal(other.to_string()),
-    })?;
+    let totp_users = state.totp.active_users().await?;
     let users = state
         .users
         .list()
@@ -243,10 +233,7 @@ async fn users_page(
             }
         })
         .collect();
-    let totp_mandatory = state.totp.mandatory().await.map_err(|e| match e {
-        super::totp::TotpError::Db(db) => AppError::Db(db),
-        other => AppError::Internal(other.to_string()),
-    })?;
+    let totp_mandatory = state.totp.mandatory().await?;
     let page = AdminUsersPage {
         layout: Layout::signed_in("Users", admin.principal(), csrf::token(session)?),
         users,

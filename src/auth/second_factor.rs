@@ -2,7 +2,7 @@
 //! "mandatory for supervisors" setting. Every outcome is audited.
 
 use actix_session::Session;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -17,14 +17,7 @@ use crate::decrypt::policy::STEP_UP_KEY;
 use crate::web::error::AppError;
 use crate::web::middleware::request_meta;
 use crate::web::templates::{html, Layout, StepUpPage, TotpPage};
-use crate::web::State;
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
-}
+use crate::web::{see_other, State};
 
 fn totp_bucket(p: &Principal) -> String {
     format!("totp:{}", p.username.to_lowercase())
@@ -133,12 +126,12 @@ async fn totp_view(
     notice: Option<&'static str>,
     error: Option<&'static str>,
 ) -> Result<HttpResponse, AppError> {
-    let current = state.totp.enrolment(p.user_id).await.map_err(totp_err)?;
+    let current = state.totp.enrolment(p.user_id).await?;
     let page = TotpPage {
         layout: Layout::signed_in("Authenticator", p, csrf::token(session)?),
         active: current == Enrolment::Active,
         pending: current == Enrolment::Pending,
-        mandatory: state.totp.mandatory().await.map_err(totp_err)?,
+        mandatory: state.totp.mandatory().await?,
         secret: enrolment
             .as_ref()
             .map(|e| e.secret_base32.to_string())
@@ -150,13 +143,6 @@ async fn totp_view(
     let mut res = html(&page)?;
     *res.status_mut() = status;
     Ok(res)
-}
-
-fn totp_err(e: TotpError) -> AppError {
-    match e {
-        TotpError::Db(db) => AppError::Db(db),
-        other => AppError::BadRequest(other.to_string()),
-    }
 }
 
 pub async fn totp_page(
@@ -209,7 +195,7 @@ pub async fn totp_enrol(
             )
             .await
         }
-        Err(e) => Err(totp_err(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -381,7 +367,7 @@ pub async fn admin_reset_totp(
         .await?;
         return Err(AppError::NotFound);
     };
-    let removed = state.totp.reset(id).await.map_err(totp_err)?;
+    let removed = state.totp.reset(id).await?;
     let detail = format!("authenticator of {} reset", user.username);
     audit(
         &state,
@@ -411,7 +397,7 @@ pub async fn admin_settings(
         Some("off") | None => false,
         Some(_) => return Err(AppError::BadRequest("totp_mandatory is on or off.".into())),
     };
-    state.totp.set_mandatory(on).await.map_err(totp_err)?;
+    state.totp.set_mandatory(on).await?;
     audit(
         &state,
         &req,

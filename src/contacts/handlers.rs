@@ -1,7 +1,6 @@
 //! The supervisor's contact pages: search, one contact, and the audited reveal.
 
 use actix_session::Session;
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{NaiveDate, TimeZone as _, Utc};
 use lambda_encrypt::context::{ContactId, FieldName};
@@ -21,7 +20,7 @@ use crate::web::middleware::request_meta;
 use crate::web::templates::{
     html, AttributeView, ContactPage, ContactRow, ContactsPage, Layout, ShownValue,
 };
-use crate::web::State;
+use crate::web::{see_other, State};
 
 const DEFAULT_DAYS: i64 = 7;
 const DAY_US: i64 = 86_400_000_000;
@@ -322,8 +321,5 @@ async fn request_approval(
         format_us(request.expires_us)
     ));
     state.audit.append(event).await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/approvals?m=requested"))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish())
+    Ok(see_other("/approvals?m=requested"))
 }

@@ -18,7 +18,7 @@ use crate::clock::format_us;
 use crate::web::error::AppError;
 use crate::web::middleware::request_meta;
 use crate::web::templates::{html, ApprovalsPage, Layout, RequestView, RevealPage};
-use crate::web::State;
+use crate::web::{see_other, State};
 
 /// One reveal being decided: who, what, why, and how refusals are recorded.
 pub struct RevealCtx<'a> {
@@ -55,9 +55,8 @@ impl RevealCtx<'_> {
     pub async fn admit(&self, back: &str) -> Result<BudgetPermit, AppError> {
         let state = self.state;
         let p = self.principal;
-        let enrolment = state.totp.enrolment(p.user_id).await.map_err(totp_db)?;
-        let mandatory =
-            p.role == Role::Supervisor && state.totp.mandatory().await.map_err(totp_db)?;
+        let enrolment = state.totp.enrolment(p.user_id).await?;
+        let mandatory = p.role == Role::Supervisor && state.totp.mandatory().await?;
         if enrolment != Enrolment::Active && mandatory {
             self.deny("totp_not_enrolled", String::new()).await?;
             return Err(AppError::EnrolFirst);
@@ -191,20 +190,6 @@ fn join(a: &str, b: &str) -> String {
         (_, true) => a.to_owned(),
         _ => format!("{a}; {b}"),
     }
-}
-
-fn totp_db(e: crate::auth::totp::TotpError) -> AppError {
-    match e {
-        crate::auth::totp::TotpError::Db(db) => AppError::Db(db),
-        other => AppError::Internal(other.to_string()),
-    }
-}
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
 }
 
 // ---- dual control --------------------------------------------------------------

@@ -48,6 +48,15 @@ pub enum AppError {
     Internal(String),
 }
 
+impl From<crate::auth::totp::TotpError> for AppError {
+    fn from(e: crate::auth::totp::TotpError) -> Self {
+        match e {
+            crate::auth::totp::TotpError::Db(db) => Self::Db(db),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<UserError> for AppError {
     fn from(e: UserError) -> Self {
         match e {

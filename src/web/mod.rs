@@ -45,6 +45,15 @@ pub struct AppState {
 
 pub type State = web::Data<Arc<AppState>>;
 
+/// A 303 to `location` (after a POST), never cached.
+pub fn see_other(location: &str) -> actix_web::HttpResponse {
+    use actix_web::http::header;
+    actix_web::HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
 /// Every route of the console. The route x role matrix test walks this list.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use crate::audit::handlers as audit;

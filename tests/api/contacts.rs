@@ -7,22 +7,6 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-async fn decrypt(
-    app: &TestApp,
-    c: &reqwest::Client,
-    contact: &str,
-    field: &str,
-    reason: &str,
-) -> reqwest::Response {
-    app.post_form(
-        c,
-        &format!("/contacts/{contact}"),
-        &format!("/contacts/{contact}/decrypt"),
-        &[("field", field), ("reason", reason)],
-    )
-    .await
-}
-
 #[tokio::test]
 async fn a_supervisor_finds_a_contact_and_sees_only_ciphertext() {
     let app = spawn_demo_app().await;
@@ -55,7 +39,9 @@ async fn a_supervisor_reveals_a_value_once_and_the_audit_row_comes_first() {
     let app = spawn_demo_app().await;
     let c = app.login_as(Role::Supervisor).await;
     let id = demo_contact_id(3);
-    let r = decrypt(&app, &c, &id, "creditcard", "chargeback case 77").await;
+    let r = app
+        .decrypt(&c, &id, "creditcard", "chargeback case 77")
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers()["cache-control"]
         .to_str()
@@ -76,7 +62,8 @@ async fn a_supervisor_reveals_a_value_once_and_the_audit_row_comes_first() {
     assert!(html.contains(&format!("audit row {}", row.seq)));
     assert_audit_free_of(&app, &demo_card(3)).await;
     // The ZIP too, and nothing but what was asked for.
-    let html = decrypt(&app, &c, &id, "zipcode", "address check")
+    let html = app
+        .decrypt(&c, &id, "zipcode", "address check")
         .await
         .text()
         .await
@@ -123,7 +110,7 @@ async fn a_reason_is_required_and_bounded() {
     let c = app.login_as(Role::Supervisor).await;
     let id = demo_contact_id(2);
     for reason in ["", "   ", &"r".repeat(501)] {
-        let r = decrypt(&app, &c, &id, "creditcard", reason).await;
+        let r = app.decrypt(&c, &id, "creditcard", reason).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert!(!r.text().await.unwrap().contains(&demo_card(2)));
     }
@@ -141,14 +128,9 @@ async fn a_hostile_reason_is_stored_as_text_and_rendered_inert() {
     let app = spawn_demo_app().await;
     let c = app.login_as(Role::Supervisor).await;
     let id = demo_contact_id(4);
-    let r = decrypt(
-        &app,
-        &c,
-        &id,
-        "zipcode",
-        "<script>alert(1)</script>\nnext line",
-    )
-    .await;
+    let r = app
+        .decrypt(&c, &id, "zipcode", "<script>alert(1)</script>\nnext line")
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let row = app.last_audit("decrypt").await.unwrap();
     assert_eq!(row.reason, "<script>alert(1)</script> next line");
@@ -169,7 +151,7 @@ async fn a_ciphertext_moved_to_another_contact_is_refused_and_audited() {
     let c = app.login_as(Role::Supervisor).await;
     // contacts[1] is the second demo contact.
     let victim = demo_contact_id(1);
-    let r = decrypt(&app, &c, &victim, "creditcard", "looks legit").await;
+    let r = app.decrypt(&c, &victim, "creditcard", "looks legit").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let html = r.text().await.unwrap();
     assert!(html.contains("not bound to this contact"));
@@ -184,7 +166,7 @@ async fn a_ciphertext_moved_to_another_contact_is_refused_and_audited() {
     .await;
     let c = app.login_as(Role::Supervisor).await;
     assert_eq!(
-        decrypt(&app, &c, &demo_contact_id(0), "zipcode", "x")
+        app.decrypt(&c, &demo_contact_id(0), "zipcode", "x")
             .await
             .status(),
         StatusCode::FORBIDDEN
@@ -241,7 +223,7 @@ async fn broken_values_fail_cleanly_and_are_audited() {
         (3, "zipcode", "not_base64"),
     ] {
         let id = demo_contact_id(i);
-        let r = decrypt(&app, &c, &id, field, "testing broken values").await;
+        let r = app.decrypt(&c, &id, field, "testing broken values").await;
         assert_eq!(
             r.status(),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -293,7 +275,7 @@ async fn if_the_audit_row_cannot_be_written_nothing_is_revealed() {
         .execute(&app.state.db.pool)
         .await
         .unwrap();
-    let r = decrypt(&app, &c, &id, "creditcard", "urgent").await;
+    let r = app.decrypt(&c, &id, "creditcard", "urgent").await;
     assert!(
         r.text().await.unwrap().contains(&demo_card(5)),
         "works again once the store does"
@@ -345,7 +327,7 @@ async fn a_console_without_a_keyring_shows_ciphertext_but_offers_no_reveal() {
     let html = app.page(&c, &format!("/contacts/{id}")).await;
     assert!(html.contains("badge\">ciphertext"));
     assert!(!html.contains("/decrypt\"") && html.contains("No keyring is configured"));
-    let r = decrypt(&app, &c, &id, "creditcard", "try anyway").await;
+    let r = app.decrypt(&c, &id, "creditcard", "try anyway").await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         app.last_audit("decrypt_denied").await.unwrap().outcome,

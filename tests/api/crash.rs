@@ -80,12 +80,6 @@ fn healthy(port: u16) -> bool {
     stream.read_exact(&mut head).is_ok() && head.ends_with(b" 200")
 }
 
-fn csrf(html: &str) -> Option<String> {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker)? + marker.len();
-    Some(html[start..].split('"').next()?.to_owned())
-}
-
 /// What a client saw: the audit row a revealed value names.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -106,7 +100,7 @@ async fn client_loop(base: String, password: String, n: usize, seen: Arc<Mutex<V
             .text()
             .await
             .ok()?;
-        let token = csrf(&html)?;
+        let token = csrf_in_opt(&html)?;
         c.post(format!("{base}/login"))
             .form(&[
                 ("username", "sam"),
@@ -130,25 +124,11 @@ async fn client_loop(base: String, password: String, n: usize, seen: Arc<Mutex<V
         } else {
             ("zipcode", demo_zip(k))
         };
-        let Ok(r) = c.get(format!("{base}/contacts/{contact}")).send().await else {
-            return;
-        };
-        let Ok(html) = r.text().await else { return };
-        let Some(token) = csrf(&html) else { return };
-        let Ok(r) = c
-            .post(format!("{base}/contacts/{contact}/decrypt"))
-            .form(&[
-                ("field", field),
-                ("reason", "crash test"),
-                ("csrf_token", &token),
-            ])
-            .send()
-            .await
+        let Some((status, html, _)) =
+            decrypt_attempt(&base, &c, &contact, field, "crash test").await
         else {
             return;
         };
-        let status = r.status();
-        let Ok(html) = r.text().await else { return };
         if html.contains(&value) {
             assert_eq!(status, reqwest::StatusCode::OK);
             let marker = "Recorded as audit row ";

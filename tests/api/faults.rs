@@ -11,45 +11,13 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-/// One decrypt attempt: (status, body, x-request-id).
+/// One decrypt of contact `k`'s card: (status, body, x-request-id).
 async fn attempt(
     address: &str,
     c: &reqwest::Client,
     k: usize,
 ) -> Option<(StatusCode, String, String)> {
-    let id = demo_contact_id(k);
-    let html = c
-        .get(format!("{address}/contacts/{id}"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let token = csrf_in_opt(&html).unwrap_or_default();
-    let r = c
-        .post(format!("{address}/contacts/{id}/decrypt"))
-        .form(&[
-            ("field", "creditcard"),
-            ("reason", "fault test"),
-            ("csrf_token", &token),
-        ])
-        .send()
-        .await
-        .ok()?;
-    let status = r.status();
-    let rid = r
-        .headers()
-        .get("x-request-id")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    Some((status, r.text().await.ok()?, rid))
-}
-
-fn csrf_in_opt(html: &str) -> Option<String> {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker)? + marker.len();
-    Some(html[start..].split('"').next()?.to_owned())
+    decrypt_attempt(address, c, &demo_contact_id(k), "creditcard", "fault test").await
 }
 
 /// A revealed value must have its committed `decrypt` row (same request id);

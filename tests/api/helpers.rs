@@ -275,11 +275,51 @@ pub fn assert_redirects_to(response: &Response, location: &str) {
     assert_eq!(response.headers()[LOCATION], location);
 }
 
+/// One decrypt against a server that may be failing or going away: loads the
+/// contact's page, posts its form (with whatever token the page had).
+/// (status, body, request id), or None if the connection failed.
+pub async fn decrypt_attempt(
+    address: &str,
+    client: &Client,
+    contact: &str,
+    field: &str,
+    reason: &str,
+) -> Option<(StatusCode, String, String)> {
+    let html = client
+        .get(format!("{address}/contacts/{contact}"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let token = csrf_in_opt(&html).unwrap_or_default();
+    let r = client
+        .post(format!("{address}/contacts/{contact}/decrypt"))
+        .form(&[("field", field), ("reason", reason), ("csrf_token", &token)])
+        .send()
+        .await
+        .ok()?;
+    let status = r.status();
+    let request_id = r
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    Some((status, r.text().await.ok()?, request_id))
+}
+
+/// The CSRF token in a page's forms, if it has one.
+pub fn csrf_in_opt(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    Some(html[start..].split('"').next()?.to_owned())
+}
+
 /// The CSRF token in a page's forms.
 pub fn csrf_in(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("page has a CSRF token") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
+    csrf_in_opt(html).expect("page has a CSRF token")
 }
 
 impl TestApp {
@@ -337,6 +377,23 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Loads the contact's page, then posts its decrypt form.
+    pub async fn decrypt(
+        &self,
+        client: &Client,
+        contact: &str,
+        field: &str,
+        reason: &str,
+    ) -> Response {
+        self.post_form(
+            client,
+            &format!("/contacts/{contact}"),
+            &format!("/contacts/{contact}/decrypt"),
+            &[("field", field), ("reason", reason)],
+        )
+        .await
     }
 
     pub async fn login(&self, client: &Client, username: &str, password: &str) -> Response {

@@ -12,22 +12,6 @@ use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::helpers::*;
 
-async fn decrypt(
-    app: &TestApp,
-    c: &reqwest::Client,
-    contact: &str,
-    field: &str,
-    reason: &str,
-) -> reqwest::Response {
-    app.post_form(
-        c,
-        &format!("/contacts/{contact}"),
-        &format!("/contacts/{contact}/decrypt"),
-        &[("field", field), ("reason", reason)],
-    )
-    .await
-}
-
 /// Enrols an authenticator for the signed-in client; returns it.
 async fn enrol(app: &TestApp, c: &reqwest::Client) -> TOTP {
     let r = app
@@ -95,7 +79,7 @@ async fn a_decrypt_without_a_fresh_totp_is_refused_and_a_fresh_one_opens_it() {
     let id = demo_contact_id(2);
     // Enrolling counted as a step-up; let it go stale.
     app.clock.advance(Duration::from_secs(6 * 60));
-    let r = decrypt(&app, &c, &id, "creditcard", "case 1").await;
+    let r = app.decrypt(&c, &id, "creditcard", "case 1").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(r.headers()["location"]
         .to_str()
@@ -117,9 +101,7 @@ async fn a_decrypt_without_a_fresh_totp_is_refused_and_a_fresh_one_opens_it() {
     }
     // Still refused after failed step-ups.
     assert_eq!(
-        decrypt(&app, &c, &id, "creditcard", "case 1")
-            .await
-            .status(),
+        app.decrypt(&c, &id, "creditcard", "case 1").await.status(),
         StatusCode::SEE_OTHER
     );
     // A right password with a right code opens reveals for five minutes.
@@ -127,7 +109,7 @@ async fn a_decrypt_without_a_fresh_totp_is_refused_and_a_fresh_one_opens_it() {
     let code = code_now(&app, &totp);
     let r = step_up(&app, &c, &code).await;
     assert_redirects_to(&r, "/contacts");
-    let r = decrypt(&app, &c, &id, "creditcard", "case 1").await;
+    let r = app.decrypt(&c, &id, "creditcard", "case 1").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains(&demo_card(2)));
     // The same code cannot be used twice (replay).
@@ -140,9 +122,7 @@ async fn a_decrypt_without_a_fresh_totp_is_refused_and_a_fresh_one_opens_it() {
     // Five minutes later the step-up has expired.
     app.clock.advance(Duration::from_secs(5 * 60 + 1));
     assert_eq!(
-        decrypt(&app, &c, &id, "creditcard", "case 1")
-            .await
-            .status(),
+        app.decrypt(&c, &id, "creditcard", "case 1").await.status(),
         StatusCode::SEE_OTHER
     );
     assert_audit_free_of(&app, &demo_card(2)).await;
@@ -168,7 +148,7 @@ async fn a_wrong_password_with_a_right_code_is_no_step_up() {
         app.last_audit("step_up_failed").await.unwrap().detail,
         "bad_password"
     );
-    let r = decrypt(&app, &c, &demo_contact_id(1), "zipcode", "x").await;
+    let r = app.decrypt(&c, &demo_contact_id(1), "zipcode", "x").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
 
@@ -245,7 +225,7 @@ async fn when_an_admin_makes_totp_mandatory_supervisors_without_it_cannot_decryp
     let c = app.login_as(Role::Supervisor).await;
     let id = demo_contact_id(4);
     assert_eq!(
-        decrypt(&app, &c, &id, "zipcode", "before").await.status(),
+        app.decrypt(&c, &id, "zipcode", "before").await.status(),
         StatusCode::OK
     );
     let admin = app.login_as(Role::Admin).await;
@@ -262,7 +242,7 @@ async fn when_an_admin_makes_totp_mandatory_supervisors_without_it_cannot_decryp
         app.last_audit("setting_change").await.unwrap().detail,
         "totp_mandatory = on"
     );
-    let r = decrypt(&app, &c, &id, "zipcode", "after").await;
+    let r = app.decrypt(&c, &id, "zipcode", "after").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("Enrol an authenticator"));
     assert_eq!(
@@ -282,7 +262,7 @@ async fn when_an_admin_makes_totp_mandatory_supervisors_without_it_cannot_decryp
     // Enrolling (a fresh factor) opens reveals again.
     enrol(&app, &c).await;
     assert_eq!(
-        decrypt(&app, &c, &id, "zipcode", "enrolled").await.status(),
+        app.decrypt(&c, &id, "zipcode", "enrolled").await.status(),
         StatusCode::OK
     );
 }
@@ -309,10 +289,14 @@ async fn the_21st_decrypt_in_an_hour_is_refused_and_raised_as_an_alert() {
     let app = budget_app(20).await;
     let c = app.login_as(Role::Supervisor).await;
     for i in 0..20 {
-        let r = decrypt(&app, &c, &demo_contact_id(i), "zipcode", "bulk check").await;
+        let r = app
+            .decrypt(&c, &demo_contact_id(i), "zipcode", "bulk check")
+            .await;
         assert_eq!(r.status(), StatusCode::OK, "decrypt {i}");
     }
-    let r = decrypt(&app, &c, &demo_contact_id(20), "creditcard", "one more").await;
+    let r = app
+        .decrypt(&c, &demo_contact_id(20), "creditcard", "one more")
+        .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let html = r.text().await.unwrap();
     assert!(html.contains("decrypt budget") && !html.contains(&demo_card(20)));
@@ -332,7 +316,9 @@ async fn the_21st_decrypt_in_an_hour_is_refused_and_raised_as_an_alert() {
     );
     // An hour later the budget is back.
     app.clock.advance(Duration::from_secs(3601));
-    let r = decrypt(&app, &c, &demo_contact_id(20), "creditcard", "next hour").await;
+    let r = app
+        .decrypt(&c, &demo_contact_id(20), "creditcard", "next hour")
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -410,7 +396,9 @@ async fn with_dual_control_a_decrypt_needs_another_supervisor_and_reveals_once()
     let approver = app.login_as(Role::Supervisor).await;
     let bystander = app.login_as(Role::Supervisor).await;
     let contact = demo_contact_id(9);
-    let r = decrypt(&app, &requester, &contact, "creditcard", "fraud case 9").await;
+    let r = app
+        .decrypt(&requester, &contact, "creditcard", "fraud case 9")
+        .await;
     assert_redirects_to(&r, "/approvals?m=requested");
     assert!(!r.text().await.unwrap().contains(&demo_card(9)));
     assert!(app.last_audit("decrypt").await.is_none());
@@ -494,7 +482,8 @@ async fn an_expired_or_rejected_request_reveals_nothing() {
     let requester = app.login_as(Role::Supervisor).await;
     let approver = app.login_as(Role::Supervisor).await;
     let contact = demo_contact_id(11);
-    decrypt(&app, &requester, &contact, "creditcard", "late").await;
+    app.decrypt(&requester, &contact, "creditcard", "late")
+        .await;
     let id = newest_request_id(&app, &requester).await;
     app.clock.advance(Duration::from_secs(16 * 60));
     assert_eq!(
@@ -510,7 +499,8 @@ async fn an_expired_or_rejected_request_reveals_nothing() {
         .await
         .contains(">expired"));
     // Approved in time but revealed too late.
-    decrypt(&app, &requester, &contact, "creditcard", "slow").await;
+    app.decrypt(&requester, &contact, "creditcard", "slow")
+        .await;
     let id = newest_request_id(&app, &requester).await;
     act(&app, &approver, &id, "approve").await;
     app.clock.advance(Duration::from_secs(16 * 60));
@@ -518,7 +508,8 @@ async fn an_expired_or_rejected_request_reveals_nothing() {
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(!r.text().await.unwrap().contains(&demo_card(11)));
     // Rejected.
-    decrypt(&app, &requester, &contact, "creditcard", "rejected").await;
+    app.decrypt(&requester, &contact, "creditcard", "rejected")
+        .await;
     let id = newest_request_id(&app, &requester).await;
     assert_redirects_to(
         &act(&app, &approver, &id, "reject").await,
@@ -530,7 +521,7 @@ async fn an_expired_or_rejected_request_reveals_nothing() {
     );
     assert!(app.last_audit("decrypt").await.is_none());
     // A field the contact does not hold cannot even be requested.
-    let r = decrypt(&app, &requester, &contact, "passport", "x").await;
+    let r = app.decrypt(&requester, &contact, "passport", "x").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -542,7 +533,8 @@ async fn an_approved_reveal_still_needs_the_requesters_step_up() {
     let totp = enrol(&app, &requester).await;
     app.clock.advance(Duration::from_secs(6 * 60));
     let contact = demo_contact_id(12);
-    decrypt(&app, &requester, &contact, "zipcode", "needs both").await;
+    app.decrypt(&requester, &contact, "zipcode", "needs both")
+        .await;
     let id = newest_request_id(&app, &requester).await;
     act(&app, &approver, &id, "approve").await;
     let r = act(&app, &requester, &id, "reveal").await;
