@@ -52,8 +52,44 @@ async fn check_outcome(app: &TestApp, k: usize, status: StatusCode, body: &str, 
     }
 }
 
-fn unlimited(s: &mut callvault::config::Settings) {
-    s.policy.budget = BudgetLimit(None);
+/// The demo console on `database_url`, with no decrypt budget.
+async fn fault_app(database_url: String) -> TestApp {
+    spawn_demo_app_custom(
+        |_, _| {},
+        |s| {
+            s.policy.budget = BudgetLimit(None);
+            s.database_url = database_url;
+        },
+    )
+    .await
+}
+
+/// Attempts contacts `ks`; how many were refused.
+async fn refusals(app: &TestApp, c: &reqwest::Client, ks: std::ops::Range<usize>) -> usize {
+    let mut refused = 0;
+    for k in ks {
+        if let Some((status, body, rid)) = attempt(&app.address, c, k).await {
+            if !check_outcome(app, k, status, &body, &rid).await {
+                refused += 1;
+            }
+        }
+    }
+    refused
+}
+
+/// Whether a reveal works again within about five seconds (connections
+/// recover one by one as the pool retries them).
+async fn recovers(app: &TestApp, c: &reqwest::Client, first: usize) -> bool {
+    for n in 0..50 {
+        let k = first + n % 40;
+        if let Some((status, body, rid)) = attempt(&app.address, c, k).await {
+            if check_outcome(app, k, status, &body, &rid).await {
+                return true;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
 }
 
 /// A small tmpfs (root only); unmounted on drop.
@@ -92,14 +128,7 @@ async fn a_full_disk_reveals_nothing_and_the_console_recovers() {
     };
     let db_path = mnt.0.join("callvault.db");
     let url = format!("sqlite://{}", db_path.display());
-    let app = spawn_demo_app_custom(
-        |_, _| {},
-        |s| {
-            unlimited(s);
-            s.database_url = url.clone();
-        },
-    )
-    .await;
+    let app = fault_app(url.clone()).await;
     let c = app.login_as(Role::Supervisor).await;
     let (status, body, rid) = attempt(&app.address, &c, 1).await.unwrap();
     assert!(
@@ -115,30 +144,16 @@ async fn a_full_disk_reveals_nothing_and_the_console_recovers() {
         while f.write_all(&block).and_then(|_| f.sync_all()).is_ok() {}
         let _ = f.write_all(&[0u8; 512]);
     }
-    let mut refused = 0;
-    for k in 2..12 {
-        if let Some((status, body, rid)) = attempt(&app.address, &c, k).await {
-            if !check_outcome(&app, k, status, &body, &rid).await {
-                refused += 1;
-            }
-        }
-    }
-    assert!(refused > 0, "a full disk refused nothing");
+    assert!(
+        refusals(&app, &c, 2..12).await > 0,
+        "a full disk refused nothing"
+    );
     // Space comes back: so does the console.
     std::fs::remove_file(&filler).unwrap();
-    let mut recovered = false;
-    // SQLite's connections recover one by one as the pool retries them.
-    for n in 0..50 {
-        let k = 12 + n % 40;
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        if let Some((status, body, rid)) = attempt(&app.address, &c, k).await {
-            if check_outcome(&app, k, status, &body, &rid).await {
-                recovered = true;
-                break;
-            }
-        }
-    }
-    assert!(recovered, "the console recovers when the disk does");
+    assert!(
+        recovers(&app, &c, 12).await,
+        "the console recovers when the disk does"
+    );
     assert!(app.state.audit.verify().await.unwrap().ok());
 }
 
@@ -165,14 +180,7 @@ async fn a_read_only_or_cut_off_postgresql_reveals_nothing_and_the_console_recov
         return;
     };
     let db = url.rsplit('/').next().unwrap().to_owned();
-    let app = spawn_demo_app_custom(
-        |_, _| {},
-        |s| {
-            unlimited(s);
-            s.database_url = url.clone();
-        },
-    )
-    .await;
+    let app = fault_app(url.clone()).await;
     let c = app.login_as(Role::Supervisor).await;
     let (status, body, rid) = attempt(&app.address, &c, 1).await.unwrap();
     assert!(check_outcome(&app, 1, status, &body, &rid).await);
@@ -183,30 +191,20 @@ async fn a_read_only_or_cut_off_postgresql_reveals_nothing_and_the_console_recov
     ))
     .await;
     kill_connections(&db).await;
-    let mut refused = 0;
-    for k in 2..6 {
-        if let Some((status, body, rid)) = attempt(&app.address, &c, k).await {
-            if !check_outcome(&app, k, status, &body, &rid).await {
-                refused += 1;
-            }
-        }
-    }
-    assert_eq!(refused, 4, "a read-only audit store reveals nothing");
+    assert_eq!(
+        refusals(&app, &c, 2..6).await,
+        4,
+        "a read-only audit store reveals nothing"
+    );
     pg_admin(&format!(
         "ALTER DATABASE {db} SET default_transaction_read_only = off"
     ))
     .await;
     kill_connections(&db).await;
-    let mut recovered = false;
-    for k in 6..12 {
-        if let Some((status, body, rid)) = attempt(&app.address, &c, k).await {
-            if check_outcome(&app, k, status, &body, &rid).await {
-                recovered = true;
-                break;
-            }
-        }
-    }
-    assert!(recovered, "writable again: the console recovers");
+    assert!(
+        recovers(&app, &c, 6).await,
+        "writable again: the console recovers"
+    );
 
     // Connections killed under concurrent load: each answer is either a
     // value with its committed row, or an error page without a value.
