@@ -26,14 +26,6 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start_driver() -> Option<Driver> {
     let path = require_env("CALLVAULT_CHROMEDRIVER")?;
     let port = free_port();
@@ -340,6 +332,152 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
         return Err(format!("the disabled supervisor still reaches {url}"));
     }
     Ok(())
+}
+
+async fn fill(b: &Client, css: &str, text: &str) -> Step {
+    b.find(Locator::Css(css))
+        .await
+        .map_err(fail(css))?
+        .send_keys(text)
+        .await
+        .map_err(fail("type"))
+}
+
+async fn click(b: &Client, css: &str) -> Step {
+    b.find(Locator::Css(css))
+        .await
+        .map_err(fail(css))?
+        .click()
+        .await
+        .map_err(fail("click"))
+}
+
+/// Enrol an authenticator from its QR page, let the enrolment's step-up go
+/// stale, be sent to step up by a reveal, step up, reveal.
+async fn step_up_journey(app: &TestApp, sup: &Client) -> Step {
+    let contact = demo_contact_id(3);
+    sign_in(sup, app, "sam").await?;
+    click(sup, "a[href='/account/totp']").await?;
+    click(sup, "form[action='/account/totp/enrol'] button").await?;
+    sup.wait()
+        .for_element(Locator::Css("div.qr svg"))
+        .await
+        .map_err(fail("the QR code"))?;
+    let secret = sup
+        .find(Locator::Id("totp-secret"))
+        .await
+        .map_err(fail("the key"))?
+        .text()
+        .await
+        .map_err(fail("text"))?;
+    let totp = totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        totp_rs::Secret::Encoded(secret)
+            .to_bytes()
+            .map_err(fail("base32 key"))?,
+        None,
+        "sam".into(),
+    )
+    .map_err(fail("totp"))?;
+    let code = |app: &TestApp| {
+        use callvault::clock::Clock as _;
+        totp.generate(app.clock.now().timestamp() as u64)
+    };
+    fill(
+        sup,
+        "form[action='/account/totp/confirm'] input[name=password]",
+        PASSWORD,
+    )
+    .await?;
+    fill(
+        sup,
+        "form[action='/account/totp/confirm'] input[name=code]",
+        &code(app),
+    )
+    .await?;
+    click(sup, "form[action='/account/totp/confirm'] button").await?;
+    sup.wait()
+        .for_element(Locator::Id("totp-status"))
+        .await
+        .map_err(fail("enrolled"))?;
+    // Six minutes later a reveal needs a fresh step-up.
+    app.clock.advance(Duration::from_secs(6 * 60));
+    let reveal = || async {
+        sup.goto(&app.url(&format!("/contacts/{contact}")))
+            .await
+            .map_err(fail("contact"))?;
+        fill(sup, "form.reveal input[name=reason]", "dispute 31").await?;
+        click(sup, "form.reveal button").await
+    };
+    reveal().await?;
+    wait_for_url(sup, "/account/step-up?next=").await?;
+    fill(sup, "input[name=password]", PASSWORD).await?;
+    fill(sup, "input[name=code]", &code(app)).await?;
+    click(sup, "form[action='/account/step-up'] button").await?;
+    wait_for_url(sup, &format!("/contacts/{contact}")).await?;
+    reveal().await?;
+    let value = sup
+        .wait()
+        .for_element(Locator::Id("revealed-value"))
+        .await
+        .map_err(fail("revealed value"))?
+        .text()
+        .await
+        .map_err(fail("text"))?;
+    if value != demo_card(3) {
+        return Err(format!("revealed {value:?} after the step-up"));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_enrols_an_authenticator_and_steps_up_in_a_real_browser() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = spawn_demo_app().await;
+    app.add_user("sam", Role::Supervisor).await;
+    let sup = browser(&driver, "supervisor").await;
+    let result = step_up_journey(&app, &sup).await;
+    if let Err(e) = &result {
+        let dir =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(png) = sup.screenshot().await {
+            let _ = std::fs::write(dir.join("step-up.png"), png);
+        }
+        eprintln!(
+            "step-up journey failed: {e}; screenshot in {}",
+            dir.display()
+        );
+    }
+    let _ = sup.close().await;
+    result.unwrap();
+    let steps: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| {
+            matches!(
+                r.action.as_str(),
+                "totp_enrol" | "decrypt_denied" | "step_up" | "decrypt"
+            )
+        })
+        .map(|r| format!("{}:{}", r.action, r.outcome))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "totp_enrol:started",
+            "totp_enrol:ok",
+            "decrypt_denied:step_up_required",
+            "step_up:ok",
+            "decrypt:ok"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
