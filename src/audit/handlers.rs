@@ -3,7 +3,6 @@
 use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{NaiveDate, TimeZone as _, Utc};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
@@ -21,7 +20,7 @@ use crate::web::templates::{
     html, AlertView, AuditPage, AuditRowView, Layout, ShippingView, VerifyView, VolumePage,
     VolumeRow,
 };
-use crate::web::State;
+use crate::web::{day_start_us, State};
 
 const PAGE_ROWS: i64 = 50;
 
@@ -40,15 +39,6 @@ fn non_empty(s: &Option<String>) -> Option<String> {
     s.as_ref()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
-}
-
-fn day_start_us(s: &str) -> Result<i64, AppError> {
-    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| AppError::BadRequest("Dates are YYYY-MM-DD.".into()))?;
-    let t = d
-        .and_hms_opt(0, 0, 0)
-        .ok_or_else(|| AppError::BadRequest("Dates are YYYY-MM-DD.".into()))?;
-    Ok(Utc.from_utc_datetime(&t).timestamp_micros())
 }
 
 impl AuditQuery {

@@ -381,26 +381,23 @@ impl AuditLog {
         &self.db
     }
 
-    /// Rows of `actions` by `actor` since `since_us`.
-    pub async fn count_recent(
+    /// Decrypt attempts (revealed or failed) by `actor` since `since_us`,
+    /// in one indexed count.
+    pub async fn decrypt_attempts_since(
         &self,
         actor: &str,
-        actions: &[Action],
         since_us: i64,
     ) -> Result<i64, AuditError> {
-        let mut total = 0;
-        for action in actions {
-            let (n,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM audit_log WHERE actor = $1 AND action = $2 AND ts_us >= $3",
-            )
-            .bind(actor)
-            .bind(action.as_str())
-            .bind(since_us)
-            .fetch_one(&self.db.pool)
-            .await?;
-            total += n;
-        }
-        Ok(total)
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM audit_log WHERE actor = $1 AND action IN ($2, $3) AND ts_us >= $4",
+        )
+        .bind(actor)
+        .bind(Action::Decrypt.as_str())
+        .bind(Action::DecryptFailed.as_str())
+        .bind(since_us)
+        .fetch_one(&self.db.pool)
+        .await?;
+        Ok(n)
     }
 
     /// Rows of `action` per actor in `[from_us, to_us)`.

@@ -2,7 +2,6 @@
 
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{NaiveDate, TimeZone as _, Utc};
 use lambda_encrypt::context::{ContactId, FieldName};
 use serde::Deserialize;
 
@@ -20,7 +19,7 @@ use crate::web::middleware::request_meta;
 use crate::web::templates::{
     html, AttributeView, ContactPage, ContactRow, ContactsPage, Layout, ShownValue,
 };
-use crate::web::{see_other, State};
+use crate::web::{day_start_us, see_other, State};
 
 const DEFAULT_DAYS: i64 = 7;
 const DAY_US: i64 = 86_400_000_000;
@@ -32,15 +31,6 @@ pub struct ContactsQuery {
     to: Option<String>,
     channel: Option<String>,
     next: Option<String>,
-}
-
-fn day_start(s: &str) -> Result<i64, AppError> {
-    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| AppError::BadRequest("Dates are YYYY-MM-DD.".into()))?;
-    let t = d
-        .and_hms_opt(0, 0, 0)
-        .ok_or_else(|| AppError::BadRequest("Dates are YYYY-MM-DD.".into()))?;
-    Ok(Utc.from_utc_datetime(&t).timestamp_micros())
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
@@ -77,11 +67,11 @@ pub async fn contacts_page(
         })
         .transpose()?;
     let from_us = non_empty(&q.from)
-        .map(day_start)
+        .map(day_start_us)
         .transpose()?
         .unwrap_or(now - DEFAULT_DAYS * DAY_US);
     let to_us = non_empty(&q.to)
-        .map(|d| day_start(d).map(|t| t + DAY_US))
+        .map(|d| day_start_us(d).map(|t| t + DAY_US))
         .transpose()?
         .unwrap_or(now + DAY_US);
     if to_us <= from_us || to_us - from_us > 92 * DAY_US {

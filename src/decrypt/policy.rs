@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::audit::{Action, AuditError, AuditLog};
+use crate::audit::{AuditError, AuditLog};
 use crate::clock::SharedClock;
 
 /// Session key: when the session last passed step-up (µs since the epoch).
@@ -152,11 +152,7 @@ impl Budget {
     /// Decrypt attempts (revealed or failed) by `actor` in the last hour.
     pub async fn used(&self, actor: &str) -> Result<i64, AuditError> {
         self.audit
-            .count_recent(
-                actor,
-                &[Action::Decrypt, Action::DecryptFailed],
-                self.clock.now_us() - HOUR_US,
-            )
+            .decrypt_attempts_since(actor, self.clock.now_us() - HOUR_US)
             .await
     }
 

@@ -45,6 +45,16 @@ pub struct AppState {
 
 pub type State = web::Data<Arc<AppState>>;
 
+/// The start (UTC, µs since the epoch) of a `YYYY-MM-DD` day from a filter form.
+pub fn day_start_us(s: &str) -> Result<i64, error::AppError> {
+    use chrono::TimeZone as _;
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| chrono::Utc.from_utc_datetime(&t).timestamp_micros())
+        .ok_or_else(|| error::AppError::BadRequest("Dates are YYYY-MM-DD.".into()))
+}
+
 /// A 303 to `location` (after a POST), never cached.
 pub fn see_other(location: &str) -> actix_web::HttpResponse {
     use actix_web::http::header;

@@ -80,28 +80,31 @@ fn fail<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> String + '_ {
     move |e| format!("{what}: {e:?}")
 }
 
+async fn fill(b: &Client, css: &str, text: &str) -> Step {
+    b.find(Locator::Css(css))
+        .await
+        .map_err(fail(css))?
+        .send_keys(text)
+        .await
+        .map_err(fail("type"))
+}
+
+async fn click(b: &Client, css: &str) -> Step {
+    b.find(Locator::Css(css))
+        .await
+        .map_err(fail(css))?
+        .click()
+        .await
+        .map_err(fail("click"))
+}
+
 async fn sign_in(b: &Client, app: &TestApp, user: &str) -> Step {
     b.goto(&app.url("/login"))
         .await
         .map_err(fail("open /login"))?;
-    b.find(Locator::Css("input[name=username]"))
-        .await
-        .map_err(fail("username field"))?
-        .send_keys(user)
-        .await
-        .map_err(fail("type"))?;
-    b.find(Locator::Css("input[name=password]"))
-        .await
-        .map_err(fail("password field"))?
-        .send_keys(PASSWORD)
-        .await
-        .map_err(fail("type"))?;
-    b.find(Locator::Css("form[action='/login'] button"))
-        .await
-        .map_err(fail("sign-in button"))?
-        .click()
-        .await
-        .map_err(fail("click at line 112"))?;
+    fill(b, "input[name=username]", user).await?;
+    fill(b, "input[name=password]", PASSWORD).await?;
+    click(b, "form[action='/login'] button").await?;
     b.wait()
         .for_element(Locator::Css("form.signout"))
         .await
@@ -141,47 +144,23 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
     sup.goto(&app.url("/contacts"))
         .await
         .map_err(fail("contacts"))?;
-    sup.find(Locator::Css("input[name=contact_id]"))
-        .await
-        .map_err(fail("search box"))?
-        .send_keys(&contact)
-        .await
-        .map_err(fail("type"))?;
-    sup.find(Locator::Css("form.filters button"))
-        .await
-        .map_err(fail("search button"))?
-        .click()
-        .await
-        .map_err(fail("click at line 147"))?;
+    fill(sup, "input[name=contact_id]", &contact).await?;
+    click(sup, "form.filters button").await?;
     // The unfiltered list shows the same link: wait for the results page itself.
     wait_for_url(sup, "contact_id=").await?;
-    sup.find(Locator::Css(&format!("a[href='/contacts/{contact}']")))
-        .await
-        .map_err(fail("result link"))?
-        .click()
-        .await
-        .map_err(fail("click at line 153"))?;
+    click(sup, &format!("a[href='/contacts/{contact}']")).await?;
     let page = source(sup).await?;
     if !page.contains("ciphertext") || page.contains(&card) {
         return Err("the contact page must show ciphertext only".into());
     }
     // Reveal with a hostile reason: shown once, rendered inert.
-    let form = sup
-        .find(Locator::Css("form.reveal"))
-        .await
-        .map_err(fail("decrypt form"))?;
-    form.find(Locator::Css("input[name=reason]"))
-        .await
-        .map_err(fail("reason"))?
-        .send_keys("<script>alert('x')</script> chargeback 12")
-        .await
-        .map_err(fail("type"))?;
-    form.find(Locator::Css("button"))
-        .await
-        .map_err(fail("decrypt button"))?
-        .click()
-        .await
-        .map_err(fail("click at line 174"))?;
+    fill(
+        sup,
+        "form.reveal input[name=reason]",
+        "<script>alert('x')</script> chargeback 12",
+    )
+    .await?;
+    click(sup, "form.reveal button").await?;
     let value = sup
         .wait()
         .for_element(Locator::Id("revealed-value"))
@@ -212,22 +191,8 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
         sup.goto(&app.url(&format!("/contacts/{contact}")))
             .await
             .map_err(fail("contact"))?;
-        let form = sup
-            .find(Locator::Css("form.reveal"))
-            .await
-            .map_err(fail("form"))?;
-        form.find(Locator::Css("input[name=reason]"))
-            .await
-            .map_err(fail("reason"))?
-            .send_keys("second look")
-            .await
-            .map_err(fail("type"))?;
-        form.find(Locator::Css("button"))
-            .await
-            .map_err(fail("button"))?
-            .click()
-            .await
-            .map_err(fail("click at line 220"))?;
+        fill(sup, "form.reveal input[name=reason]", "second look").await?;
+        click(sup, "form.reveal button").await?;
         sup.wait()
             .for_element(Locator::Id("revealed-value"))
             .await
@@ -262,12 +227,7 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
     if export.attr("href").await.map_err(fail("href"))?.is_none() {
         return Err("no export link".into());
     }
-    aud.find(Locator::Css("form[action='/audit/verify'] button"))
-        .await
-        .map_err(fail("verify button"))?
-        .click()
-        .await
-        .map_err(fail("click at line 260"))?;
+    click(aud, "form[action='/audit/verify'] button").await?;
     aud.wait()
         .for_element(Locator::Css("p.ok, p.error"))
         .await
@@ -277,12 +237,7 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
         return Err("the chain does not verify in the browser".into());
     }
     // Reusing a form after signing out does nothing.
-    aud.find(Locator::Css("form.signout button"))
-        .await
-        .map_err(fail("sign out"))?
-        .click()
-        .await
-        .map_err(fail("click at line 275"))?;
+    click(aud, "form.signout button").await?;
     aud.wait()
         .for_element(Locator::Css("form[action='/login']"))
         .await
@@ -311,15 +266,11 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
         .await
         .map_err(fail("users page"))?;
     let sam = app.state.users.by_name("sam").await.unwrap().unwrap();
-    adm.find(Locator::Css(&format!(
-        "form[action='/admin/users/{}/disable'] button",
-        sam.id
-    )))
-    .await
-    .map_err(fail("disable button"))?
-    .click()
-    .await
-    .map_err(fail("click at line 312"))?;
+    click(
+        adm,
+        &format!("form[action='/admin/users/{}/disable'] button", sam.id),
+    )
+    .await?;
     adm.wait()
         .for_element(Locator::Css("p.ok"))
         .await
@@ -332,24 +283,6 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
         return Err(format!("the disabled supervisor still reaches {url}"));
     }
     Ok(())
-}
-
-async fn fill(b: &Client, css: &str, text: &str) -> Step {
-    b.find(Locator::Css(css))
-        .await
-        .map_err(fail(css))?
-        .send_keys(text)
-        .await
-        .map_err(fail("type"))
-}
-
-async fn click(b: &Client, css: &str) -> Step {
-    b.find(Locator::Css(css))
-        .await
-        .map_err(fail(css))?
-        .click()
-        .await
-        .map_err(fail("click"))
 }
 
 /// Enrol an authenticator from its QR page, let the enrolment's step-up go

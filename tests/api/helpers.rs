@@ -75,17 +75,32 @@ pub async fn spawn_app_with(
     db_url: String,
     cookie_secure: bool,
 ) -> TestApp {
-    let secrets_dir = dir.path().join("secrets");
-    let mut settings = Settings::local(
-        "127.0.0.1:0".parse().unwrap(),
-        db_url.clone(),
-        secrets_dir.clone(),
-    );
+    let mut settings = local_settings(&dir, &db_url);
     settings.cookie_secure = cookie_secure;
     let clock = Arc::new(OffsetClock::default());
     let app = Application::build(settings, clock.clone())
         .await
         .expect("build app");
+    launch(app, clock, dir, db_url, None)
+}
+
+/// Loopback, port 0, the given database, secrets in `dir`.
+fn local_settings(dir: &tempfile::TempDir, db_url: &str) -> Settings {
+    Settings::local(
+        "127.0.0.1:0".parse().unwrap(),
+        db_url.to_owned(),
+        dir.path().join("secrets"),
+    )
+}
+
+/// Runs a built app in the background.
+fn launch(
+    app: Application,
+    clock: Arc<OffsetClock>,
+    dir: tempfile::TempDir,
+    db_url: String,
+    key_path: Option<PathBuf>,
+) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
@@ -94,8 +109,8 @@ pub async fn spawn_app_with(
         clock,
         state,
         db_url,
-        secrets_dir,
-        key_path: None,
+        secrets_dir: dir.path().join("secrets"),
+        key_path,
         _dir: dir,
     }
 }
@@ -147,12 +162,7 @@ pub async fn spawn_demo_app_sdk(
     let mut data = generate(&handler, clock.now_us()).await.unwrap();
     modify(&mut data, dir.path());
     let db_url = sqlite_url(&dir);
-    let secrets_dir = dir.path().join("secrets");
-    let mut settings = Settings::local(
-        "127.0.0.1:0".parse().unwrap(),
-        db_url.clone(),
-        secrets_dir.clone(),
-    );
+    let mut settings = local_settings(&dir, &db_url);
     settings.cookie_secure = false;
     settings.keyring = Some(lambda_encrypt::keyring::KeyringSpec::RawAes { path: key.clone() });
     settings_fn(&mut settings);
@@ -169,18 +179,7 @@ pub async fn spawn_demo_app_sdk(
     let app = Application::build_with(settings, clock.clone(), sources, sdk.as_ref())
         .await
         .expect("build demo app");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let state = app.state();
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        clock,
-        state,
-        db_url,
-        secrets_dir,
-        key_path: Some(key),
-        _dir: dir,
-    }
+    launch(app, clock, dir, db_url, Some(key))
 }
 
 pub async fn spawn_demo_app() -> TestApp {

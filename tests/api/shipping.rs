@@ -270,15 +270,8 @@ async fn a_cloudwatch_outage_delays_shipping_but_not_the_console() {
     .await;
     let shipped = shipped_rows(&sdk, group).await;
     let local = app.audit_rows().await;
-    assert!(
-        shipped.len() >= local.len() - 2,
-        "{} of {}",
-        shipped.len(),
-        local.len()
-    );
-    for (i, row) in shipped.iter().enumerate() {
-        assert_eq!(row.seq, i as i64 + 1, "in order, no gaps");
-    }
+    // Everything, in order, once: nothing reached CloudWatch during the outage.
+    assert_eq!(shipped, local);
 }
 
 /// A pass-through to moto that can fail KMS calls (and only those), as an
