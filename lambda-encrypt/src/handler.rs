@@ -34,6 +34,9 @@ pub const IS_VALID_ATTRIBUTE: &str = "isValid";
 pub const STATUS_CAPTURED: &str = "captured";
 pub const STATUS_FAILED: &str = "failed";
 pub const STATUS_ERROR: &str = "error";
+/// Set when the intent fails before a field was asked for, so the flow's store
+/// step has a status for every field.
+pub const STATUS_NOT_ASKED: &str = "not_asked";
 
 const SERVICE_ERROR_MESSAGE: &str =
     "Sorry, we can't take that information securely right now. Please try again later.";
@@ -332,6 +335,7 @@ impl Handler {
         }
 
         if service_error {
+            mark_not_asked(&mut attrs, &targets);
             if generic {
                 set(&mut attrs, IS_VALID_ATTRIBUTE, "false");
             }
@@ -345,6 +349,7 @@ impl Handler {
         if let Some((i, exhausted)) = rejected {
             let t = &targets[i];
             if exhausted {
+                mark_not_asked(&mut attrs, &targets);
                 if generic {
                     set(&mut attrs, IS_VALID_ATTRIBUTE, "false");
                 }
@@ -438,6 +443,15 @@ fn set(attrs: &mut Map<String, Value>, key: &str, value: &str) {
     attrs.insert(key.to_owned(), Value::String(value.to_owned()));
 }
 
+/// Gives every field without a status `not_asked` (the intent is failing).
+fn mark_not_asked(attrs: &mut Map<String, Value>, targets: &[Target<'_>]) {
+    for t in targets {
+        if attr(attrs, &status_key(t)).is_none() {
+            set(attrs, &status_key(t), STATUS_NOT_ASKED);
+        }
+    }
+}
+
 fn status_key(t: &Target<'_>) -> String {
     format!("{}_status", t.spec.name)
 }
@@ -464,9 +478,34 @@ impl Turn {
         slots: Map<String, Value>,
         message: Option<String>,
     ) -> LexResponse {
+        // Only what Lex's model allows goes back (session attributes are a
+        // string map, slots are objects or null, states are enums): anything
+        // else came from a malformed event and is dropped, not echoed.
+        let mut attrs = attrs;
+        attrs.retain(|_, v| v.is_string());
+        let confirmation_state = self
+            .confirmation_state
+            .take()
+            .filter(|c| matches!(c.as_str(), "Confirmed" | "Denied" | "None"));
+        let active_contexts = self.active_contexts.take().filter(Value::is_array);
+        let mut slots = slots;
+        for v in slots.values_mut() {
+            if !v.is_object() {
+                *v = Value::Null;
+            }
+        }
+        let state = match state {
+            "Failed"
+            | "Fulfilled"
+            | "InProgress"
+            | "ReadyForFulfillment"
+            | "Waiting"
+            | "FulfillmentInProgress" => state,
+            _ => "InProgress",
+        };
         LexResponse {
             session_state: ResponseSessionState {
-                active_contexts: self.active_contexts.take(),
+                active_contexts,
                 session_attributes: attrs,
                 dialog_action: DialogAction {
                     kind,
@@ -476,7 +515,7 @@ impl Turn {
                     name: self.intent_name.clone(),
                     slots,
                     state: state.to_owned(),
-                    confirmation_state: self.confirmation_state.take(),
+                    confirmation_state,
                 }),
                 originating_request_id: self.originating_request_id.take(),
             },

@@ -84,13 +84,24 @@ pub fn slot_text(slot: Option<&Value>) -> SlotText<'_> {
         Some(Value::Object(slot)) => slot,
         Some(_) => return SlotText::Unreadable,
     };
+    // Lex documents List and Composite slots too; a capture slot is always a
+    // scalar, so anything else is refused rather than guessed at.
+    let scalar = match slot.get("shape") {
+        None | Some(Value::Null) => true,
+        Some(Value::String(shape)) => shape == "Scalar",
+        Some(_) => false,
+    };
+    let has = |key: &str| match slot.get(key) {
+        None | Some(Value::Null) => false,
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        Some(_) => true,
+    };
+    if !scalar || has("values") || has("subSlots") {
+        return SlotText::Unreadable;
+    }
     let value = match slot.get("value") {
-        None | Some(Value::Null) => {
-            return match slot.get("values") {
-                Some(Value::Array(a)) if !a.is_empty() => SlotText::Unreadable,
-                _ => SlotText::Missing,
-            }
-        }
+        None | Some(Value::Null) => return SlotText::Missing,
         Some(Value::Object(value)) => value,
         Some(_) => return SlotText::Unreadable,
     };
@@ -218,6 +229,25 @@ mod tests {
         assert!(matches!(
             slot_text(Some(
                 &json!({"shape":"List","values":[{"value":{"interpretedValue":"1"}}]})
+            )),
+            SlotText::Unreadable
+        ));
+        assert!(matches!(
+            slot_text(Some(
+                &json!({"shape":"Composite","value":{"interpretedValue":"4111"},
+                "subSlots":{"n":{"value":{"interpretedValue":"4111"}}}})
+            )),
+            SlotText::Unreadable
+        ));
+        assert!(matches!(
+            slot_text(Some(
+                &json!({"shape":"List","value":{"interpretedValue":"4111"}})
+            )),
+            SlotText::Unreadable
+        ));
+        assert!(matches!(
+            slot_text(Some(
+                &json!({"shape":7,"value":{"interpretedValue":"4111"}})
             )),
             SlotText::Unreadable
         ));

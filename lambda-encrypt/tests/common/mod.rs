@@ -1,6 +1,8 @@
 //! Helpers shared by the lambda-encrypt integration tests.
 #![allow(dead_code)]
 
+pub mod runtime;
+
 use std::path::PathBuf;
 
 use lambda_encrypt::context::{ContactId, FieldContext, FieldName};
