@@ -669,5 +669,31 @@ class TheFlowLogs(TemplateCase):
         self.assertNotIn("logs:Unmask", json.dumps(self.t["Resources"]), "a role may read masked log data unmasked")
 
 
+class TheConversations(TemplateCase):
+    """The callers' stories that tests/conversations.rs plays through the
+    Lambda must be this flow's: each block a Lex block of the flow, passing
+    exactly the session attributes the flow passes, to this bot's intent."""
+
+    def test_every_story_uses_the_flows_lex_blocks_and_attributes(self):
+        folder = os.path.join(os.path.dirname(template_path()), "..", "events", "conversations")
+        files = sorted(f for f in os.listdir(folder) if f.endswith(".json"))
+        self.assertGreaterEqual(len(files), 6, "the callers' stories are missing")
+        default = self.t["Parameters"]["Fields"]["Default"]
+        for name in files:
+            with open(os.path.join(folder, name), encoding="utf-8") as fh:
+                story = json.load(fh)
+            fields = story.get("fields", default)
+            flows = [f for p, f in self.flows if p["Fields"] == fields]
+            self.assertTrue(flows, f"{name}: the template does not allow Fields={fields}")
+            lex = {a["Identifier"]: a for a in flows[0]["Actions"] if a["Type"] == LEX}
+            self.assertEqual(story.get("intent", INTENT), INTENT, f"{name}: another intent than the bot's")
+            self.assertEqual(story.get("intentSlots", ["creditcard", "zipcode"]), slot_names(self.t),
+                             f"{name}: other slots than the bot's")
+            for block in story["blocks"]:
+                self.assertIn(block["block"], lex, f"{name}: {block['block']} is not a Lex block of the flow")
+                self.assertEqual(block["lexSessionAttributes"], lex[block["block"]]["Parameters"]["LexSessionAttributes"],
+                                 f"{name}: {block['block']} passes other session attributes than the flow does")
+
+
 if __name__ == "__main__":
     unittest.main()
