@@ -4,7 +4,8 @@
 //! - one slot per field: a slot named after the field (`creditcard`, `zipcode`);
 //! - the reference design's single generic slot (`authNumber` by default),
 //!   where the Connect flow names the field in session attribute `field`
-//!   before each "Get customer input" block.
+//!   before each "Get customer input" block. A generic slot without a
+//!   configured `field` fails the intent closed (see [`ConfigError`]).
 //!
 //! Captured slots are *cleared* (set to `null`) in every response: the value
 //! goes back only as ciphertext in session attribute `<field>`, with
@@ -203,7 +204,35 @@ impl Handler {
             confirmation_state: intent.confirmation_state.clone(),
         };
 
-        let targets = self.targets(&attrs, &intent);
+        let targets = match self.targets(&attrs, &intent) {
+            Targets::Fields(targets) => targets,
+            Targets::Misconfigured { slot, kind } => {
+                // The flow meant this slot for us but did not say (or
+                // mis-said) which field it holds: nothing can be validated or
+                // encrypted, so the value is dropped and the intent fails.
+                let mut slots = intent.slots.unwrap_or_default();
+                if let Some(taken) = slots.insert(slot, Value::Null) {
+                    wipe(taken);
+                }
+                set(&mut attrs, IS_VALID_ATTRIBUTE, "false");
+                tracing::error!(
+                    error_kind = kind.kind(),
+                    error = %kind,
+                    "generic slot without a configured field"
+                );
+                reports.push(Report {
+                    field: String::new(),
+                    outcome: "error",
+                    error_kind: Some(kind.kind()),
+                });
+                return Ok(out.close(
+                    "Failed",
+                    attrs,
+                    slots,
+                    Some(SERVICE_ERROR_MESSAGE.to_owned()),
+                ));
+            }
+        };
         if targets.is_empty() {
             reports.push(Report {
                 field: String::new(),
@@ -372,10 +401,12 @@ impl Handler {
     }
 
     /// The fields this intent carries: slots named after configured fields,
-    /// else the generic slot when session attribute `field` names one.
-    fn targets<'a>(&'a self, attrs: &Map<String, Value>, intent: &Intent) -> Vec<Target<'a>> {
+    /// else the generic slot, whose field session attribute `field` names.
+    /// A generic slot whose `field` is missing or not configured is a
+    /// configuration error, never a pass-through: the slot may hold digits.
+    fn targets<'a>(&'a self, attrs: &Map<String, Value>, intent: &Intent) -> Targets<'a> {
         let Some(slots) = intent.slots.as_ref() else {
-            return Vec::new();
+            return Targets::Fields(Vec::new());
         };
         let per_field: Vec<Target<'a>> = self
             .config
@@ -388,26 +419,60 @@ impl Handler {
             })
             .collect();
         if !per_field.is_empty() {
-            return per_field;
+            return Targets::Fields(per_field);
         }
-        let Some(spec) = attr(attrs, FIELD_ATTRIBUTE).and_then(|f| self.config.fields.get(f))
-        else {
-            return Vec::new();
-        };
-        let slot = self
+        let named_generic = self
             .config
             .generic_slots
             .iter()
             .find(|s| slots.contains_key(s.as_str()))
-            .cloned()
-            .or_else(|| {
-                (slots.len() == 1)
-                    .then(|| slots.keys().next().cloned())
-                    .flatten()
-            });
-        match slot {
-            Some(slot) => vec![Target { spec, slot }],
-            None => Vec::new(),
+            .cloned();
+        let field = attr(attrs, FIELD_ATTRIBUTE);
+        // With a `field` attribute, an intent with a single slot is taken to
+        // be the generic one even when the bot named it differently.
+        let slot = named_generic.or_else(|| {
+            field
+                .filter(|_| slots.len() == 1)
+                .and_then(|_| slots.keys().next().cloned())
+        });
+        let Some(slot) = slot else {
+            return Targets::Fields(Vec::new());
+        };
+        match field.map(|f| self.config.fields.get(f)) {
+            Some(Some(spec)) => Targets::Fields(vec![Target { spec, slot }]),
+            Some(None) => Targets::Misconfigured {
+                slot,
+                kind: ConfigError::UnknownField,
+            },
+            None => Targets::Misconfigured {
+                slot,
+                kind: ConfigError::MissingField,
+            },
+        }
+    }
+}
+
+/// Which fields a turn handles, or why the generic slot cannot be handled.
+enum Targets<'a> {
+    Fields(Vec<Target<'a>>),
+    Misconfigured { slot: String, kind: ConfigError },
+}
+
+/// A flow or bot set up so that the Lambda cannot tell what a slot holds.
+/// The messages name the problem, never the attribute's or slot's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the generic slot is filled but session attribute 'field' is missing")]
+    MissingField,
+    #[error("session attribute 'field' names a field that CALLVAULT_FIELDS does not configure")]
+    UnknownField,
+}
+
+impl ConfigError {
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::MissingField => "missing_field_attribute",
+            Self::UnknownField => "unknown_field_attribute",
         }
     }
 }

@@ -502,6 +502,13 @@ async fn answers_to_sample_and_hostile_events_validate_against_botocore() {
             e["invocationSource"] = json!("FulfillmentCodeHook");
             e["sessionState"]["intent"]["slots"] = json!({"creditcard": null, "zipcode": null});
         }),
+        variant("generic slot without field", &|e| {
+            e["sessionState"]["intent"] = json!({"name": "inputValid", "slots": {"authNumber": {"value": {"interpretedValue": "4111111111111111"}}}, "state": "InProgress"});
+        }),
+        variant("generic slot with unknown field", &|e| {
+            e["sessionState"]["sessionAttributes"]["field"] = json!("password");
+            e["sessionState"]["intent"] = json!({"name": "inputValid", "slots": {"authNumber": {"value": {"interpretedValue": "4111111111111111"}}}, "state": "InProgress"});
+        }),
     ]);
     let mut answers = Vec::new();
     for (name, event) in events {

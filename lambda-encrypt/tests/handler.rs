@@ -316,13 +316,87 @@ async fn unknown_intents_and_fields_pass_through_untouched() {
         event["sessionState"]["intent"]["slots"]
     );
     assert_eq!(attrs(&r)["foo"], "bar");
+}
 
-    let mut generic_unknown = sample_event("generic-slot-card.json");
-    generic_unknown["sessionState"]["sessionAttributes"]["field"] = json!("ssn");
-    generic_unknown["sessionState"]["intent"]["slots"]["authNumber"] =
-        json!({"value": {"interpretedValue": "123"}});
-    let r = f.run(generic_unknown, &[]).await.unwrap();
-    assert_eq!(dialog_action(&r), ("Delegate", None));
+/// Asserts the generic slot came back cleared and the intent Failed, with no
+/// digit anywhere in the response.
+fn assert_failed_closed(r: &Value) {
+    assert_eq!(dialog_action(r), ("Close", None));
+    assert_eq!(r["sessionState"]["intent"]["state"], "Failed");
+    assert_eq!(
+        r["sessionState"]["intent"]["slots"]["authNumber"],
+        Value::Null
+    );
+    assert_eq!(attrs(r)["isValid"], "false");
+    let mut shown = r.clone();
+    // The contact id and request id are ours, not the caller's.
+    shown["sessionState"]["sessionAttributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("contactId");
+    shown["sessionState"]
+        .as_object_mut()
+        .unwrap()
+        .remove("originatingRequestId");
+    let text = shown.to_string();
+    assert!(
+        !text.chars().any(|c| c.is_ascii_digit()),
+        "response holds digits: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_generic_slot_without_a_field_attribute_fails_closed() {
+    let f = Fixture::new().await;
+    for source in ["DialogCodeHook", "FulfillmentCodeHook"] {
+        let mut event = sample_event("generic-slot-card.json");
+        event["invocationSource"] = json!(source);
+        event["sessionState"]["sessionAttributes"]
+            .as_object_mut()
+            .unwrap()
+            .remove("field");
+        let r = f.run(event, &[]).await.unwrap();
+        assert_failed_closed(&r);
+        assert!(attrs(&r).get("creditcard").is_none());
+        let logs = f.logs.text();
+        assert!(
+            logs.contains("\"error_kind\":\"missing_field_attribute\""),
+            "{logs}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_generic_slot_with_an_unknown_field_attribute_fails_closed() {
+    let f = Fixture::new().await;
+    for field in [json!("ssn"), json!(""), json!("creditcard_status")] {
+        let mut event = sample_event("generic-slot-card.json");
+        event["sessionState"]["sessionAttributes"]["field"] = field;
+        let r = f.run(event, &[]).await.unwrap();
+        assert_failed_closed(&r);
+        let logs = f.logs.text();
+        assert!(
+            logs.contains("\"error_kind\":\"unknown_field_attribute\""),
+            "{logs}"
+        );
+        assert!(!logs.contains("ssn"), "the attribute is not echoed: {logs}");
+    }
+}
+
+#[tokio::test]
+async fn a_single_slot_named_otherwise_with_an_unknown_field_fails_closed() {
+    let f = Fixture::new().await;
+    let event = json!({
+        "invocationSource": "DialogCodeHook",
+        "sessionId": "s",
+        "sessionState": {
+            "sessionAttributes": {"field": "cvv"},
+            "intent": {"name": "inputValid", "slots": {"digits": canary_slot()}, "state": "InProgress"}
+        }
+    });
+    let r = f.run(event, &[]).await.unwrap();
+    assert_eq!(r["sessionState"]["intent"]["state"], "Failed");
+    assert_eq!(r["sessionState"]["intent"]["slots"]["digits"], Value::Null);
 }
 
 #[tokio::test]
