@@ -260,13 +260,19 @@ pub async fn decrypt(
         principal: &p,
         meta: request_meta(&req),
         contact_id: id.clone(),
-        field_text: form.field.chars().take(64).collect(),
+        field_text: crate::text::one_line(&form.field)
+            .chars()
+            .take(64)
+            .collect(),
         reason_text: String::new(),
         detail: String::new(),
     };
     // Separation of duties: only supervisors reveal; everyone else is refused and recorded.
     if p.role != Role::Supervisor {
-        ctx.reason_text = form.reason.chars().take(500).collect();
+        ctx.reason_text = crate::text::one_line(&form.reason)
+            .chars()
+            .take(500)
+            .collect();
         ctx.deny("role", String::new()).await?;
         return Err(AppError::Forbidden);
     }
