@@ -134,6 +134,8 @@ def leak_guard():
         "unicode.txt": "Zahlung \u2713 4111111111111111 \u00fc",
         "masked.txt": "411111******1111",
         "phone-zip.txt": "phone 555-0100, zip 98101",
+        "separators.txt": "card 4111.1111/1111\t1111 and 5555  5555 - 5555\u200b4444",
+        "full-width.txt": "\uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 1111 \u0661\u0661\u0661\u0661",
     }
     for name, text in lines.items():
         (out / name).write_text(text)

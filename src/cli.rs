@@ -276,11 +276,14 @@ async fn open(storage: &StorageArgs) -> Result<Cmd, CliError> {
     }
     Ok(Cmd {
         users: Users::new(db.clone(), clock.clone()),
-        totp: crate::auth::totp::TotpStore::new(
+        totp: crate::auth::totp::TotpStore::open(
             db.clone(),
-            secrets.audit_key.clone(),
+            &secrets.totp_key,
+            &secrets.audit_key,
             clock.clone(),
-        ),
+        )
+        .await
+        .map_err(crate::startup::StartupError::from)?,
         clock,
         audit,
         db,

@@ -19,4 +19,5 @@ pub mod logs;
 pub mod secrets;
 pub mod sources;
 pub mod startup;
+pub mod text;
 pub mod web;

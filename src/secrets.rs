@@ -1,5 +1,5 @@
-//! Keys kept outside the database (`CALLVAULT_SECRETS_DIR`): the audit HMAC key
-//! and the session cookie key. Created on first start, readable by the owner only.
+//! Keys kept outside the database (`CALLVAULT_SECRETS_DIR`): the audit HMAC key,
+//! the session cookie key and the key that seals TOTP secrets. Created on first start, readable by the owner only.
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +34,8 @@ pub enum SecretsError {
 pub struct Secrets {
     pub audit_key: Zeroizing<Vec<u8>>,
     pub session_key: Zeroizing<Vec<u8>>,
+    /// AES-256-GCM key for TOTP secrets (`totp.key`); never the audit key.
+    pub totp_key: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -62,6 +64,7 @@ impl Secrets {
         Ok(Self {
             audit_key: load_or_create_key(&dir.join("audit.key"), 32)?,
             session_key: load_or_create_key(&dir.join("session.key"), 64)?,
+            totp_key: load_or_create_key(&dir.join("totp.key"), crate::auth::totp_seal::KEY_BYTES)?,
         })
     }
 }
@@ -124,12 +127,16 @@ mod tests {
         let b = Secrets::load_or_create(&secrets_dir).unwrap();
         assert_eq!(*a.audit_key, *b.audit_key);
         assert_eq!(a.session_key.len(), 64);
+        assert_eq!(*a.totp_key, *b.totp_key);
+        assert_eq!(a.totp_key.len(), 32);
+        assert_ne!(*a.totp_key, *a.audit_key);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(&secrets_dir), 0o700);
             assert_eq!(mode(&secrets_dir.join("audit.key")), 0o600);
+            assert_eq!(mode(&secrets_dir.join("totp.key")), 0o600);
         }
         assert_eq!(format!("{a:?}"), "Secrets(<redacted>)");
     }

@@ -42,6 +42,8 @@ pub enum StartupError {
     ShipWithoutAws,
     #[error("cannot set up decryption")]
     Crypto(#[from] lambda_encrypt::crypto::CryptoError),
+    #[error("cannot set up the second-factor store")]
+    Totp(#[from] crate::auth::totp::TotpError),
 }
 
 /// The external services the console reads.
@@ -123,17 +125,20 @@ impl Application {
             }
             None => None,
         };
+        let totp = crate::auth::totp::TotpStore::open(
+            db.clone(),
+            &secrets.totp_key,
+            &secrets.audit_key,
+            clock.clone(),
+        )
+        .await?;
         let state = Arc::new(AppState {
             directory: sources.directory,
             logs: sources.logs,
             revealer,
             sensitive: settings.sensitive.clone(),
             users: Users::new(db.clone(), clock.clone()),
-            totp: crate::auth::totp::TotpStore::new(
-                db.clone(),
-                secrets.audit_key.clone(),
-                clock.clone(),
-            ),
+            totp,
             budget: crate::decrypt::policy::Budget::new(
                 audit.clone(),
                 clock.clone(),

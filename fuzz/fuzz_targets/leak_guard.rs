@@ -3,11 +3,14 @@
 //! The file is included as a module rather than through the console crate,
 //! which would pull actix, sqlx and the AWS SDK into the fuzz build.
 //!
-//! What the guard claims (its module doc): any 13-19 digit run (digits,
-//! optionally grouped by single spaces or dashes) that passes Luhn is masked
-//! to first 6 / last 4. A "card" below is exactly that: a span of whole
-//! digit groups, joined by single spaces or dashes, of 13 to 19 digits in
-//! all, passing Luhn (a longer unbroken digit string is not a card).
+//! What the guard claims (its module doc): any 13-19 digit run (Unicode
+//! digits, optionally grouped by up to `MAX_JOIN` separators) that passes
+//! Luhn is masked to first 6 / last 4. A "card" below is exactly that: a span
+//! of whole digit groups, each gap 1 to `MAX_JOIN` characters for which
+//! `is_joiner` holds, of 13 to 19 digits in all, passing Luhn (a longer
+//! unbroken digit string is not a card). Which characters are digits and
+//! joiners is the guard's own `digit_value` / `is_joiner` (their unit tests
+//! pin them); everything else here is independent of the guard.
 //!
 //! Invariants:
 //! - nothing panics (`guard`, `mask_card_numbers`, twice over);
@@ -39,11 +42,11 @@ use libfuzzer_sys::fuzz_target;
 mod leak_guard;
 
 use lambda_encrypt::validate::luhn_valid;
-use leak_guard::{guard, mask_card_numbers, Guarded};
+use leak_guard::{digit_value, guard, is_joiner, mask_card_numbers, Guarded, MAX_JOIN};
 
 /// The digit groups of a text and the cards among them.
 struct Scan {
-    /// Maximal ASCII digit strings, as char ranges.
+    /// Maximal digit strings, as char ranges.
     groups: Vec<(usize, usize)>,
     /// Cards as group ranges `from..=to`.
     cards: Vec<(usize, usize)>,
@@ -55,9 +58,9 @@ impl Scan {
         let mut groups: Vec<(usize, usize)> = Vec::new();
         let mut i = 0;
         while i < chars.len() {
-            if chars[i].is_ascii_digit() {
+            if digit_value(chars[i]).is_some() {
                 let s = i;
-                while i < chars.len() && chars[i].is_ascii_digit() {
+                while i < chars.len() && digit_value(chars[i]).is_some() {
                     i += 1;
                 }
                 groups.push((s, i));
@@ -76,7 +79,12 @@ impl Scan {
                     break;
                 }
                 let (s, e) = scan.groups[to];
-                digits.extend(chars[s..e].iter().map(|&c| c as u8));
+                digits.extend(
+                    chars[s..e]
+                        .iter()
+                        .filter_map(|&c| digit_value(c))
+                        .map(|d| b'0' + d),
+                );
                 if digits.len() > 19 {
                     break;
                 }
@@ -88,10 +96,12 @@ impl Scan {
         scan
     }
 
-    /// Whether group `g` continues the run of group `g - 1` (one space or dash).
+    /// Whether group `g` continues the run of group `g - 1` (a gap of 1 to
+    /// `MAX_JOIN` separators).
     fn joined(&self, chars: &[char], g: usize) -> bool {
         let (a, b) = (self.groups[g - 1], self.groups[g]);
-        b.0 == a.1 + 1 && matches!(chars[a.1], ' ' | '-')
+        let gap = b.0 - a.1;
+        (1..=MAX_JOIN).contains(&gap) && chars[a.1..b.0].iter().all(|&c| is_joiner(c))
     }
 
     /// Char indexes of the digits of groups `from..=to`.

@@ -39,9 +39,11 @@ impl ExportFormat {
 
 const CSV_HEADER: &str = "seq,time,actor,role,action,contact_id,field,reason,outcome,client_addr,user_agent,request_id,detail,prev_hash,hash\n";
 
-/// One CSV cell: quoted when needed, and defused when a spreadsheet would
-/// read it as a formula (OWASP CSV injection).
+/// One CSV cell: one line (line breaks, U+2028/U+2029 and bidi controls can
+/// never reach a line-based reader), quoted when needed, and defused when a
+/// spreadsheet would read it as a formula (OWASP CSV injection).
 fn csv_cell(out: &mut String, text: &str) {
+    let text = crate::text::one_line(text);
     let defuse = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
     let quote = defuse || text.contains([',', '"', '\n', '\r']);
     if quote {
@@ -104,6 +106,7 @@ fn jsonl_row(row: &AuditRow) -> String {
         time: format_us(row.ts_us),
         row,
     })
+    .map(crate::text::escape_json_for_lines)
     .unwrap_or_default();
     line.push('\n');
     line
@@ -176,5 +179,8 @@ mod tests {
         let mut out = String::new();
         csv_cell(&mut out, "=HYPERLINK(\"x\")");
         assert_eq!(out, "\"'=HYPERLINK(\"\"x\"\")\"");
+        let mut out = String::new();
+        csv_cell(&mut out, "a\nb\u{2028}c\u{202E}d");
+        assert_eq!(out, "a b cd");
     }
 }

@@ -9,6 +9,7 @@ pub mod second_factor;
 pub mod session_store;
 pub mod throttle;
 pub mod totp;
+pub mod totp_seal;
 pub mod users;
 
 use std::fmt;

@@ -50,7 +50,60 @@ impl std::fmt::Debug for Password {
     }
 }
 
-pub fn hash(password: &Password) -> Result<String, PasswordError> {
+/// At most this many Argon2 computations run at once (one per CPU): a flood
+/// of sign-ins queues here instead of crowding out every other request.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    })
+}
+
+/// Runs Argon2 work on the blocking thread pool, never on an async worker:
+/// each actix worker is a single-threaded runtime, and a hash held on it
+/// (tens of milliseconds) stalls every request that worker serves.
+async fn off_the_workers<T: Send + 'static>(
+    password: &Password,
+    work: impl FnOnce(&Password) -> T + Send + 'static,
+) -> Option<T> {
+    let _slot = hashing_slots().acquire().await.ok()?;
+    let copy = Password::new(password.expose().to_owned());
+    tokio::task::spawn_blocking(move || work(&copy)).await.ok()
+}
+
+/// Hashes a new password (Argon2id, default parameters), off the async workers.
+pub async fn hash(password: &Password) -> Result<String, PasswordError> {
+    off_the_workers(password, hash_now)
+        .await
+        .unwrap_or(Err(PasswordError::Hash))
+}
+
+/// Constant-work verification, off the async workers; an over-long password
+/// is refused unhashed.
+pub async fn verify(password: &Password, stored: &str) -> bool {
+    if password.expose().chars().count() > MAX_PASSWORD_CHARS {
+        return false;
+    }
+    let stored = stored.to_owned();
+    off_the_workers(password, move |p| verify_now(p, &stored))
+        .await
+        .unwrap_or(false)
+}
+
+/// Spends the same work as a real verification, for unknown users (so that
+/// timing does not reveal which usernames exist).
+pub async fn dummy_verify(password: &Password) {
+    off_the_workers(password, |p| {
+        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let stored = DUMMY.get_or_init(|| {
+            hash_now(&Password::new("callvault-dummy-password".into())).unwrap_or_default()
+        });
+        let _ = verify_now(p, stored);
+    })
+    .await;
+}
+
+fn hash_now(password: &Password) -> Result<String, PasswordError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.expose().as_bytes(), &salt)
@@ -58,8 +111,7 @@ pub fn hash(password: &Password) -> Result<String, PasswordError> {
         .map_err(|_| PasswordError::Hash)
 }
 
-/// Constant-work verification; an over-long password is refused unhashed.
-pub fn verify(password: &Password, stored: &str) -> bool {
+fn verify_now(password: &Password, stored: &str) -> bool {
     if password.expose().chars().count() > MAX_PASSWORD_CHARS {
         return false;
     }
@@ -71,28 +123,54 @@ pub fn verify(password: &Password, stored: &str) -> bool {
     }
 }
 
-/// Spends the same work as a real verification, for unknown users (so that
-/// timing does not reveal which usernames exist).
-pub fn dummy_verify(password: &Password) {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let stored = DUMMY.get_or_init(|| {
-        hash(&Password::new("callvault-dummy-password".into())).unwrap_or_default()
-    });
-    let _ = verify(password, stored);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn hashes_verify_and_are_argon2id() {
+    #[tokio::test]
+    async fn hashes_verify_and_are_argon2id() {
         let p = Password::new("correct horse battery".into());
-        let h = hash(&p).unwrap();
+        let h = hash(&p).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify(&p, &h));
-        assert!(!verify(&Password::new("wrong horse battery".into()), &h));
-        assert!(!verify(&p, "not a hash"));
+        assert!(verify(&p, &h).await);
+        assert!(!verify(&Password::new("wrong horse battery".into()), &h).await);
+        assert!(!verify(&p, "not a hash").await);
+        assert!(!verify(&Password::new("x".repeat(129)), &h).await);
+    }
+
+    /// A current-thread runtime stands for one actix worker: while a hash
+    /// runs, the worker still answers other tasks.
+    #[test]
+    fn hashing_leaves_the_async_worker_free() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let p = Password::new("correct horse battery".into());
+            let h = hash_now(&p).unwrap();
+            let ticks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counter = ticks.clone();
+            let ticker = tokio::spawn(async move {
+                loop {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            });
+            let started = std::time::Instant::now();
+            for _ in 0..4 {
+                assert!(verify(&p, &h).await);
+            }
+            let elapsed = started.elapsed();
+            ticker.abort();
+            let ticks = ticks.load(std::sync::atomic::Ordering::SeqCst);
+            // Blocking the worker would leave the ticker at 1; running free it
+            // ticks about once a millisecond (allow a loaded machine a lot).
+            assert!(
+                ticks as u128 >= elapsed.as_millis() / 10 + 2,
+                "{ticks} ticks in {elapsed:?}"
+            );
+        });
     }
 
     #[test]

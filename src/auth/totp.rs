@@ -1,25 +1,24 @@
 //! TOTP second factor (RFC 6238: SHA-1, 6 digits, 30-second steps) for the
 //! step-up that a decrypt needs (OWASP ASVS 7.5.3 / 6.5).
 //!
-//! The shared secret is sealed with a key kept outside the database: a copy
-//! of the database alone gives no usable secret. Each accepted code moves the
+//! The shared secret is sealed with an AEAD under a key kept outside the
+//! database (`totp_seal`): a copy of the database alone gives no usable
+//! secret, and a changed or moved seal does not open. Each accepted code moves the
 //! user's `last_step` forward, so a code (or any older one) is never accepted
 //! twice.
 
-use hmac::{Hmac, Mac};
 use rand::TryRngCore as _;
-use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;
 
+use super::totp_seal::{self, TotpSeal};
 use crate::clock::SharedClock;
 use crate::db::Db;
 
 pub const ISSUER: &str = "callvault";
 const STEP_SECONDS: i64 = 30;
 const SECRET_BYTES: usize = 20;
-const SEAL_TAG: &[u8] = b"callvault-totp-seal-v1";
 /// The console setting that makes TOTP mandatory for supervisors.
 pub const MANDATORY_SETTING: &str = "totp_mandatory";
 
@@ -74,16 +73,8 @@ pub struct NewEnrolment {
 #[derive(Clone)]
 pub struct TotpStore {
     db: Db,
-    seal_key: std::sync::Arc<Zeroizing<Vec<u8>>>,
+    seal: std::sync::Arc<TotpSeal>,
     clock: SharedClock,
-}
-
-fn keystream(key: &[u8], user_id: i64, nonce: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
-    mac.update(SEAL_TAG);
-    mac.update(&user_id.to_be_bytes());
-    mac.update(nonce);
-    Some(Zeroizing::new(mac.finalize().into_bytes().to_vec()))
 }
 
 /// 6 ASCII digits, spaces allowed between them ("123 456").
@@ -110,36 +101,84 @@ fn totp(secret: Vec<u8>, account: &str) -> Result<TOTP, TotpError> {
 }
 
 impl TotpStore {
-    /// `key` is the console's audit key; the seal uses it under its own tag.
-    pub fn new(db: Db, key: Zeroizing<Vec<u8>>, clock: SharedClock) -> Self {
-        Self {
+    /// `seal_key` is the TOTP key from the secrets directory (`totp.key`).
+    pub fn new(db: Db, seal_key: &[u8], clock: SharedClock) -> Result<Self, TotpError> {
+        Ok(Self {
             db,
-            seal_key: std::sync::Arc::new(key),
+            seal: std::sync::Arc::new(TotpSeal::new(seal_key).map_err(|_| TotpError::Sealed)?),
             clock,
+        })
+    }
+
+    /// The store as a process starts it: [`Self::new`], then every
+    /// enrolment still sealed the old way resealed
+    /// ([`Self::migrate_legacy_seals`]).
+    pub async fn open(
+        db: Db,
+        seal_key: &[u8],
+        audit_key: &[u8],
+        clock: SharedClock,
+    ) -> Result<Self, TotpError> {
+        let store = Self::new(db, seal_key, clock)?;
+        let (resealed, unusable) = store.migrate_legacy_seals(audit_key).await?;
+        if resealed > 0 || unusable > 0 {
+            tracing::info!(
+                resealed,
+                unusable,
+                "TOTP enrolments moved from the HMAC keystream seal to AES-256-GCM"
+            );
         }
+        Ok(store)
     }
 
     fn seal(&self, user_id: i64, secret: &[u8]) -> Result<String, TotpError> {
-        let mut nonce = [0u8; 16];
-        rand::rngs::OsRng
-            .try_fill_bytes(&mut nonce)
-            .map_err(|_| TotpError::Sealed)?;
-        let ks = keystream(&self.seal_key, user_id, &nonce).ok_or(TotpError::Sealed)?;
-        let masked: Vec<u8> = secret.iter().zip(ks.iter()).map(|(a, b)| a ^ b).collect();
-        Ok(format!("{}:{}", hex::encode(nonce), hex::encode(masked)))
+        self.seal
+            .seal(user_id, secret)
+            .map_err(|_| TotpError::Sealed)
     }
 
     fn unseal(&self, user_id: i64, sealed: &str) -> Result<Zeroizing<Vec<u8>>, TotpError> {
-        let (nonce, masked) = sealed.split_once(':').ok_or(TotpError::Sealed)?;
-        let nonce = hex::decode(nonce).map_err(|_| TotpError::Sealed)?;
-        let masked = hex::decode(masked).map_err(|_| TotpError::Sealed)?;
-        if masked.len() != SECRET_BYTES {
+        let secret = self
+            .seal
+            .open(user_id, sealed)
+            .map_err(|_| TotpError::Sealed)?;
+        if secret.len() != SECRET_BYTES {
             return Err(TotpError::Sealed);
         }
-        let ks = keystream(&self.seal_key, user_id, &nonce).ok_or(TotpError::Sealed)?;
-        Ok(Zeroizing::new(
-            masked.iter().zip(ks.iter()).map(|(a, b)| a ^ b).collect(),
-        ))
+        Ok(secret)
+    }
+
+    /// Reseals every enrolment still in the first scheme (HMAC keystream under
+    /// the audit key) with the AEAD, at start-up, so no row depends on the
+    /// audit key afterwards and the verifier never has to read the old form.
+    /// Each row is replaced only if it is still the one read (replicas
+    /// starting together do no harm). A row that does not open is left as it
+    /// is and counted: it fails closed at use, and an admin reset clears it.
+    /// Returns (resealed, unusable).
+    pub async fn migrate_legacy_seals(
+        &self,
+        audit_key: &[u8],
+    ) -> Result<(usize, usize), TotpError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT user_id, sealed FROM user_totp")
+            .fetch_all(&self.db.pool)
+            .await?;
+        let (mut resealed, mut unusable) = (0, 0);
+        for (user_id, old) in rows.into_iter().filter(|(_, s)| !totp_seal::is_current(s)) {
+            let Ok(secret) = totp_seal::open_legacy(audit_key, user_id, &old, SECRET_BYTES) else {
+                unusable += 1;
+                continue;
+            };
+            let new = self.seal(user_id, &secret)?;
+            resealed +=
+                sqlx::query("UPDATE user_totp SET sealed = $1 WHERE user_id = $2 AND sealed = $3")
+                    .bind(&new)
+                    .bind(user_id)
+                    .bind(&old)
+                    .execute(&self.db.pool)
+                    .await?
+                    .rows_affected() as usize;
+        }
+        Ok((resealed, unusable))
     }
 
     pub async fn enrolment(&self, user_id: i64) -> Result<Enrolment, TotpError> {
@@ -305,12 +344,110 @@ mod tests {
         }
     }
 
-    #[test]
-    fn sealing_needs_the_key_and_the_user() {
-        let key = b"0123456789abcdef0123456789abcdef";
-        let a = keystream(key, 1, b"n").unwrap();
-        assert_ne!(*a, *keystream(key, 2, b"n").unwrap());
-        assert_ne!(*a, *keystream(b"another key", 1, b"n").unwrap());
-        assert_ne!(*a, *keystream(key, 1, b"m").unwrap());
+    struct FixedClock(i64);
+
+    impl crate::clock::Clock for FixedClock {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            chrono::DateTime::from_timestamp(self.0, 0).unwrap()
+        }
+    }
+
+    const NOW: i64 = 1_800_000_000;
+
+    async fn store(dir: &tempfile::TempDir, key: &[u8]) -> TotpStore {
+        let url = format!("sqlite://{}", dir.path().join("totp.db").display());
+        let db = Db::open(&url).await.unwrap();
+        TotpStore::new(db, key, std::sync::Arc::new(FixedClock(NOW))).unwrap()
+    }
+
+    fn code_at(secret: &[u8], unix: i64) -> String {
+        totp(secret.to_vec(), "").unwrap().generate(unix as u64)
+    }
+
+    #[tokio::test]
+    async fn enrolment_seals_the_secret_with_the_aead_and_codes_still_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let totp_store = store(&dir, &[3; 32]).await;
+        let new = totp_store.begin(7, "sup").await.unwrap();
+        let secret = totp_rs::Secret::Encoded(new.secret_base32.to_string())
+            .to_bytes()
+            .unwrap();
+        let (sealed,): (String,) = sqlx::query_as("SELECT sealed FROM user_totp WHERE user_id = 7")
+            .fetch_one(&totp_store.db.pool)
+            .await
+            .unwrap();
+        assert!(sealed.starts_with("v2:"), "{sealed}");
+        assert!(!sealed.contains(&hex::encode(&secret)));
+        totp_store
+            .verify(7, &code_at(&secret, NOW), true)
+            .await
+            .unwrap();
+        assert_eq!(totp_store.enrolment(7).await.unwrap(), Enrolment::Active);
+        // The row does not open under another key, nor moved to another user.
+        let other = TotpStore::new(
+            totp_store.db.clone(),
+            &[4; 32],
+            std::sync::Arc::new(FixedClock(NOW + 30)),
+        )
+        .unwrap();
+        assert!(matches!(
+            other.verify(7, &code_at(&secret, NOW + 30), false).await,
+            Err(TotpError::Sealed)
+        ));
+        sqlx::query("UPDATE user_totp SET user_id = 8 WHERE user_id = 7")
+            .execute(&totp_store.db.pool)
+            .await
+            .unwrap();
+        assert!(matches!(
+            totp_store.verify(8, &code_at(&secret, NOW), false).await,
+            Err(TotpError::Sealed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_old_scheme_secret_is_resealed_at_start_up_and_keeps_working() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit_key = [9u8; 32];
+        let totp_store = store(&dir, &[3; 32]).await;
+        let secret = *b"abcdefghijklmnopqrst";
+        let legacy = totp_seal::seal_legacy(&audit_key, 11, &[5; 16], &secret).unwrap();
+        for (user, sealed) in [(11, legacy.clone()), (12, "00:11".to_owned())] {
+            sqlx::query(
+                "INSERT INTO user_totp (user_id, sealed, confirmed, last_step, created_us) VALUES ($1, $2, 1, 0, 0)",
+            )
+            .bind(user)
+            .bind(sealed)
+            .execute(&totp_store.db.pool)
+            .await
+            .unwrap();
+        }
+        // Before the migration the verifier reads only the AEAD form.
+        assert!(matches!(
+            totp_store.verify(11, &code_at(&secret, NOW), false).await,
+            Err(TotpError::Sealed)
+        ));
+        assert_eq!(
+            totp_store.migrate_legacy_seals(&audit_key).await.unwrap(),
+            (1, 1)
+        );
+        let (sealed,): (String,) =
+            sqlx::query_as("SELECT sealed FROM user_totp WHERE user_id = 11")
+                .fetch_one(&totp_store.db.pool)
+                .await
+                .unwrap();
+        assert!(sealed.starts_with("v2:") && sealed != legacy);
+        totp_store
+            .verify(11, &code_at(&secret, NOW), false)
+            .await
+            .unwrap();
+        // A second start finds nothing left to do; the unusable row stays unusable.
+        assert_eq!(
+            totp_store.migrate_legacy_seals(&audit_key).await.unwrap(),
+            (0, 1)
+        );
+        assert!(matches!(
+            totp_store.verify(12, "123456", false).await,
+            Err(TotpError::Sealed)
+        ));
     }
 }

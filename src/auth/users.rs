@@ -101,7 +101,7 @@ impl Users {
         role: Role,
     ) -> Result<User, UserError> {
         password.check_policy()?;
-        let hash = password::hash(password)?;
+        let hash = password::hash(password).await?;
         let now = self.clock.now_us();
         let result = sqlx::query(
             "INSERT INTO users (username, password_hash, role, disabled, created_us, updated_us) VALUES ($1, $2, $3, 0, $4, $4)",
@@ -166,16 +166,18 @@ impl Users {
         .fetch_optional(&self.db.pool)
         .await?;
         let Some(row) = row else {
-            password::dummy_verify(password);
+            password::dummy_verify(password).await;
             return Ok(AuthResult::UnknownUser);
         };
         let user = user_from_row(&row)?;
         let stored: String = row.try_get("password_hash")?;
-        Ok(match (password::verify(password, &stored), user.disabled) {
-            (false, _) => AuthResult::BadPassword(user),
-            (true, true) => AuthResult::Disabled(user),
-            (true, false) => AuthResult::Success(user),
-        })
+        Ok(
+            match (password::verify(password, &stored).await, user.disabled) {
+                (false, _) => AuthResult::BadPassword(user),
+                (true, true) => AuthResult::Disabled(user),
+                (true, false) => AuthResult::Success(user),
+            },
+        )
     }
 
     async fn enabled_admins(&self) -> Result<i64, UserError> {
@@ -228,7 +230,7 @@ impl Users {
 
     pub async fn set_password(&self, id: i64, password: &Password) -> Result<(), UserError> {
         password.check_policy()?;
-        let hash = password::hash(password)?;
+        let hash = password::hash(password).await?;
         let n = sqlx::query("UPDATE users SET password_hash = $1, updated_us = $2 WHERE id = $3")
             .bind(&hash)
             .bind(self.clock.now_us())

@@ -159,8 +159,30 @@ pub async fn contact_page(
     };
     let mut views = Vec::new();
     let mut leak_rows = Vec::new();
-    for (name, value) in &attributes {
-        let sensitive = state.sensitive.contains(name);
+    for (raw_name, value) in &attributes {
+        let sensitive = state.sensitive.contains(raw_name);
+        // Names come from Connect too: they pass the leak guard like values.
+        let shown_name = ShownValue::guard(raw_name, false);
+        let name_findings = shown_name.findings;
+        let name = &match shown_name.kind {
+            "text" => shown_name.text,
+            _ => "[ciphertext]".to_owned(),
+        };
+        if name_findings > 0 {
+            leak_rows.push(
+                AuditEvent::new(
+                    Action::LeakFound,
+                    &p.username,
+                    p.role.as_str(),
+                    "masked",
+                    &meta,
+                )
+                .contact(id.as_str(), name)
+                .detail(format!(
+                    "contact attribute name: {name_findings} card-like number(s) masked"
+                )),
+            );
+        }
         let shown = ShownValue::guard(value, sensitive);
         if shown.findings > 0 {
             let what = if shown.kind == "masked" {
@@ -182,6 +204,7 @@ pub async fn contact_page(
         }
         let decryptable = shown.kind == "ciphertext"
             && state.revealer.is_some()
+            && name == raw_name
             && FieldName::parse(name).is_ok();
         views.push(AttributeView {
             name: name.clone(),
@@ -237,13 +260,19 @@ pub async fn decrypt(
         principal: &p,
         meta: request_meta(&req),
         contact_id: id.clone(),
-        field_text: form.field.chars().take(64).collect(),
+        field_text: crate::text::one_line(&form.field)
+            .chars()
+            .take(64)
+            .collect(),
         reason_text: String::new(),
         detail: String::new(),
     };
     // Separation of duties: only supervisors reveal; everyone else is refused and recorded.
     if p.role != Role::Supervisor {
-        ctx.reason_text = form.reason.chars().take(500).collect();
+        ctx.reason_text = crate::text::one_line(&form.reason)
+            .chars()
+            .take(500)
+            .collect();
         ctx.deny("role", String::new()).await?;
         return Err(AppError::Forbidden);
     }

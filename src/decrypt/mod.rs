@@ -18,7 +18,11 @@ use crate::audit::{Action, AuditError, AuditEvent, AuditLog, RequestMeta};
 
 pub const MAX_REASON_CHARS: usize = 500;
 
-/// Why a value is being revealed. Required, bounded, plain text.
+/// Why a value is being revealed. Required, bounded, one line of plain text
+/// with something to read in it: line breaks (including U+2028/U+2029) are
+/// spaces, bidi controls and invisible characters are gone, and at least one
+/// letter or digit is left, so the audit log and its exports show a reason a
+/// person can read and a line-based reader cannot be fooled by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reason(String);
 
@@ -26,19 +30,21 @@ pub struct Reason(String);
 pub enum ReasonError {
     #[error("a reason is required")]
     Empty,
+    #[error("a reason must contain letters or digits")]
+    NothingVisible,
     #[error("the reason is longer than {MAX_REASON_CHARS} characters")]
     TooLong,
 }
 
 impl Reason {
     pub fn parse(s: &str) -> Result<Self, ReasonError> {
-        let cleaned: String = s
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
+        let cleaned = crate::text::one_line(s);
         let trimmed = cleaned.trim();
         if trimmed.is_empty() {
             return Err(ReasonError::Empty);
+        }
+        if !trimmed.chars().any(char::is_alphanumeric) {
+            return Err(ReasonError::NothingVisible);
         }
         if trimmed.chars().count() > MAX_REASON_CHARS {
             return Err(ReasonError::TooLong);
@@ -246,5 +252,40 @@ mod tests {
             Reason::parse(" chargeback\ncase 7 ").unwrap().as_str(),
             "chargeback case 7"
         );
+    }
+
+    #[test]
+    fn a_reason_of_only_invisible_characters_is_refused() {
+        for invisible in [
+            "\u{200B}",
+            "\u{200B}\u{200B}\u{FEFF}\u{2060}",
+            "\u{202E}\u{2066}\u{200E}",
+            " \u{2028}\u{2029} ",
+            "\u{3000}\t",
+        ] {
+            assert_eq!(
+                Reason::parse(invisible),
+                Err(ReasonError::Empty),
+                "{invisible:?}"
+            );
+        }
+        for no_text in ["...", "\u{200C}\u{200D}", "-- !!"] {
+            assert_eq!(
+                Reason::parse(no_text),
+                Err(ReasonError::NothingVisible),
+                "{no_text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn separators_and_bidi_controls_are_removed_from_reasons() {
+        let r =
+            Reason::parse("case 7\u{2028}approved: yes\u{2029}\u{202E}kcabegrahc\u{202C}\u{85}ok")
+                .unwrap();
+        assert_eq!(r.as_str(), "case 7 approved: yes kcabegrahc ok");
+        assert!(!r.as_str().chars().any(crate::text::is_unsafe_in_a_line));
+        assert_eq!(Reason::parse("\u{200B}7").unwrap().as_str(), "7");
+        assert_eq!(Reason::parse("Prüfung №5").unwrap().as_str(), "Prüfung №5");
     }
 }

@@ -77,7 +77,8 @@ fn urlencode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A flow-log event as shown: its JSON fields made readable, every value guarded.
+/// A flow-log event as shown: its JSON fields made readable, every key and
+/// value guarded.
 fn event_view(state: &State, group: &str, stream: &str, event: &LogEvent) -> EventView {
     let mut view = EventView {
         time: format_us(event.timestamp_us),
@@ -89,11 +90,17 @@ fn event_view(state: &State, group: &str, stream: &str, event: &LogEvent) -> Eve
         raw: None,
         findings: 0,
     };
+    let mut findings = 0;
     match serde_json::from_str::<Value>(&event.message) {
         Ok(Value::Object(obj)) => {
-            let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            view.contact_id = ShownValue::guard(&text("ContactId"), false).text;
-            view.module = ShownValue::guard(&text("ContactFlowModuleType"), false).text;
+            let mut text = |k: &str| {
+                let shown =
+                    ShownValue::guard(obj.get(k).and_then(Value::as_str).unwrap_or(""), false);
+                findings += shown.findings;
+                shown.text
+            };
+            view.contact_id = text("ContactId");
+            view.module = text("ContactFlowModuleType");
             let params = obj.get("Parameters").and_then(Value::as_object);
             // SetAttributes names the attribute in "Key"; its "Value" is that attribute.
             let named = params
@@ -101,41 +108,87 @@ fn event_view(state: &State, group: &str, stream: &str, event: &LogEvent) -> Eve
                 .and_then(Value::as_str)
                 .unwrap_or("");
             let named_sensitive = state.sensitive.contains(named);
+            let mut rows = Rows {
+                state,
+                params: &mut view.params,
+                key_findings: 0,
+            };
             for (k, v) in obj.iter().filter(|(k, _)| {
                 !matches!(
                     k.as_str(),
                     "ContactId" | "ContactFlowModuleType" | "Parameters" | "Timestamp"
                 )
             }) {
-                view.params.push(param(state, k, v, false));
+                rows.push("", k, v, false);
             }
             if let Some(p) = params {
                 for (k, v) in p {
-                    let sensitive =
-                        (k == "Value" && named_sensitive) || state.sensitive.contains(k);
-                    view.params
-                        .push(param(state, &format!("Parameters.{k}"), v, sensitive));
+                    rows.push("Parameters", k, v, k == "Value" && named_sensitive);
                 }
             }
+            findings += rows.key_findings;
         }
         _ => {
             let shown = ShownValue::guard(&event.message, false);
             view.raw = Some(shown);
         }
     }
-    view.findings = view.params.iter().map(|p| p.value.findings).sum::<usize>()
+    view.findings = findings
+        + view.params.iter().map(|p| p.value.findings).sum::<usize>()
         + view.raw.as_ref().map_or(0, |r| r.findings);
     view
 }
 
-fn param(state: &State, name: &str, v: &Value, sensitive: bool) -> EventParam {
-    let text = match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    EventParam {
-        name: name.to_owned(),
-        value: ShownValue::guard(&text, sensitive || state.sensitive.contains(name)),
+/// The shown rows of one event: one per leaf of its JSON, named by its path.
+struct Rows<'a> {
+    state: &'a State,
+    params: &'a mut Vec<EventParam>,
+    /// Card numbers masked in keys.
+    key_findings: usize,
+}
+
+impl Rows<'_> {
+    /// Adds `key` (under the path `parent`) and everything under it. Keys pass
+    /// the leak guard like values; a value under a sensitive key, at any
+    /// depth, is one row masked whole (unless it is ciphertext).
+    fn push(&mut self, parent: &str, key: &str, v: &Value, sensitive: bool) {
+        let shown_key = ShownValue::guard(key, false);
+        self.key_findings += shown_key.findings;
+        let shown_key = match shown_key.kind {
+            "text" => shown_key.text,
+            _ => "[ciphertext]".to_owned(),
+        };
+        let name = if parent.is_empty() {
+            shown_key
+        } else {
+            format!("{parent}.{shown_key}")
+        };
+        let sensitive = sensitive || self.state.sensitive.contains(key);
+        self.node(name, v, sensitive);
+    }
+
+    fn node(&mut self, name: String, v: &Value, sensitive: bool) {
+        match v {
+            Value::Object(map) if !sensitive && !map.is_empty() => {
+                for (k, v) in map {
+                    self.push(&name, k, v, false);
+                }
+            }
+            Value::Array(items) if !sensitive && !items.is_empty() => {
+                for (i, v) in items.iter().enumerate() {
+                    self.node(format!("{name}[{i}]"), v, false);
+                }
+            }
+            Value::String(s) => self.leaf(name, s, sensitive),
+            other => self.leaf(name, &other.to_string(), sensitive),
+        }
+    }
+
+    fn leaf(&mut self, name: String, text: &str, sensitive: bool) {
+        self.params.push(EventParam {
+            name,
+            value: ShownValue::guard(text, sensitive),
+        });
     }
 }
 

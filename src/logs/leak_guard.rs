@@ -3,11 +3,15 @@
 //!
 //! - A valid callvault ESDK message is shown as ciphertext (a summary).
 //! - A configured sensitive field holding anything else is masked entirely.
-//! - Any 13-19 digit run (digits, optionally grouped by single spaces or
-//!   dashes) that passes Luhn is masked to first 6 / last 4 (PCI DSS 4.0.1
-//!   req. 3.4.1) and reported as a finding.
+//! - Any 13-19 digit run that passes Luhn is masked to first 6 / last 4 (PCI
+//!   DSS 4.0.1 req. 3.4.1) and reported as a finding. A digit is any Unicode
+//!   digit (ASCII, full-width `４`, Arabic-Indic `٤`, superscript, circled...);
+//!   digit groups may be joined by up to [`MAX_JOIN`] separators (whitespace
+//!   including tabs and double spaces, dashes, dots, slashes, invisible format
+//!   characters): a reader sees a card number through all of them.
 //!
-//! Display only: stored data is never changed.
+//! Display only: stored data is never changed. The mask keeps the visible
+//! digits as they were written.
 
 use lambda_encrypt::envelope::Ciphertext;
 use lambda_encrypt::validate::luhn_valid;
@@ -85,45 +89,189 @@ pub fn guard(value: &str, sensitive: bool) -> Guarded {
     Guarded::Text { shown, findings }
 }
 
+/// At most this many separator characters join two digit groups of one number.
+pub const MAX_JOIN: usize = 3;
+
+/// Whether `c` may sit between the digit groups of one card number.
+pub fn is_joiner(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '-' | '.'
+                | '/'
+                | '\u{00AD}' // soft hyphen
+                | '\u{2010}'..='\u{2015}' // hyphens and dashes
+                | '\u{2212}' // minus sign
+                | '\u{FF0D}'..='\u{FF0F}' // full-width hyphen-minus, full stop, solidus
+                | '\u{200B}'..='\u{200D}' // zero-width space and joiners
+                | '\u{2060}' // word joiner
+                | '\u{FEFF}' // zero-width no-break space
+        )
+}
+
+/// Unicode characters with a digit value (general category Nd, plus the
+/// superscript, circled and similar digits of No), as runs
+/// `(first, last, value of first)`, sorted. Unicode 14 from Python's
+/// `unicodedata.digit`, plus the Nd blocks of Unicode 15 and 16.
+const DIGIT_RUNS: &[(u32, u32, u8)] = &[
+    (0x30, 0x39, 0),
+    (0xB2, 0xB3, 2),
+    (0xB9, 0xB9, 1),
+    (0x660, 0x669, 0),
+    (0x6F0, 0x6F9, 0),
+    (0x7C0, 0x7C9, 0),
+    (0x966, 0x96F, 0),
+    (0x9E6, 0x9EF, 0),
+    (0xA66, 0xA6F, 0),
+    (0xAE6, 0xAEF, 0),
+    (0xB66, 0xB6F, 0),
+    (0xBE6, 0xBEF, 0),
+    (0xC66, 0xC6F, 0),
+    (0xCE6, 0xCEF, 0),
+    (0xD66, 0xD6F, 0),
+    (0xDE6, 0xDEF, 0),
+    (0xE50, 0xE59, 0),
+    (0xED0, 0xED9, 0),
+    (0xF20, 0xF29, 0),
+    (0x1040, 0x1049, 0),
+    (0x1090, 0x1099, 0),
+    (0x1369, 0x1371, 1),
+    (0x17E0, 0x17E9, 0),
+    (0x1810, 0x1819, 0),
+    (0x1946, 0x194F, 0),
+    (0x19D0, 0x19D9, 0),
+    (0x19DA, 0x19DA, 1),
+    (0x1A80, 0x1A89, 0),
+    (0x1A90, 0x1A99, 0),
+    (0x1B50, 0x1B59, 0),
+    (0x1BB0, 0x1BB9, 0),
+    (0x1C40, 0x1C49, 0),
+    (0x1C50, 0x1C59, 0),
+    (0x2070, 0x2070, 0),
+    (0x2074, 0x2079, 4),
+    (0x2080, 0x2089, 0),
+    (0x2460, 0x2468, 1),
+    (0x2474, 0x247C, 1),
+    (0x2488, 0x2490, 1),
+    (0x24EA, 0x24EA, 0),
+    (0x24F5, 0x24FD, 1),
+    (0x24FF, 0x24FF, 0),
+    (0x2776, 0x277E, 1),
+    (0x2780, 0x2788, 1),
+    (0x278A, 0x2792, 1),
+    (0xA620, 0xA629, 0),
+    (0xA8D0, 0xA8D9, 0),
+    (0xA900, 0xA909, 0),
+    (0xA9D0, 0xA9D9, 0),
+    (0xA9F0, 0xA9F9, 0),
+    (0xAA50, 0xAA59, 0),
+    (0xABF0, 0xABF9, 0),
+    (0xFF10, 0xFF19, 0),
+    (0x104A0, 0x104A9, 0),
+    (0x10A40, 0x10A43, 1),
+    (0x10D30, 0x10D39, 0),
+    (0x10D40, 0x10D49, 0),
+    (0x10E60, 0x10E68, 1),
+    (0x11052, 0x1105A, 1),
+    (0x11066, 0x1106F, 0),
+    (0x110F0, 0x110F9, 0),
+    (0x11136, 0x1113F, 0),
+    (0x111D0, 0x111D9, 0),
+    (0x112F0, 0x112F9, 0),
+    (0x11450, 0x11459, 0),
+    (0x114D0, 0x114D9, 0),
+    (0x11650, 0x11659, 0),
+    (0x116C0, 0x116C9, 0),
+    (0x116D0, 0x116D9, 0),
+    (0x116DA, 0x116E3, 0),
+    (0x11730, 0x11739, 0),
+    (0x118E0, 0x118E9, 0),
+    (0x11950, 0x11959, 0),
+    (0x11BF0, 0x11BF9, 0),
+    (0x11C50, 0x11C59, 0),
+    (0x11D50, 0x11D59, 0),
+    (0x11DA0, 0x11DA9, 0),
+    (0x11F50, 0x11F59, 0),
+    (0x16130, 0x16139, 0),
+    (0x16A60, 0x16A69, 0),
+    (0x16AC0, 0x16AC9, 0),
+    (0x16B50, 0x16B59, 0),
+    (0x16D70, 0x16D79, 0),
+    (0x1CCF0, 0x1CCF9, 0),
+    (0x1D7CE, 0x1D7D7, 0),
+    (0x1D7D8, 0x1D7E1, 0),
+    (0x1D7E2, 0x1D7EB, 0),
+    (0x1D7EC, 0x1D7F5, 0),
+    (0x1D7F6, 0x1D7FF, 0),
+    (0x1E140, 0x1E149, 0),
+    (0x1E2F0, 0x1E2F9, 0),
+    (0x1E4F0, 0x1E4F9, 0),
+    (0x1E5F1, 0x1E5FA, 0),
+    (0x1E950, 0x1E959, 0),
+    (0x1F100, 0x1F100, 0),
+    (0x1F101, 0x1F10A, 0),
+    (0x1FBF0, 0x1FBF9, 0),
+];
+
+/// The value of a digit in any script: `'4'`, `'４'`, `'٤'` and `'④'` are 4.
+pub fn digit_value(c: char) -> Option<u8> {
+    if c.is_ascii_digit() {
+        return Some(c as u8 - b'0');
+    }
+    let cp = u32::from(c);
+    let i = DIGIT_RUNS.partition_point(|&(_, last, _)| last < cp);
+    let &(first, last, value) = DIGIT_RUNS.get(i)?;
+    let offset = u8::try_from(cp.checked_sub(first)?).ok()?;
+    (cp <= last).then_some(value + offset)
+}
+
 /// Masks every Luhn-valid 13-19 digit card number in free text.
 pub fn mask_card_numbers(text: &str) -> (String, usize) {
     let chars: Vec<char> = text.chars().collect();
+    // ASCII digit byte of each char that is a digit.
+    let values: Vec<Option<u8>> = chars
+        .iter()
+        .map(|&c| digit_value(c).map(|d| b'0' + d))
+        .collect();
+    let is_digit = |k: usize| values[k].is_some();
     let mut out = String::with_capacity(text.len());
     let mut findings = 0;
     let mut i = 0;
     while i < chars.len() {
-        if !chars[i].is_ascii_digit() || (i > 0 && chars[i - 1].is_ascii_digit()) {
+        if !is_digit(i) || (i > 0 && is_digit(i - 1)) {
             out.push(chars[i]);
             i += 1;
             continue;
         }
-        // A run: digit groups joined by single spaces or dashes.
+        // A run: digit groups joined by a few separators.
         let mut groups: Vec<(usize, usize)> = Vec::new(); // [start, end) in chars
         let mut j = i;
         loop {
             let start = j;
-            while j < chars.len() && chars[j].is_ascii_digit() {
+            while j < chars.len() && is_digit(j) {
                 j += 1;
             }
             groups.push((start, j));
-            let joins = j + 1 < chars.len()
-                && matches!(chars[j], ' ' | '-')
-                && chars[j + 1].is_ascii_digit();
-            if !joins {
+            let mut k = j;
+            while k < chars.len() && k - j < MAX_JOIN && is_joiner(chars[k]) {
+                k += 1;
+            }
+            if k == j || k >= chars.len() || !is_digit(k) {
                 break;
             }
-            j += 1;
+            j = k;
         }
         let run_end = groups.last().map_or(i, |g| g.1);
-        match find_card(&chars, &groups) {
+        match find_card(&values, &groups) {
             Some((from_group, to_group)) => {
-                let to_group = extend_over_overlapping_cards(&chars, &groups, from_group, to_group);
+                let to_group =
+                    extend_over_overlapping_cards(&values, &groups, from_group, to_group);
                 let start = groups[from_group].0;
                 let end = groups[to_group].1;
                 out.extend(&chars[i..start]);
-                let digits: String = chars[start..end]
-                    .iter()
-                    .filter(|c| c.is_ascii_digit())
+                let digits: Vec<char> = (start..end)
+                    .filter(|&k| is_digit(k))
+                    .map(|k| chars[k])
                     .collect();
                 out.push_str(&mask(&digits));
                 findings += 1;
@@ -138,18 +286,23 @@ pub fn mask_card_numbers(text: &str) -> (String, usize) {
     (out, findings)
 }
 
+/// The ASCII digits of chars `s..e`.
+fn ascii_digits(values: &[Option<u8>], s: usize, e: usize) -> impl Iterator<Item = u8> + '_ {
+    values[s..e].iter().flatten().copied()
+}
+
 /// The first span of whole groups holding 13-19 digits that passes Luhn.
 /// A single unbroken digit string counts only as a whole (a 25-digit id is
 /// not a card).
-fn find_card(chars: &[char], groups: &[(usize, usize)]) -> Option<(usize, usize)> {
+fn find_card(values: &[Option<u8>], groups: &[(usize, usize)]) -> Option<(usize, usize)> {
     for from in 0..groups.len() {
-        let mut digits = String::new();
+        let mut digits: Vec<u8> = Vec::new();
         for (to, &(s, e)) in groups.iter().enumerate().skip(from) {
-            digits.extend(&chars[s..e]);
+            digits.extend(ascii_digits(values, s, e));
             if digits.len() > 19 {
                 break;
             }
-            if digits.len() >= 13 && luhn_valid(digits.as_bytes()) {
+            if digits.len() >= 13 && luhn_valid(&digits) {
                 return Some((from, to));
             }
         }
@@ -165,20 +318,20 @@ fn find_card(chars: &[char], groups: &[(usize, usize)]) -> Option<(usize, usize)
 /// 6 / last 4 of the union), so every card in it keeps at least 3 digits hidden
 /// and shows none but its own first 6 / last 4.
 fn extend_over_overlapping_cards(
-    chars: &[char],
+    values: &[Option<u8>],
     groups: &[(usize, usize)],
     from: usize,
     mut to: usize,
 ) -> usize {
     let mut start = from;
     while start <= to {
-        let mut digits = String::new();
+        let mut digits: Vec<u8> = Vec::new();
         for (end, &(s, e)) in groups.iter().enumerate().skip(start) {
-            digits.extend(&chars[s..e]);
+            digits.extend(ascii_digits(values, s, e));
             if digits.len() > 19 {
                 break;
             }
-            if end > to && digits.len() >= 13 && luhn_valid(digits.as_bytes()) {
+            if end > to && digits.len() >= 13 && luhn_valid(&digits) {
                 to = end;
             }
         }
@@ -187,9 +340,14 @@ fn extend_over_overlapping_cards(
     to
 }
 
-fn mask(digits: &str) -> String {
+/// First 6 and last 4 digits as written, a `*` for each one between.
+fn mask(digits: &[char]) -> String {
     let n = digits.len();
-    format!("{}{}{}", &digits[..6], "*".repeat(n - 10), &digits[n - 4..])
+    digits
+        .iter()
+        .enumerate()
+        .map(|(k, &c)| if k < 6 || k + 4 >= n { c } else { '*' })
+        .collect()
 }
 
 #[cfg(test)]
@@ -229,7 +387,8 @@ mod tests {
             "411111111111",              // 12 digits
             "41111111111111111111",      // 20 digits, one unbroken run
             "1234567890123456789012345", // a long id
-            "4111  1111 1111 1111",      // double space breaks the run
+            "4111    1111 1111 1111",    // four spaces break the run
+            "4111,1111,1111,1111",       // commas list numbers
             "phone 555-0100, zip 98101",
             "2026-11-24T12:00:00Z",
         ] {
@@ -264,6 +423,92 @@ mod tests {
                 1
             )
         );
+    }
+
+    #[test]
+    fn card_digits_joined_by_dots_slashes_tabs_or_double_spaces_are_masked() {
+        for text in [
+            "4111.1111.1111.1111",
+            "4111/1111/1111/1111",
+            "4111\t1111\t1111\t1111",
+            "4111  1111  1111  1111",
+            "4111 - 1111 - 1111 - 1111",
+            "4111\u{00A0}1111\u{2009}1111\u{3000}1111",
+            "4111\u{200B}1111\u{2060}1111\u{FEFF}1111",
+            "4111\u{2013}1111\u{2212}1111\u{FF0F}1111",
+            "4111\t \t1111.1111/1111",
+        ] {
+            assert_eq!(
+                masked(&format!("card {text} end")),
+                ("card 411111******1111 end".to_owned(), 1),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn full_width_and_other_script_digits_are_masked_as_written() {
+        let full_width: String = "4111111111111111"
+            .chars()
+            .map(|c| char::from_u32(u32::from(c) - 0x30 + 0xFF10).unwrap())
+            .collect();
+        assert_eq!(
+            masked(&full_width),
+            ("４１１１１１******１１１１".to_owned(), 1)
+        );
+        assert_eq!(
+            masked("４１１１ １１１１ １１１１ １１１１"),
+            ("４１１１１１******１１１１".to_owned(), 1)
+        );
+        // Arabic-Indic, Devanagari, circled, mathematical bold, and a mix.
+        for text in [
+            "٤١١١١١١١١١١١١١١١",
+            "४१११ ११११ ११११ ११११",
+            "④①①①①①①①①①①①①①①①",
+            "𝟒𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏",
+            "4111 １１１１ ١١١١ 1111",
+        ] {
+            let (shown, n) = masked(text);
+            assert_eq!(n, 1, "{text}");
+            assert_eq!(
+                shown.chars().filter(|&c| c == '*').count(),
+                6,
+                "{text} -> {shown}"
+            );
+            assert_eq!(shown.chars().count(), 16, "{text} -> {shown}");
+        }
+        // Luhn still decides: the same digits with a bad check digit stay.
+        let bad = "４１１１１１１１１１１１１１１２";
+        assert_eq!(masked(bad), (bad.to_owned(), 0));
+    }
+
+    #[test]
+    fn digit_values_cover_every_script_and_nothing_else() {
+        for (first, last, value) in DIGIT_RUNS {
+            for cp in *first..=*last {
+                let c = char::from_u32(cp).unwrap();
+                assert!(c.is_numeric(), "U+{cp:04X} is not numeric");
+                assert_eq!(
+                    digit_value(c),
+                    Some(value + u8::try_from(cp - first).unwrap())
+                );
+            }
+        }
+        assert!(DIGIT_RUNS.windows(2).all(|w| w[0].1 < w[1].0));
+        assert_eq!(digit_value('７'), Some(7));
+        assert_eq!(digit_value('٣'), Some(3));
+        for c in [
+            'a',
+            '*',
+            '½',
+            'Ⅻ',
+            '\u{2F}',
+            '\u{3A}',
+            '\u{FF1A}',
+            '\u{10FFFF}',
+        ] {
+            assert_eq!(digit_value(c), None, "{c:?}");
+        }
     }
 
     #[test]

@@ -160,3 +160,89 @@ async fn the_verify_button_reports_a_sound_chain() {
     let row = app.last_audit("audit_verify").await.unwrap();
     assert_eq!(row.outcome, "ok");
 }
+
+#[tokio::test]
+async fn exports_never_hand_a_line_based_reader_a_separator_or_bidi_control() {
+    let app = spawn_app().await;
+    // A row written before reasons were cleaned, or a header-borne value:
+    // the exports must make it safe whatever is stored.
+    let tricky =
+        "a\u{2028}b\u{2029}c\u{85}d\u{202E}e\u{2066}f\u{2069}g\u{200F}h\u{61C}i\u{b}j\nk\rl";
+    let meta = RequestMeta {
+        user_agent: tricky.to_owned(),
+        ..RequestMeta::default()
+    };
+    let ev = AuditEvent::new(
+        Action::ContactView,
+        "sup\u{2028}1",
+        "supervisor",
+        "ok",
+        &meta,
+    )
+    .contact("c-1", "creditcard")
+    .reason(tricky)
+    .detail(tricky.to_owned());
+    app.state.audit.append(ev).await.unwrap();
+    let c = app.login_as(Role::Auditor).await;
+
+    let csv = c
+        .get(app.url("/audit/export?format=csv"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let jsonl = c
+        .get(app.url("/audit/export?format=jsonl"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    for (what, bytes) in [("csv", &csv), ("jsonl", &jsonl)] {
+        for c in [
+            '\u{2028}', '\u{2029}', '\u{85}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{200F}',
+            '\u{61C}', '\u{b}', '\r',
+        ] {
+            let mut buf = [0u8; 4];
+            let needle = c.encode_utf8(&mut buf).as_bytes();
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{what} holds U+{:04X}",
+                u32::from(c)
+            );
+        }
+    }
+    // CSV: the characters are gone (line breaks as spaces), one line per row.
+    let csv = String::from_utf8(csv.to_vec()).unwrap();
+    assert_every_line_is_a_row(&csv);
+    let line = csv.lines().find(|l| l.contains(",sup 1,")).unwrap();
+    assert_eq!(line.matches("a b cdefghijkl").count(), 3, "{line}");
+    // JSONL: escaped, so a JSON reader gets the stored value back exactly.
+    let jsonl = String::from_utf8(jsonl.to_vec()).unwrap();
+    let rows: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first = rows.iter().find(|r| r["actor"] == "sup\u{2028}1").unwrap();
+    // (The audit log itself drops C0/C1 controls when it stores a row.)
+    let stored: String = tricky.chars().filter(|c| !c.is_control()).collect();
+    assert_eq!(first["reason"], stored.as_str());
+    assert_eq!(first["user_agent"], stored.as_str());
+    assert!(jsonl.contains(r"a\u2028b\u2029cd\u202ee\u2066f\u2069g\u200fh\u061ci"));
+}
+
+/// Each line of a CSV export after the header is one whole row.
+fn assert_every_line_is_a_row(csv: &str) {
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("seq,time,actor"));
+    for line in lines {
+        let seq = line.split(',').next().unwrap();
+        assert!(
+            !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()),
+            "a line that is not a row: {line:?}"
+        );
+    }
+}

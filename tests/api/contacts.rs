@@ -140,6 +140,112 @@ async fn a_hostile_reason_is_stored_as_text_and_rendered_inert() {
 }
 
 #[tokio::test]
+async fn a_reason_of_only_invisible_characters_is_refused() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let id = demo_contact_id(2);
+    for reason in [
+        "\u{200B}",
+        "\u{200B}\u{200B}\u{FEFF}\u{2060}",
+        "\u{2028}\u{2029}\u{202E}\u{2066}",
+        "\u{200C}...\u{200D}",
+    ] {
+        let r = app.decrypt(&c, &id, "creditcard", reason).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{reason:?}");
+        assert!(!r.text().await.unwrap().contains(&demo_card(2)));
+    }
+    let rows = app.audit_rows().await;
+    assert!(rows.iter().all(|r| r.action != "decrypt"));
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.action == "decrypt_denied" && r.outcome == "no_reason")
+            .count(),
+        4
+    );
+}
+
+/// The UTF-8 bytes of the characters that fake line breaks or reorder a line.
+const LINE_TRICKS: [char; 16] = [
+    '\u{2028}', '\u{2029}', '\u{85}', '\u{b}', '\u{c}', '\u{1e}', '\u{202A}', '\u{202B}',
+    '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200F}',
+];
+
+fn assert_free_of_line_tricks(what: &str, bytes: &[u8]) {
+    let text = std::str::from_utf8(bytes).unwrap();
+    for c in LINE_TRICKS.iter().chain(&['\u{200E}', '\u{61C}', '\r']) {
+        let mut buf = [0u8; 4];
+        let needle = c.encode_utf8(&mut buf).as_bytes();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "{what} holds U+{:04X}: {text:?}",
+            u32::from(*c)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_separator_laden_reason_is_stored_and_exported_without_its_separators() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let id = demo_contact_id(4);
+    let reason = "case 7\u{2028}2026-01-01 admin login ok\u{2029}\u{202E}kcabegrahc\u{202C}\u{85}\u{2066}end\u{2069}\u{200E}\u{61C}";
+    let r = app.decrypt(&c, &id, "zipcode", reason).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let row = app.last_audit("decrypt").await.unwrap();
+    assert_eq!(
+        row.reason,
+        "case 7 2026-01-01 admin login ok kcabegrahc end"
+    );
+    // A refused attempt by another role keeps its reason too, cleaned.
+    let auditor = app.login_as(Role::Auditor).await;
+    let token = csrf_in(&app.page(&auditor, "/").await);
+    let r = auditor
+        .post(app.url(&format!("/contacts/{id}/decrypt")))
+        .form(&[
+            ("field", "zip\u{2028}code"),
+            ("reason", reason),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let denied = app.last_audit("decrypt_denied").await.unwrap();
+    assert_eq!(denied.reason, row.reason);
+    assert_eq!(denied.field, "zip code");
+
+    for format in ["csv", "jsonl"] {
+        let r = auditor
+            .get(app.url(&format!("/audit/export?format={format}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let bytes = r.bytes().await.unwrap();
+        assert_free_of_line_tricks(format, &bytes);
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert!(
+            text.contains("case 7 2026-01-01 admin login ok kcabegrahc end"),
+            "{text}"
+        );
+        // Every line is one whole row.
+        for (i, line) in text.lines().enumerate() {
+            if format == "jsonl" {
+                assert!(
+                    serde_json::from_str::<serde_json::Value>(line).is_ok(),
+                    "{line:?}"
+                );
+            } else if i > 0 {
+                assert!(
+                    line.split(',').next().unwrap().parse::<i64>().is_ok(),
+                    "{line:?}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_ciphertext_moved_to_another_contact_is_refused_and_audited() {
     let app = spawn_demo_app_with(|data, _| {
         let stolen = data.contacts[0].attributes["creditcard"].clone();

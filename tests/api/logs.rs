@@ -107,6 +107,70 @@ async fn the_leak_guard_masks_a_plaintext_card_and_records_it() {
     assert_audit_free_of(&app, "5566 5556").await;
 }
 
+/// Events that hide card numbers from a guard that only reads values,
+/// top-level fields and ASCII digits.
+fn evasive_stream(data: &mut callvault::demo::DemoData) {
+    let contact = demo_contact_id(1);
+    let messages = [
+        // A card in a JSON key.
+        serde_json::json!({"ContactId": contact, "ContactFlowModuleType": "InvokeExternalResource", "Parameters": {"4111111111111111": "ok"}}),
+        // A sensitive field nested two levels down, and a card deeper still.
+        serde_json::json!({"ContactId": contact, "ExternalResults": {"zipcode": "98101", "more": [{"note": "5555 5555 5555 4444"}]}}),
+        // Separators and digit forms.
+        serde_json::json!({"ContactId": contact, "Parameters": {"Text": "a 4111.1111.1111.1111 b 4111/1111/1111/1111"}}),
+        serde_json::json!({"ContactId": contact, "Parameters": {"Text": "c 4111\t1111\t1111\t1111 d 4111  1111  1111  1111"}}),
+        serde_json::json!({"ContactId": contact, "Parameters": {"Text": "e ４１１１１１１１１１１１１１１１ f ٤١١١١١١١١١١١١١١١"}}),
+    ];
+    data.streams.push(DemoStream {
+        name: "evasive".into(),
+        events: messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| LogEvent {
+                timestamp_us: 1_700_000_000_000_000 + i as i64 * 1_000_000,
+                message: m.to_string(),
+            })
+            .collect(),
+    });
+}
+
+#[tokio::test]
+async fn the_leak_guard_masks_cards_in_keys_nested_fields_and_every_digit_form() {
+    let app = spawn_demo_app_with(|d, _| evasive_stream(d)).await;
+    let c = app.login_as(Role::Supervisor).await;
+    let html = app.page(&c, &format!("/logs/{GROUP}/evasive")).await;
+    assert!(html.contains("Leak guard"));
+    for hidden in [
+        "4111111111111111",
+        "98101",
+        "5555 5555 5555 4444",
+        "4111.1111",
+        "4111/1111",
+        "4111\t1111",
+        "4111  1111",
+        "１１１１１１１１",
+        "١١١١١١١١",
+    ] {
+        assert!(!html.contains(hidden), "the page shows {hidden:?}");
+        assert_audit_free_of(&app, hidden).await;
+    }
+    assert!(html.contains("Parameters.411111******1111"), "a masked key");
+    assert!(html.contains("ExternalResults.zipcode"));
+    assert!(html.contains("masked: sensitive field without ciphertext"));
+    assert!(html.contains("ExternalResults.more[0].note"));
+    assert!(html.contains("555555******4444"));
+    assert_eq!(html.matches("411111******1111").count(), 1 + 2 + 2);
+    assert!(html.contains("４１１１１１******１１１１"));
+    assert!(html.contains("٤١١١١١******١١١١"));
+    let leaks = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "leak_found")
+        .count();
+    assert_eq!(leaks, 5, "one row per event with a finding");
+}
+
 #[tokio::test]
 async fn a_sensitive_attribute_holding_plaintext_is_masked_whole() {
     let app = spawn_demo_app_with(|d, _| {
