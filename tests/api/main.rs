@@ -9,6 +9,7 @@ mod audit_pages;
 mod aws_sources;
 mod browser;
 mod cli;
+mod connect_model;
 mod contacts;
 mod crash;
 mod csrf;
