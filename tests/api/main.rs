@@ -20,6 +20,7 @@ mod legacy;
 mod login;
 mod logs;
 mod matrix;
+mod preflight;
 mod protection;
 mod sessions;
 mod shipping;
