@@ -58,6 +58,9 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Check the AWS prerequisites with the console's credentials: one line
+    /// per check, exit non-zero if any fails.
+    Preflight(crate::preflight::PreflightArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -350,6 +353,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Decrypt(args) => {
             init_logging(false);
             decrypt_command(&cli.storage, args).await
+        }
+        Command::Preflight(args) => {
+            init_logging(false);
+            let clock: SharedClock = Arc::new(SystemClock);
+            Ok(crate::preflight::command(args, cli.storage.audit_log_group(), clock).await)
         }
         Command::Migrate => {
             init_logging(false);

@@ -243,21 +243,7 @@ impl SourceArgs {
             .map(str::parse)
             .transpose()?;
         settings.suite = self.algorithm_suite.parse()?;
-        settings.connect_instance_id = match self
-            .connect_instance_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            Some(id)
-                if id.len() <= 100
-                    && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
-            {
-                Some(id.to_owned())
-            }
-            Some(_) => return Err(SettingsError::InstanceId),
-            None => None,
-        };
+        settings.connect_instance_id = parse_instance_id(self.connect_instance_id.as_deref())?;
         settings.log_groups = self
             .log_groups
             .as_deref()
@@ -280,6 +266,19 @@ impl SourceArgs {
                 .extend(LEGACY_ATTRIBUTES.iter().map(|s| (*s).to_owned()));
         }
         Ok(())
+    }
+}
+
+/// CALLVAULT_CONNECT_INSTANCE_ID: None when unset or blank.
+pub fn parse_instance_id(value: Option<&str>) -> Result<Option<String>, SettingsError> {
+    match value.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(id)
+            if id.len() <= 100 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            Ok(Some(id.to_owned()))
+        }
+        Some(_) => Err(SettingsError::InstanceId),
+        None => Ok(None),
     }
 }
 

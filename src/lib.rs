@@ -16,6 +16,7 @@ pub mod db;
 pub mod decrypt;
 pub mod demo;
 pub mod logs;
+pub mod preflight;
 pub mod secrets;
 pub mod sources;
 pub mod startup;

@@ -1,11 +1,13 @@
 //! A wire-level fake of the Amazon Connect API (restJson1), for the operations
-//! moto lacks: SearchContacts, DescribeContact, GetContactAttributes. The real
-//! `aws-sdk-connect` client talks to it over HTTP.
+//! moto lacks: SearchContacts, DescribeContact, GetContactAttributes, and for
+//! preflight DescribeInstanceAttribute and ListBots. The real
+//! `aws-sdk-connect` client talks to it over HTTP; `connect_model.rs` checks
+//! its routes and bodies against botocore's Connect model.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
 #[derive(Clone, Debug)]
@@ -31,7 +33,33 @@ pub struct FakeState {
     pub mode: Option<Mode>,
     /// Bodies of the SearchContacts requests received.
     pub searches: Vec<Value>,
+    /// The instance's CONTACTFLOW_LOGS attribute.
+    pub flow_logs: bool,
+    /// Alias ARNs of the Lex V2 bots associated with the instance.
+    pub v2_bots: Vec<String>,
+    /// Operations answered with AccessDeniedException, e.g. "ListBots".
+    pub denied: Vec<&'static str>,
+    /// Query strings of the ListBots requests received.
+    pub bot_queries: Vec<String>,
 }
+
+/// botocore's `InstanceAttributeType` enum.
+const ATTRIBUTE_TYPES: [&str; 14] = [
+    "INBOUND_CALLS",
+    "OUTBOUND_CALLS",
+    "CONTACTFLOW_LOGS",
+    "CONTACT_LENS",
+    "AUTO_RESOLVE_BEST_VOICES",
+    "USE_CUSTOM_TTS_VOICES",
+    "EARLY_MEDIA",
+    "MULTI_PARTY_CONFERENCE",
+    "AUTO_MUTE_AGENT_ON_HOLD",
+    "HIGH_VOLUME_OUTBOUND",
+    "ENHANCED_CONTACT_MONITORING",
+    "ENHANCED_CHAT_MONITORING",
+    "MULTI_PARTY_CHAT_CONFERENCE",
+    "MESSAGE_STREAMING",
+];
 
 pub struct ConnectFake {
     pub url: String,
@@ -55,6 +83,92 @@ fn refuse(state: &FakeState) -> Option<HttpResponse> {
             "not authorized to perform connect:SearchContacts",
         )),
     }
+}
+
+/// The mode's refusal, or AccessDenied if this operation is denied.
+fn refuse_op(state: &FakeState, operation: &str) -> Option<HttpResponse> {
+    refuse(state).or_else(|| {
+        state.denied.contains(&operation).then(|| {
+            error(
+                403,
+                "AccessDeniedException",
+                &format!("not authorized to perform connect:{operation}"),
+            )
+        })
+    })
+}
+
+fn ok_json(body: &Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+/// `GET /instance/{InstanceId}/attribute/{AttributeType}`
+async fn instance_attribute(
+    state: web::Data<Arc<Mutex<FakeState>>>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let s = state.lock().unwrap();
+    if let Some(r) = refuse_op(&s, "DescribeInstanceAttribute") {
+        return r;
+    }
+    let (instance, attribute) = path.into_inner();
+    if instance != s.instance_id {
+        return error(404, "ResourceNotFoundException", "instance not found");
+    }
+    if !ATTRIBUTE_TYPES.contains(&attribute.as_str()) {
+        return error(400, "InvalidParameterException", "unknown attribute type");
+    }
+    let on = attribute == "CONTACTFLOW_LOGS" && s.flow_logs;
+    ok_json(&json!({"Attribute": {"AttributeType": attribute, "Value": on.to_string()}}))
+}
+
+/// `GET /instance/{InstanceId}/bots?lexVersion=&maxResults=&nextToken=`
+async fn list_bots(
+    state: web::Data<Arc<Mutex<FakeState>>>,
+    path: web::Path<String>,
+    query: web::Query<BTreeMap<String, String>>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let mut s = state.lock().unwrap();
+    s.bot_queries.push(req.query_string().to_owned());
+    if let Some(r) = refuse_op(&s, "ListBots") {
+        return r;
+    }
+    if path.into_inner() != s.instance_id {
+        return error(404, "ResourceNotFoundException", "instance not found");
+    }
+    let v2 = match query.get("lexVersion").map(String::as_str) {
+        Some("V2") => true,
+        Some("V1") => false,
+        _ => return error(400, "InvalidParameterException", "lexVersion is required"),
+    };
+    let max = match query.get("maxResults").map(|m| m.parse::<usize>()) {
+        None => 10,
+        Some(Ok(m)) if (1..=25).contains(&m) => m,
+        Some(_) => return error(400, "InvalidParameterException", "maxResults is 1 to 25"),
+    };
+    let offset: usize = match query.get("nextToken") {
+        None => 0,
+        Some(t) => match t.strip_prefix("bots").and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => return error(400, "InvalidParameterException", "bad nextToken"),
+        },
+    };
+    let bots: &[String] = if v2 { &s.v2_bots } else { &[] };
+    let page: Vec<Value> = bots
+        .iter()
+        .skip(offset)
+        .take(max)
+        .map(|arn| json!({"LexV2Bot": {"AliasArn": arn}}))
+        .collect();
+    let next = offset + page.len();
+    let mut out = json!({"LexBots": page});
+    if next < bots.len() {
+        out["NextToken"] = json!(format!("bots{next}"));
+    }
+    ok_json(&out)
 }
 
 fn summary(c: &FakeContact, instance: &str) -> Value {
@@ -176,6 +290,11 @@ impl ConnectFake {
                     "/contact/attributes/{instance}/{initial}",
                     web::get().to(attributes),
                 )
+                .route(
+                    "/instance/{instance}/attribute/{attribute}",
+                    web::get().to(instance_attribute),
+                )
+                .route("/instance/{instance}/bots", web::get().to(list_bots))
         })
         .workers(1)
         .bind("127.0.0.1:0")
