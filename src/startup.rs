@@ -25,7 +25,7 @@ use crate::logs::LogStore;
 use crate::secrets::{Secrets, SecretsError};
 use crate::sources::NotConfigured;
 use crate::web::error::AppError;
-use crate::web::middleware::{request_id, security_headers};
+use crate::web::middleware::{failure_page, request_id, security_headers};
 use crate::web::{routes, AppState};
 
 pub const SESSION_COOKIE: &str = "callvault_session";
@@ -200,6 +200,7 @@ impl Application {
                 }))
                 .wrap(from_fn(csrf_guard))
                 .wrap(sessions)
+                .wrap(from_fn(failure_page))
                 .wrap(from_fn(security_headers))
                 .wrap(from_fn(request_id))
         })

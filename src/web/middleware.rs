@@ -129,3 +129,21 @@ pub fn request_meta(req: &actix_web::HttpRequest) -> RequestMeta {
             .unwrap_or_else(current_request_id),
     }
 }
+
+/// A failure below the console's handlers (the session store's database gone
+/// or its connection cut) makes actix-session answer with a bare, empty 500.
+/// Fail closed with the console's own error page and request id instead;
+/// errors that are already the console's own pass through unchanged. (The
+/// page is rendered after every middleware, so it carries actix's headers
+/// only: it holds no user data.)
+pub async fn failure_page(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    match next.call(req).await {
+        Err(e) if e.as_error::<super::error::AppError>().is_none() => {
+            Err(super::error::AppError::Internal(format!("before the handler: {e}")).into())
+        }
+        other => other,
+    }
+}

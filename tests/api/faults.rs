@@ -45,7 +45,7 @@ async fn check_outcome(app: &TestApp, k: usize, status: StatusCode, body: &str, 
         if status.is_server_error() {
             assert!(
                 body.contains("Audit log unavailable") || body.contains("could not complete"),
-                "a clear error page: {body:.500}"
+                "a clear error page ({status}): {body:.500}"
             );
         }
         false
