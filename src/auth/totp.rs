@@ -157,8 +157,19 @@ impl TotpStore {
 
     /// Starts (or restarts) an enrolment. An active authenticator is replaced
     /// only after an admin reset: a stolen session cannot swap the factor.
-    pub async fn begin(&self, user_id: i64, account: &str) -> Result<NewEnrolment, TotpError> {
-        if self.enrolment(user_id).await? == Enrolment::Active {
+    /// On `conn`: an audited change's transaction.
+    pub async fn begin(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        user_id: i64,
+        account: &str,
+    ) -> Result<NewEnrolment, TotpError> {
+        let active: Option<(i64,)> =
+            sqlx::query_as("SELECT confirmed FROM user_totp WHERE user_id = $1 AND confirmed <> 0")
+                .bind(user_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if active.is_some() {
             return Err(TotpError::AlreadyEnrolled);
         }
         let mut secret = Zeroizing::new(vec![0u8; SECRET_BYTES]);
@@ -168,7 +179,7 @@ impl TotpStore {
         let sealed = self.seal(user_id, &secret)?;
         sqlx::query("DELETE FROM user_totp WHERE user_id = $1 AND confirmed = 0")
             .bind(user_id)
-            .execute(&self.db.pool)
+            .execute(&mut *conn)
             .await?;
         sqlx::query(
             "INSERT INTO user_totp (user_id, sealed, confirmed, last_step, created_us) VALUES ($1, $2, 0, 0, $3)",
@@ -176,7 +187,7 @@ impl TotpStore {
         .bind(user_id)
         .bind(&sealed)
         .bind(self.clock.now_us())
-        .execute(&self.db.pool)
+        .execute(&mut *conn)
         .await?;
         let t = totp(secret.to_vec(), account)?;
         let url = Zeroizing::new(t.get_url());
@@ -200,9 +211,11 @@ impl TotpStore {
 
     /// Checks a code against the user's secret; an accepted code moves
     /// `last_step` forward, so it (and any older code) cannot be used again.
-    /// Pending enrolments are checked only when `confirming`.
+    /// Pending enrolments are checked only when `confirming`. On `conn`, so
+    /// that an accepted code and its audit row commit together.
     pub async fn verify(
         &self,
+        conn: &mut sqlx::AnyConnection,
         user_id: i64,
         code: &str,
         confirming: bool,
@@ -211,7 +224,7 @@ impl TotpStore {
         let row: Option<(String, i64, i64)> =
             sqlx::query_as("SELECT sealed, confirmed, last_step FROM user_totp WHERE user_id = $1")
                 .bind(user_id)
-                .fetch_optional(&self.db.pool)
+                .fetch_optional(&mut *conn)
                 .await?;
         let Some((sealed, confirmed, last_step)) = row else {
             return Err(TotpError::NotEnrolled);
@@ -242,7 +255,7 @@ impl TotpStore {
         )
         .bind(matched)
         .bind(user_id)
-        .execute(&self.db.pool)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
         if n == 1 {
@@ -252,11 +265,15 @@ impl TotpStore {
         }
     }
 
-    /// Removes the user's authenticator (admin reset).
-    pub async fn reset(&self, user_id: i64) -> Result<bool, TotpError> {
+    /// Removes the user's authenticator (admin reset), on `conn`.
+    pub async fn reset(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        user_id: i64,
+    ) -> Result<bool, TotpError> {
         Ok(sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
             .bind(user_id)
-            .execute(&self.db.pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected()
             > 0)
@@ -278,7 +295,12 @@ impl TotpStore {
         Ok(row.is_some_and(|(v,)| v == "on"))
     }
 
-    pub async fn set_mandatory(&self, on: bool) -> Result<(), TotpError> {
+    /// On `conn`: an audited change's transaction.
+    pub async fn set_mandatory(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        on: bool,
+    ) -> Result<(), TotpError> {
         let value = if on { "on" } else { "off" };
         sqlx::query(
             "INSERT INTO console_settings (name, value, updated_us) VALUES ($1, $2, $3) \
@@ -287,7 +309,7 @@ impl TotpStore {
         .bind(MANDATORY_SETTING)
         .bind(value)
         .bind(self.clock.now_us())
-        .execute(&self.db.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }

@@ -282,9 +282,12 @@ async fn request_approval(
     // Only fields the contact holds can be requested.
     ctx.stored_value(&field).await?;
     let p = ctx.principal;
+    // The request and its audit row commit together, or neither does.
+    let mut change = state.audit.begin_change().await?;
     let request = state
         .approvals
         .create(
+            change.conn(),
             &p.username,
             ctx.contact_id.as_str(),
             field.as_str(),
@@ -310,6 +313,6 @@ async fn request_approval(
         request.id,
         format_us(request.expires_us)
     ));
-    state.audit.append(event).await?;
+    change.commit(event).await?;
     Ok(see_other("/approvals?m=requested"))
 }
