@@ -71,6 +71,11 @@ pub struct DemoArgs {
     /// Loopback address to listen on.
     #[arg(long, env = "CALLVAULT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Keep users and the audit log in this database instead of the SQLite
+    /// file in --dir (e.g. one PostgreSQL database for several demo replicas
+    /// sharing --dir).
+    #[arg(long, env = "CALLVAULT_DEMO_DATABASE_URL")]
+    pub shared_database: Option<String>,
     #[command(flatten)]
     pub protection: crate::config::ProtectionArgs,
 }
@@ -317,15 +322,17 @@ async fn check_checkpoints(
         .map_err(|e| CliError::Usage(format!("cannot check checkpoints: {e}")))
 }
 
+fn cli_event(action: Action, outcome: &str, detail: String) -> AuditEvent {
+    AuditEvent::new(action, &cli_actor(), "cli", outcome, &cli_meta()).detail(detail)
+}
+
 async fn audit_cli(
     cmd: &Cmd,
     action: Action,
     outcome: &str,
     detail: String,
 ) -> Result<(), CliError> {
-    cmd.audit
-        .append(AuditEvent::new(action, &cli_actor(), "cli", outcome, &cli_meta()).detail(detail))
-        .await?;
+    cmd.audit.append(cli_event(action, outcome, detail)).await?;
     Ok(())
 }
 
@@ -344,6 +351,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             crate::demo::run::run(
                 &args.dir,
                 &args.listen,
+                args.shared_database.as_deref(),
                 &args.protection,
                 cli.storage.audit_log_group(),
             )
@@ -492,14 +500,20 @@ async fn user_command(cmd: &Cmd, command: UserCommand) -> Result<ExitCode, CliEr
             let username = Username::parse(&username)?;
             let role = Role::parse(&role).ok_or(crate::auth::users::UserError::UnknownRole)?;
             let password = read_password(true)?;
-            let user = cmd.users.add(&username, &password, role).await?;
-            audit_cli(
-                cmd,
-                Action::UserChange,
-                "ok",
-                format!("added user {} as {}", user.username, user.role),
-            )
-            .await?;
+            let hash = crate::auth::users::new_password_hash(&password).await?;
+            // The user and the audit row commit together, or neither does.
+            let mut change = cmd.audit.begin_change().await?;
+            let user = cmd
+                .users
+                .add_in(change.conn(), &username, &hash, role)
+                .await?;
+            change
+                .commit(cli_event(
+                    Action::UserChange,
+                    "ok",
+                    format!("added user {} as {}", user.username, user.role),
+                ))
+                .await?;
             println!("added user {} ({})", user.username, user.role);
         }
         UserCommand::List => {
@@ -518,14 +532,17 @@ async fn user_command(cmd: &Cmd, command: UserCommand) -> Result<ExitCode, CliEr
                 .by_name(&username)
                 .await?
                 .ok_or(crate::auth::users::UserError::NotFound)?;
-            cmd.users.set_disabled(user.id, true).await?;
-            audit_cli(
-                cmd,
-                Action::UserChange,
-                "ok",
-                format!("disabled user {}", user.username),
-            )
-            .await?;
+            let mut change = cmd.audit.begin_change().await?;
+            cmd.users
+                .set_disabled_in(change.conn(), user.id, true)
+                .await?;
+            change
+                .commit(cli_event(
+                    Action::UserChange,
+                    "ok",
+                    format!("disabled user {}", user.username),
+                ))
+                .await?;
             println!("disabled user {}; their sessions have ended", user.username);
         }
         UserCommand::Passwd { username } => {
@@ -535,14 +552,18 @@ async fn user_command(cmd: &Cmd, command: UserCommand) -> Result<ExitCode, CliEr
                 .await?
                 .ok_or(crate::auth::users::UserError::NotFound)?;
             let password = read_password(true)?;
-            cmd.users.set_password(user.id, &password).await?;
-            audit_cli(
-                cmd,
-                Action::UserChange,
-                "ok",
-                format!("set password of {}", user.username),
-            )
-            .await?;
+            let hash = crate::auth::users::new_password_hash(&password).await?;
+            let mut change = cmd.audit.begin_change().await?;
+            cmd.users
+                .set_password_in(change.conn(), user.id, &hash)
+                .await?;
+            change
+                .commit(cli_event(
+                    Action::UserChange,
+                    "ok",
+                    format!("set password of {}", user.username),
+                ))
+                .await?;
             println!(
                 "password of {} changed; their sessions have ended",
                 user.username
@@ -611,7 +632,15 @@ async fn decrypt_command(storage: &StorageArgs, args: DecryptArgs) -> Result<Exi
     }
     if enrolled {
         let code = read_code()?;
-        if let Err(e) = cmd.totp.verify(operator.id, &code, false).await {
+        let mut conn = cmd
+            .db
+            .pool
+            .acquire()
+            .await
+            .map_err(crate::db::DbError::Query)?;
+        let checked = cmd.totp.verify(&mut conn, operator.id, &code, false).await;
+        drop(conn);
+        if let Err(e) = checked {
             cmd.audit
                 .append(
                     AuditEvent::new(
@@ -695,6 +724,7 @@ async fn decrypt_command(storage: &StorageArgs, args: DecryptArgs) -> Result<Exi
         reason,
         meta,
         detail: String::new(),
+        budget: budget.cap(),
     };
     match revealer.reveal(request).await {
         Ok(revealed) => {
@@ -710,6 +740,9 @@ async fn decrypt_command(storage: &StorageArgs, args: DecryptArgs) -> Result<Exi
             eprintln!("callvault: nothing was decrypted ({kind}); the attempt was recorded");
             Ok(ExitCode::from(2))
         }
+        Err(RevealError::OverBudget { used, limit }) => Err(CliError::Usage(format!(
+            "decrypt budget used: {used} of {limit} in the last hour"
+        ))),
         Err(RevealError::Audit(e)) => Err(e.into()),
     }
 }

@@ -212,6 +212,19 @@ impl Application {
         if let Some(shipper) = shipper {
             shipper.spawn();
         }
+        // Summaries of anonymous refusals reach the log within an interval
+        // even when no further refusal comes to write them.
+        let tallies = state.audit.clone();
+        tokio::spawn(async move {
+            let period = u64::try_from(crate::audit::TALLY_INTERVAL_US / 1_000_000).unwrap_or(60);
+            let mut tick = tokio::time::interval(Duration::from_secs(period));
+            loop {
+                tick.tick().await;
+                if let Err(e) = tallies.flush_tallies().await {
+                    tracing::warn!(error = %e, "writing refusal summaries failed");
+                }
+            }
+        });
         let purger = state.sessions.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));

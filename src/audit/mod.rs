@@ -27,6 +27,10 @@ const PG_APPEND_LOCK: i64 = 0x6376_6175;
 
 pub const MAX_REASON_CHARS: usize = 500;
 const MAX_FIELD_CHARS: usize = 256;
+/// Refusals of anonymous clients are summarised per address per interval.
+pub const TALLY_INTERVAL_US: i64 = 60_000_000;
+/// Summary rows written per flush at most (the rest wait for the next one).
+const TALLY_FLUSH_ROWS: i64 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -38,6 +42,8 @@ pub enum AuditError {
     Internal(&'static str),
     #[error("the audit batch this row was in failed: {0}")]
     Batch(String),
+    #[error("the audit chain's head is row {0}: no sequence number follows it (run `callvault audit verify`)")]
+    SequenceExhausted(i64),
 }
 
 type Waiter = tokio::sync::oneshot::Sender<Result<AuditRow, AuditError>>;
@@ -247,6 +253,17 @@ pub struct BadRow {
     pub problem: String,
 }
 
+/// Sequence numbers over the whole table, from one statement.
+#[derive(Debug, Clone, Copy)]
+struct Census {
+    rows: i64,
+    /// NULL, REAL, TEXT or BLOB sequence numbers (SQLite only).
+    not_integer: i64,
+    /// Smallest and largest integer sequence numbers (head 0 if none).
+    min: Option<i64>,
+    head: i64,
+}
+
 struct RangeResult {
     first_seq: i64,
     last_seq: i64,
@@ -358,6 +375,46 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
+/// A change in progress with its audit row still to come (see
+/// [`AuditLog::begin_change`]).
+pub struct AuditedChange {
+    log: AuditLog,
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _serialised: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl AuditedChange {
+    /// The transaction the change is written in.
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
+    /// Appends `event` after the change and commits both, durably.
+    pub async fn commit(self, event: AuditEvent) -> Result<AuditRow, AuditError> {
+        self.commit_many(vec![event])
+            .await?
+            .pop()
+            .ok_or(AuditError::Internal("an audited change wrote no row"))
+    }
+
+    /// Undoes the change (and releases the chain lock) now.
+    pub async fn rollback(self) {
+        if let Err(e) = self.tx.rollback().await {
+            tracing::warn!(error = %e, "rolling back an audited change failed");
+        }
+    }
+
+    /// As `commit`, with several rows.
+    pub async fn commit_many(
+        mut self,
+        events: Vec<AuditEvent>,
+    ) -> Result<Vec<AuditRow>, AuditError> {
+        let rows = self.log.insert_rows(&mut self.tx, events).await?;
+        self.tx.commit().await?;
+        Ok(rows)
+    }
+}
+
 impl AuditLog {
     pub fn new(db: Db, key: Zeroizing<Vec<u8>>, clock: SharedClock) -> Self {
         Self {
@@ -398,6 +455,34 @@ impl AuditLog {
         .fetch_one(&self.db.pool)
         .await?;
         Ok(n)
+    }
+
+    /// Appends a reveal's row only if `actor` made fewer than `limit` decrypt
+    /// attempts since `since_us`, counted in the same transaction under the
+    /// chain lock. Every process's appends to one database are serialised by
+    /// that lock, so no number of replicas can reveal past the budget.
+    /// `Err(used)` when the budget is spent (nothing written).
+    pub async fn append_within_budget(
+        &self,
+        event: AuditEvent,
+        limit: u32,
+        since_us: i64,
+    ) -> Result<Result<AuditRow, i64>, AuditError> {
+        let mut change = self.begin_change().await?;
+        let (used,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM audit_log WHERE actor = $1 AND action IN ($2, $3) AND ts_us >= $4",
+        )
+        .bind(clean(&event.actor, MAX_FIELD_CHARS))
+        .bind(Action::Decrypt.as_str())
+        .bind(Action::DecryptFailed.as_str())
+        .bind(since_us)
+        .fetch_one(&mut *change.conn())
+        .await?;
+        if used >= i64::from(limit) {
+            change.rollback().await;
+            return Ok(Err(used));
+        }
+        Ok(Ok(change.commit(event).await?))
     }
 
     /// Rows of `action` per actor in `[from_us, to_us)`.
@@ -522,15 +607,33 @@ impl AuditLog {
         use sqlx::Connection as _;
         let mut tx = match self.db.backend {
             Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => {
-                let mut tx = conn.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(PG_APPEND_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
-                tx
-            }
+            Backend::Postgres => conn.begin().await?,
         };
+        self.lock_chain(&mut tx).await?;
+        let committed = self.insert_rows(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(committed)
+    }
+
+    /// Serialises chain writers across processes, inside the open transaction
+    /// (SQLite's `BEGIN IMMEDIATE` already holds the write lock).
+    async fn lock_chain(&self, tx: &mut sqlx::AnyConnection) -> Result<(), AuditError> {
+        if self.db.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(PG_APPEND_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts rows after the chain head, in the caller's transaction (which
+    /// holds the chain lock).
+    async fn insert_rows(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        events: Vec<AuditEvent>,
+    ) -> Result<Vec<AuditRow>, AuditError> {
         let head: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *tx)
@@ -538,8 +641,14 @@ impl AuditLog {
         let (mut prev_seq, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
         let mut committed = Vec::with_capacity(events.len());
         for event in events {
+            // Never wrap: a head at i64::MAX (forged) stops appends with a
+            // clear error instead of writing row i64::MIN.
+            let seq = prev_seq
+                .checked_add(1)
+                .filter(|s| *s < i64::MAX)
+                .ok_or(AuditError::SequenceExhausted(prev_seq))?;
             let mut row = AuditRow {
-                seq: prev_seq + 1,
+                seq,
                 ts_us: self.clock.now_us(),
                 actor: clean(&event.actor, MAX_FIELD_CHARS),
                 role: clean(&event.role, 32),
@@ -557,25 +666,25 @@ impl AuditLog {
             };
             row.hash = self.mac(&row.prev_hash, &row)?;
             sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO audit_log ({ROW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-        )))
-        .bind(row.seq)
-        .bind(row.ts_us)
-        .bind(&row.actor)
-        .bind(&row.role)
-        .bind(&row.action)
-        .bind(&row.contact_id)
-        .bind(&row.field)
-        .bind(&row.reason)
-        .bind(&row.outcome)
-        .bind(&row.client_addr)
-        .bind(&row.user_agent)
-        .bind(&row.request_id)
-        .bind(&row.detail)
-        .bind(&row.prev_hash)
-        .bind(&row.hash)
-        .execute(&mut *tx)
-        .await?;
+                "INSERT INTO audit_log ({ROW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            )))
+            .bind(row.seq)
+            .bind(row.ts_us)
+            .bind(&row.actor)
+            .bind(&row.role)
+            .bind(&row.action)
+            .bind(&row.contact_id)
+            .bind(&row.field)
+            .bind(&row.reason)
+            .bind(&row.outcome)
+            .bind(&row.client_addr)
+            .bind(&row.user_agent)
+            .bind(&row.request_id)
+            .bind(&row.detail)
+            .bind(&row.prev_hash)
+            .bind(&row.hash)
+            .execute(&mut *tx)
+            .await?;
             if self.outbox {
                 sqlx::query("INSERT INTO audit_outbox (seq) VALUES ($1)")
                     .bind(row.seq)
@@ -586,67 +695,224 @@ impl AuditLog {
             prev_hash = row.hash.clone();
             committed.push(row);
         }
-        tx.commit().await?;
         Ok(committed)
     }
 
-    /// Recomputes the whole chain in sequence order; names the first bad row.
-    pub async fn verify(&self) -> Result<VerifyReport, AuditError> {
-        match &self.db.sqlite_scan {
-            Some(native) => self.verify_sqlite_in_ranges(native).await,
-            None => {
-                let sql = format!("SELECT {ROW_COLUMNS} FROM audit_log ORDER BY seq");
-                let rows =
-                    sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql)).fetch(&self.db.pool);
-                Ok(self
-                    .verify_range(rows, 1, GENESIS_HASH.to_owned())
-                    .await?
-                    .into_report())
+    /// Opens a change that is committed together with its audit row: the
+    /// change runs on [`AuditedChange::conn`], then [`AuditedChange::commit`]
+    /// appends the row in the same transaction. If either fails, neither
+    /// happens; dropping it uncommitted undoes the change.
+    ///
+    /// Holds the chain lock until committed or dropped: the change must use
+    /// only this connection, never the pool.
+    pub async fn begin_change(&self) -> Result<AuditedChange, AuditError> {
+        let serialised = Arc::clone(&self.append_lock).lock_owned().await;
+        let mut tx = match self.db.backend {
+            Backend::Sqlite => self.db.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.db.pool.begin().await?,
+        };
+        self.lock_chain(&mut tx).await?;
+        Ok(AuditedChange {
+            log: self.clone(),
+            tx,
+            _serialised: serialised,
+        })
+    }
+
+    /// What one statement over the whole table says about sequence numbers.
+    async fn census(&self) -> Result<Census, AuditError> {
+        let row: (i64, i64, Option<i64>, Option<i64>) = match &self.db.sqlite_scan {
+            // SQLite stores any value in any column of a rebuilt table:
+            // count what is not an integer (NULL, REAL, TEXT, BLOB).
+            Some(native) => {
+                sqlx::query_as(
+                    "SELECT COUNT(*), \
+                     COALESCE(SUM(CASE WHEN typeof(seq) = 'integer' THEN 0 ELSE 1 END), 0), \
+                     MIN(CASE WHEN typeof(seq) = 'integer' THEN seq END), \
+                     MAX(CASE WHEN typeof(seq) = 'integer' THEN seq END) \
+                     FROM audit_log",
+                )
+                .fetch_one(native)
+                .await?
             }
+            None => {
+                sqlx::query_as(
+                    "SELECT COUNT(*), COUNT(*) - COUNT(seq), MIN(seq), MAX(seq) FROM audit_log",
+                )
+                .fetch_one(&self.db.pool)
+                .await?
+            }
+        };
+        Ok(Census {
+            rows: row.0,
+            not_integer: row.1,
+            min: row.2,
+            head: row.3.unwrap_or(0),
+        })
+    }
+
+    /// Counts a refusal of an anonymous client instead of appending a row
+    /// for it: an anonymous flood costs one summary row per address per
+    /// interval (see `flush_tallies`), not one row per request.
+    pub async fn tally_anonymous(&self, event: &AuditEvent) -> Result<(), AuditError> {
+        let now = self.clock.now_us();
+        let window = now - now.rem_euclid(TALLY_INTERVAL_US);
+        sqlx::query(
+            "INSERT INTO refusal_tally (client_addr, window_us, action, refusals, first_us, last_us, sample) \
+             VALUES ($1, $2, $3, 1, $4, $4, $5) \
+             ON CONFLICT (client_addr, window_us, action) \
+             DO UPDATE SET refusals = refusal_tally.refusals + 1, last_us = excluded.last_us",
+        )
+        .bind(clean(&event.meta.client_addr, 64))
+        .bind(window)
+        .bind(event.action.as_str())
+        .bind(now)
+        .bind(clean(&event.detail, 200))
+        .execute(&self.db.pool)
+        .await?;
+        self.flush_tallies().await?;
+        Ok(())
+    }
+
+    /// Writes one summary row per address and action for each interval that
+    /// is over, and forgets those counts, in one transaction. Returns how
+    /// many rows it wrote.
+    pub async fn flush_tallies(&self) -> Result<usize, AuditError> {
+        let now = self.clock.now_us();
+        let current = now - now.rem_euclid(TALLY_INTERVAL_US);
+        let due: Option<(i64,)> =
+            sqlx::query_as("SELECT window_us FROM refusal_tally WHERE window_us < $1 LIMIT 1")
+                .bind(current)
+                .fetch_optional(&self.db.pool)
+                .await?;
+        if due.is_none() {
+            return Ok(0);
         }
+        let mut change = self.begin_change().await?;
+        let tallies: Vec<(String, i64, String, i64, i64, i64, String)> = sqlx::query_as(
+            "SELECT client_addr, window_us, action, refusals, first_us, last_us, sample \
+             FROM refusal_tally WHERE window_us < $1 \
+             ORDER BY window_us, client_addr, action LIMIT $2",
+        )
+        .bind(current)
+        .bind(TALLY_FLUSH_ROWS)
+        .fetch_all(&mut *change.conn())
+        .await?;
+        let mut events = Vec::with_capacity(tallies.len());
+        for (addr, window, action, refusals, first_us, last_us, sample) in tallies {
+            sqlx::query(
+                "DELETE FROM refusal_tally WHERE client_addr = $1 AND window_us = $2 AND action = $3",
+            )
+            .bind(&addr)
+            .bind(window)
+            .bind(&action)
+            .execute(&mut *change.conn())
+            .await?;
+            let meta = RequestMeta {
+                client_addr: addr,
+                ..RequestMeta::default()
+            };
+            let action = Action::parse(&action).unwrap_or(Action::CsrfRejected);
+            events.push(
+                AuditEvent::new(action, "anonymous", "", "refused_summary", &meta).detail(format!(
+                    "{refusals} refusal(s) of an anonymous client from {} to {}; e.g. {sample}",
+                    crate::clock::format_us(first_us),
+                    crate::clock::format_us(last_us)
+                )),
+            );
+        }
+        let written = events.len();
+        change.commit_many(events).await?;
+        Ok(written)
+    }
+
+    /// Recomputes the whole chain in sequence order; names the first bad row.
+    ///
+    /// The invariant, checked over the whole table: the rows are exactly rows
+    /// 1 to the head, each once, with integer sequence numbers: no gap, no
+    /// NULL, no row below 1 or beyond the head. Then every row's link and
+    /// hash is recomputed.
+    pub async fn verify(&self) -> Result<VerifyReport, AuditError> {
+        let census = self.census().await?;
+        let bad = |seq: i64, rows_checked: u64, problem: String| VerifyReport {
+            rows_checked,
+            head_seq: seq,
+            first_bad: Some(BadRow { seq, problem }),
+        };
+        if census.not_integer > 0 {
+            return Ok(bad(
+                0,
+                0,
+                format!(
+                    "{} row(s) with a NULL or non-integer sequence number (REAL, TEXT): outside the chain (rows inserted)",
+                    census.not_integer
+                ),
+            ));
+        }
+        // Rows below 1 come first in sequence order: name them first.
+        if let Some(min) = census.min.filter(|m| *m < 1) {
+            return Ok(bad(
+                min,
+                1,
+                format!("sequence gap: expected row 1, found row {min} (rows deleted or inserted)"),
+            ));
+        }
+        let head = census.head;
+        let chain = match &self.db.sqlite_scan {
+            Some(native) => self.verify_sqlite_in_ranges(native, head).await?,
+            None => {
+                let sql =
+                    format!("SELECT {ROW_COLUMNS} FROM audit_log WHERE seq <= $1 ORDER BY seq");
+                let rows = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(head)
+                    .fetch(&self.db.pool);
+                self.verify_range(rows, 1, GENESIS_HASH.to_owned())
+                    .await?
+                    .into_report()
+            }
+        };
+        if !chain.ok() {
+            return Ok(chain);
+        }
+        // A verified chain is rows 1..=head, each once; anything else in the
+        // table (a duplicate the scans could not see) was put there.
+        let outside = census
+            .rows
+            .saturating_sub(i64::try_from(chain.rows_checked).unwrap_or(i64::MAX));
+        if outside != 0 || chain.head_seq != head {
+            return Ok(bad(
+                head.saturating_add(1),
+                chain.rows_checked,
+                format!("{outside} row(s) outside the chain of rows 1 to {head} (rows inserted)"),
+            ));
+        }
+        Ok(chain)
     }
 
     /// SQLite hands rows over one at a time from its worker thread, so one
-    /// scan is latency-bound: scan four sequence ranges at once, verify each,
-    /// then check that the ranges link.
+    /// scan is latency-bound: scan four sequence ranges of 1..=head at once,
+    /// verify each, then check that the ranges meet and link.
     async fn verify_sqlite_in_ranges(
         &self,
         native: &sqlx::SqlitePool,
+        head: i64,
     ) -> Result<VerifyReport, AuditError> {
-        const RANGES: i64 = 4;
-        let (min, max): (Option<i64>, Option<i64>) =
-            sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM audit_log")
-                .fetch_one(native)
-                .await?;
-        let max = max.unwrap_or(0);
-        // Rows below 1 would fall outside every range: a sequential scan would
-        // meet them first, so report them first.
-        if let Some(min) = min.filter(|m| *m < 1) {
-            return Ok(VerifyReport {
-                rows_checked: 1,
-                head_seq: min,
-                first_bad: Some(BadRow {
-                    seq: min,
-                    problem: format!(
-                        "sequence gap: expected row 1, found row {min} (rows deleted or inserted)"
-                    ),
-                }),
-            });
+        const RANGES: usize = 4;
+        let width = (head / RANGES as i64).max(1);
+        let mut bounds: Vec<(i64, i64)> = Vec::with_capacity(RANGES);
+        let mut lo = 1i64;
+        while lo <= head {
+            let hi = if bounds.len() == RANGES - 1 {
+                head
+            } else {
+                lo.saturating_add(width - 1).min(head)
+            };
+            bounds.push((lo, hi));
+            if hi >= head {
+                break;
+            }
+            lo = hi + 1;
         }
-        let width = (max / RANGES).max(1);
-        let bounds: Vec<(i64, i64)> = (0..RANGES)
-            .map(|k| {
-                (
-                    1 + k * width,
-                    if k == RANGES - 1 {
-                        i64::MAX
-                    } else {
-                        1 + (k + 1) * width
-                    },
-                )
-            })
-            .filter(|(lo, _)| *lo <= max.max(1))
-            .collect();
         // One task per range, so decoding and HMACs use every core.
         let scans: Vec<_> = bounds
             .iter()
@@ -655,7 +921,7 @@ impl AuditLog {
                 tokio::spawn(async move {
                     // Each range starts from the stored prev_hash of its first
                     // row; the links between ranges are checked below.
-                    let sql = format!("SELECT {ROW_COLUMNS} FROM audit_log WHERE seq >= $1 AND seq < $2 ORDER BY seq");
+                    let sql = format!("SELECT {ROW_COLUMNS} FROM audit_log WHERE seq >= $1 AND seq <= $2 ORDER BY seq");
                     let rows = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql)).bind(lo).bind(hi).fetch(&native);
                     log.verify_range(rows, lo, String::new()).await
                 })
@@ -669,26 +935,32 @@ impl AuditLog {
             );
         }
         let mut checked = 0u64;
-        let mut prev_last: Option<String> = Some(GENESIS_HASH.to_owned());
-        let mut head = 0;
+        let mut prev_last = GENESIS_HASH.to_owned();
+        let mut verified_head = 0i64;
         for r in results {
-            if let (Some(expected), Some(first_prev)) = (&prev_last, &r.first_prev_hash) {
-                if expected != first_prev
-                    && r.first_bad.as_ref().is_none_or(|b| b.seq > r.first_seq)
-                {
-                    return Ok(VerifyReport {
-                        rows_checked: checked + 1,
-                        head_seq: r.first_seq,
-                        first_bad: Some(BadRow {
-                            seq: r.first_seq,
-                            problem: format!(
-                                "row {} does not link to row {} (rows reordered, replaced or deleted)",
-                                r.first_seq,
-                                r.first_seq - 1
-                            ),
-                        }),
-                    });
-                }
+            if r.checked == 0 {
+                continue;
+            }
+            let broken = |problem: String| VerifyReport {
+                rows_checked: checked + 1,
+                head_seq: r.first_seq,
+                first_bad: Some(BadRow {
+                    seq: r.first_seq,
+                    problem,
+                }),
+            };
+            let expected = verified_head.saturating_add(1);
+            if r.first_seq != expected {
+                return Ok(broken(format!(
+                    "sequence gap: expected row {expected}, found row {} (rows deleted or inserted)",
+                    r.first_seq
+                )));
+            }
+            if r.first_prev_hash.as_deref() != Some(prev_last.as_str()) {
+                return Ok(broken(format!(
+                    "row {} does not link to row {} (rows reordered, replaced or deleted)",
+                    r.first_seq, verified_head
+                )));
             }
             if let Some(bad) = r.first_bad {
                 return Ok(VerifyReport {
@@ -698,14 +970,12 @@ impl AuditLog {
                 });
             }
             checked += r.checked;
-            if r.checked > 0 {
-                prev_last = r.last_hash;
-                head = r.last_seq;
-            }
+            prev_last = r.last_hash.unwrap_or_default();
+            verified_head = r.last_seq;
         }
         Ok(VerifyReport {
             rows_checked: checked,
-            head_seq: head,
+            head_seq: verified_head,
             first_bad: None,
         })
     }
@@ -726,7 +996,7 @@ impl AuditLog {
         let mac = Hmac::<Sha256>::new_from_slice(&self.key).map_err(|_| AuditError::Key)?;
         let mut out = RangeResult {
             first_seq,
-            last_seq: first_seq - 1,
+            last_seq: first_seq.saturating_sub(1),
             first_prev_hash: None,
             last_hash: None,
             checked: 0,
@@ -751,7 +1021,7 @@ impl AuditLog {
                 Some(format!(
                     "row {} does not link to row {} (rows reordered, replaced or deleted)",
                     row.seq,
-                    row.seq - 1
+                    row.seq.saturating_sub(1)
                 ))
             } else {
                 let mut m = mac.clone();
@@ -770,7 +1040,7 @@ impl AuditLog {
             }
             out.last_seq = row.seq;
             prev_hash = row.hash;
-            expected_seq += 1;
+            expected_seq = expected_seq.saturating_add(1);
         }
         out.last_hash = (out.checked > 0).then_some(prev_hash);
         Ok(out)

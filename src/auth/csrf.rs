@@ -1,6 +1,7 @@
 //! CSRF protection: a synchronizer token bound to the session, required on
 //! every POST (OWASP ASVS 4.2.2 / 50.4), checked in one middleware before any
-//! handler runs. Refusals are audited.
+//! handler runs. Refusals are audited: individually for signed-in users,
+//! counted per address and interval for anonymous clients.
 
 use actix_session::{Session, SessionExt as _};
 use actix_web::body::{BoxBody, MessageBody};
@@ -78,14 +79,38 @@ pub async fn csrf_guard(
         let (http_req, _) = req.parts();
         let meta = request_meta(http_req);
         if let Some(state) = state {
-            let (actor, role) =
-                crate::auth::principal::session_identity(&http_req.get_session(), &state).await;
-            let event = AuditEvent::new(Action::CsrfRejected, &actor, &role, "refused", &meta)
-                .detail(format!(
-                    "POST {}",
-                    http_req.path().chars().take(200).collect::<String>()
-                ));
-            if let Err(e) = state.audit.append(event).await {
+            let principal =
+                crate::auth::principal::current_principal(&http_req.get_session(), &state)
+                    .await
+                    .ok()
+                    .flatten();
+            let detail = format!(
+                "POST {}",
+                http_req.path().chars().take(200).collect::<String>()
+            );
+            // A signed-in user's refusal is a row of its own; an anonymous
+            // client's is counted into one summary row per address and
+            // interval, so that a flood cannot grow the log without bound.
+            let result = match principal {
+                Some(p) => {
+                    let event = AuditEvent::new(
+                        Action::CsrfRejected,
+                        &p.username,
+                        p.role.as_str(),
+                        "refused",
+                        &meta,
+                    )
+                    .detail(detail);
+                    state.audit.append(event).await.map(|_| ())
+                }
+                None => {
+                    let event =
+                        AuditEvent::new(Action::CsrfRejected, "anonymous", "", "refused", &meta)
+                            .detail(detail);
+                    state.audit.tally_anonymous(&event).await
+                }
+            };
+            if let Err(e) = result {
                 tracing::error!(error = %e, "cannot audit a CSRF refusal");
             }
         }

@@ -7,12 +7,14 @@ use serde::Deserialize;
 
 use super::csrf;
 use super::password::Password;
-use super::principal::{current_principal, Admin, SignedIn, AUTH_AT_KEY};
+use super::principal::{
+    current_principal, new_generation, Admin, SignedIn, AUTH_AT_KEY, GENERATION_KEY,
+};
 use super::session_store::USER_ID_KEY;
 use super::throttle::{addr_bucket, user_bucket, ThrottleDecision};
-use super::users::{AuthResult, User, UserError, Username};
+use super::users::{new_password_hash, AuthResult, User, UserError, Username};
 use super::Role;
-use crate::audit::{Action, AuditEvent};
+use crate::audit::{Action, AuditEvent, AuditedChange};
 use crate::web::error::AppError;
 use crate::web::middleware::request_meta;
 use crate::web::templates::{html, AdminUsersPage, HomePage, Layout, LoginPage, UserView};
@@ -103,8 +105,10 @@ pub async fn login(
     let actor_of = |u: &Option<Username>| u.as_ref().map_or("unknown", |u| u.as_str()).to_owned();
     let buckets = [user_bucket(&form.username), addr_bucket(&meta.client_addr)];
 
+    // Counted before the password is checked (atomically): of any number of
+    // parallel attempts, at most the free ones reach the hash.
     for bucket in &buckets {
-        if let ThrottleDecision::Locked { .. } = state.throttle.check(bucket).await? {
+        if let ThrottleDecision::Locked { .. } = state.throttle.admit(bucket).await? {
             let event = AuditEvent::new(
                 Action::LoginFailed,
                 &actor_of(&username),
@@ -113,7 +117,9 @@ pub async fn login(
                 &meta,
             )
             .detail(bucket.split(':').next().unwrap_or("").to_owned() + " locked");
-            state.audit.append(event).await?;
+            // Nobody is signed in: a flood of refused attempts is counted
+            // into one summary row per address and interval.
+            state.audit.tally_anonymous(&event).await?;
             return login_failed_page(&session, StatusCode::TOO_MANY_REQUESTS, &form.username);
         }
     }
@@ -130,9 +136,6 @@ pub async fn login(
                 AuthResult::Disabled(u) => (u.username.clone(), "disabled"),
                 _ => ("unknown".to_owned(), "unknown_user"),
             };
-            for bucket in &buckets {
-                state.throttle.record_failure(bucket).await?;
-            }
             state
                 .audit
                 .append(
@@ -158,12 +161,16 @@ pub async fn login(
             &meta,
         ))
         .await?;
-    // ASVS 3.2.1: a new session id at sign-in, with a fresh CSRF token.
+    // ASVS 3.2.1: a sign-in starts a new session: a new id, and nothing
+    // carried over from the session before it (its CSRF token, another
+    // user's step-up), under a new sign-in generation.
+    let generation = new_generation()?;
+    session.clear();
     session.renew();
-    session.remove(csrf::CSRF_SESSION_KEY);
     session
         .insert(USER_ID_KEY, user.id)
         .and_then(|_| session.insert(AUTH_AT_KEY, state.clock.now_us()))
+        .and_then(|_| session.insert(GENERATION_KEY, generation))
         .map_err(|e| AppError::Internal(format!("session: {e}")))?;
     Ok(see_other("/"))
 }
@@ -274,26 +281,26 @@ struct AdminCtx<'a> {
 }
 
 impl AdminCtx<'_> {
-    /// Records a user change (or a refused one) before answering.
-    async fn audit(&self, outcome: &str, detail: String) -> Result<(), AppError> {
+    fn event(&self, outcome: &str, detail: String) -> AuditEvent {
         let p = self.admin.principal();
-        let event = AuditEvent::new(
+        AuditEvent::new(
             Action::UserChange,
             &p.username,
             p.role.as_str(),
             outcome,
             &request_meta(self.req),
         )
-        .detail(detail);
-        self.state.audit.append(event).await?;
-        Ok(())
+        .detail(detail)
     }
 
     async fn refused(&self, what: String, e: UserError) -> Result<HttpResponse, AppError> {
         if let UserError::Db(db) = e {
             return Err(db.into());
         }
-        self.audit("refused", format!("{what}: {e}")).await?;
+        self.state
+            .audit
+            .append(self.event("refused", format!("{what}: {e}")))
+            .await?;
         if let UserError::NotFound = e {
             return Err(AppError::NotFound);
         }
@@ -307,20 +314,25 @@ impl AdminCtx<'_> {
         .await
     }
 
-    /// Audits the outcome; redirects with `notice` on success.
+    /// Commits the change made in `change` with its audit row (or undoes
+    /// it and records the refusal); redirects with `notice` on success.
     async fn finish(
         &self,
         what: String,
+        change: AuditedChange,
         result: Result<User, UserError>,
         done: impl FnOnce(&User) -> String,
         notice: &str,
     ) -> Result<HttpResponse, AppError> {
         match result {
             Ok(u) => {
-                self.audit("ok", done(&u)).await?;
+                change.commit(self.event("ok", done(&u))).await?;
                 Ok(see_other(&format!("/admin/users?m={notice}")))
             }
-            Err(e) => self.refused(what, e).await,
+            Err(e) => {
+                change.rollback().await;
+                self.refused(what, e).await
+            }
         }
     }
 }
@@ -345,12 +357,22 @@ pub async fn admin_add_user(
         Err(e) => return ctx.refused("add user".into(), e).await,
     };
     let what = format!("add user {}", username.as_str());
-    let result = match Role::parse(&form.role) {
-        Some(role) => state.users.add(&username, &password, role).await,
-        None => Err(UserError::UnknownRole),
+    let Some(role) = Role::parse(&form.role) else {
+        return ctx.refused(what, UserError::UnknownRole).await;
     };
+    // Hashed before the transaction opens: it holds the audit chain's lock.
+    let hash = match new_password_hash(&password).await {
+        Ok(h) => h,
+        Err(e) => return ctx.refused(what, e).await,
+    };
+    let mut change = state.audit.begin_change().await?;
+    let result = state
+        .users
+        .add_in(change.conn(), &username, &hash, role)
+        .await;
     ctx.finish(
         what,
+        change,
         result,
         |u| format!("added user {} as {}", u.username, u.role),
         "added",
@@ -377,9 +399,14 @@ async fn set_disabled(
     } else {
         ("enable", "enabled")
     };
-    let result = state.users.set_disabled(id, disabled).await;
+    let mut change = state.audit.begin_change().await?;
+    let result = state
+        .users
+        .set_disabled_in(change.conn(), id, disabled)
+        .await;
     ctx.finish(
         format!("{what} user #{id}"),
+        change,
         result,
         |u| format!("{notice} user {}", u.username),
         notice,
@@ -427,12 +454,15 @@ pub async fn admin_set_role(
         req: &req,
     };
     let id = id.into_inner();
-    let result = match Role::parse(&form.role) {
-        Some(role) => state.users.set_role(id, role).await,
-        None => Err(UserError::UnknownRole),
+    let what = format!("set role of user #{id}");
+    let Some(role) = Role::parse(&form.role) else {
+        return ctx.refused(what, UserError::UnknownRole).await;
     };
+    let mut change = state.audit.begin_change().await?;
+    let result = state.users.set_role_in(change.conn(), id, role).await;
     ctx.finish(
-        format!("set role of user #{id}"),
+        what,
+        change,
         result,
         |u| format!("set role of {} to {}", u.username, u.role),
         "role",

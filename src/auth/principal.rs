@@ -18,6 +18,19 @@ use crate::web::State;
 
 /// When the session signed in (µs since the epoch), for the absolute timeout.
 pub const AUTH_AT_KEY: &str = "auth_us";
+/// Which sign-in the session holds: a random value set at every sign-in, so
+/// that what was bound to one sign-in (a step-up) is void in the next.
+pub const GENERATION_KEY: &str = "gen";
+
+/// A fresh sign-in generation (128 random bits, hex).
+pub fn new_generation() -> Result<String, AppError> {
+    use rand::TryRngCore as _;
+    let mut raw = [0u8; 16];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut raw)
+        .map_err(|e| AppError::Internal(format!("random: {e}")))?;
+    Ok(hex::encode(raw))
+}
 
 /// A signed-in, enabled user, as of this request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +38,8 @@ pub struct Principal {
     pub user_id: i64,
     pub username: String,
     pub role: Role,
+    /// The session's sign-in generation ("" for sessions from before it existed).
+    pub generation: String,
 }
 
 /// The outcome of an access check. Must be acted on.
@@ -56,6 +71,11 @@ pub async fn current_principal(
             user_id: user.id,
             username: user.username,
             role: user.role,
+            generation: session
+                .get::<String>(GENERATION_KEY)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
         })),
         _ => {
             session.purge();
@@ -74,14 +94,6 @@ pub async fn decide(
         Some(p) if role.is_none_or(|r| r == p.role) => AccessDecision::Proceed(p),
         Some(p) => AccessDecision::Denied(p),
     })
-}
-
-/// Actor and role for an audit row about this session ("anonymous" if none).
-pub async fn session_identity(session: &Session, state: &State) -> (String, String) {
-    match current_principal(session, state).await {
-        Ok(Some(p)) => (p.username, p.role.as_str().to_owned()),
-        _ => ("anonymous".to_owned(), String::new()),
-    }
 }
 
 pub trait RoleRequirement {

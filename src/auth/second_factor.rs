@@ -13,7 +13,7 @@ use super::throttle::ThrottleDecision;
 use super::totp::{Enrolment, TotpError};
 use super::users::AuthResult;
 use crate::audit::{Action, AuditEvent};
-use crate::decrypt::policy::STEP_UP_KEY;
+use crate::decrypt::policy::{StepUp, STEP_UP_KEY};
 use crate::web::error::AppError;
 use crate::web::middleware::request_meta;
 use crate::web::templates::{html, Layout, StepUpPage, TotpPage};
@@ -40,6 +40,23 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+fn event(
+    req: &HttpRequest,
+    p: &Principal,
+    action: Action,
+    outcome: &str,
+    detail: &str,
+) -> AuditEvent {
+    AuditEvent::new(
+        action,
+        &p.username,
+        p.role.as_str(),
+        outcome,
+        &request_meta(req),
+    )
+    .detail(detail)
+}
+
 async fn audit(
     state: &State,
     req: &HttpRequest,
@@ -48,20 +65,18 @@ async fn audit(
     outcome: &str,
     detail: &str,
 ) -> Result<(), AppError> {
-    let event = AuditEvent::new(
-        action,
-        &p.username,
-        p.role.as_str(),
-        outcome,
-        &request_meta(req),
-    )
-    .detail(detail);
-    state.audit.append(event).await?;
+    state
+        .audit
+        .append(event(req, p, action, outcome, detail))
+        .await?;
     Ok(())
 }
 
 /// Checks the password and a TOTP code with throttling; audits failures as
-/// `failure_action`. `confirming` checks a pending enrolment instead.
+/// `failure_action`. `confirming` checks a pending enrolment instead. On
+/// success, the accepted code (which can never be used again) and `success`
+/// commit together.
+#[allow(clippy::too_many_arguments)]
 async fn check_factors(
     state: &State,
     req: &HttpRequest,
@@ -70,9 +85,12 @@ async fn check_factors(
     code: &str,
     failure_action: Action,
     confirming: bool,
+    success: AuditEvent,
 ) -> Result<Result<(), &'static str>, AppError> {
     let bucket = totp_bucket(p);
-    if let ThrottleDecision::Locked { .. } = state.throttle.check(&bucket).await? {
+    // Counted before the password and code are checked (atomically): of any
+    // number of parallel attempts, at most the free ones are checked.
+    if let ThrottleDecision::Locked { .. } = state.throttle.admit(&bucket).await? {
         audit(
             state,
             req,
@@ -92,10 +110,21 @@ async fn check_factors(
         AuthResult::Success(u) if u.id == p.user_id
     );
     let outcome = if password_ok {
-        match state.totp.verify(p.user_id, code, confirming).await {
-            Ok(()) => None,
+        let mut change = state.audit.begin_change().await?;
+        match state
+            .totp
+            .verify(change.conn(), p.user_id, code, confirming)
+            .await
+        {
+            Ok(()) => {
+                change.commit(success).await?;
+                None
+            }
             Err(TotpError::Db(e)) => return Err(e.into()),
-            Err(e) => Some(e.kind()),
+            Err(e) => {
+                change.rollback().await;
+                Some(e.kind())
+            }
         }
     } else {
         Some("bad_password")
@@ -106,7 +135,6 @@ async fn check_factors(
             Ok(Ok(()))
         }
         Some(kind) => {
-            state.throttle.record_failure(&bucket).await?;
             audit(state, req, p, failure_action, "refused", kind).await?;
             Ok(Err(match kind {
                 "replayed_code" => "That code was already used. Wait for the next one.",
@@ -169,12 +197,20 @@ pub async fn totp_enrol(
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let p = user.principal();
-    match state.totp.begin(p.user_id, &p.username).await {
+    let mut change = state.audit.begin_change().await?;
+    match state
+        .totp
+        .begin(change.conn(), p.user_id, &p.username)
+        .await
+    {
         Ok(new) => {
-            audit(&state, &req, p, Action::TotpEnrol, "started", "").await?;
+            change
+                .commit(event(&req, p, Action::TotpEnrol, "started", ""))
+                .await?;
             totp_view(&state, &session, p, StatusCode::OK, Some(new), None, None).await
         }
         Err(TotpError::AlreadyEnrolled) => {
+            change.rollback().await;
             audit(
                 &state,
                 &req,
@@ -223,22 +259,17 @@ pub async fn totp_confirm(
         &form.code,
         Action::TotpEnrol,
         true,
+        event(&req, p, Action::TotpEnrol, "ok", "authenticator confirmed"),
     )
     .await?
     {
         Ok(()) => {
-            audit(
-                &state,
-                &req,
-                p,
-                Action::TotpEnrol,
-                "ok",
-                "authenticator confirmed",
-            )
-            .await?;
             // The confirming code is also a fresh step-up.
             session
-                .insert(STEP_UP_KEY, state.clock.now_us())
+                .insert(
+                    STEP_UP_KEY,
+                    StepUp::new(p.user_id, &p.generation, state.clock.now_us()),
+                )
                 .map_err(|e| AppError::Internal(format!("session: {e}")))?;
             totp_view(
                 &state,
@@ -324,13 +355,16 @@ pub async fn step_up(
         &form.code,
         Action::StepUpFailed,
         false,
+        event(&req, p, Action::StepUp, "ok", "password + TOTP"),
     )
     .await?
     {
         Ok(()) => {
-            audit(&state, &req, p, Action::StepUp, "ok", "password + TOTP").await?;
             session
-                .insert(STEP_UP_KEY, state.clock.now_us())
+                .insert(
+                    STEP_UP_KEY,
+                    StepUp::new(p.user_id, &p.generation, state.clock.now_us()),
+                )
                 .map_err(|e| AppError::Internal(format!("session: {e}")))?;
             Ok(see_other(&next))
         }
@@ -367,17 +401,18 @@ pub async fn admin_reset_totp(
         .await?;
         return Err(AppError::NotFound);
     };
-    let removed = state.totp.reset(id).await?;
+    let mut change = state.audit.begin_change().await?;
+    let removed = state.totp.reset(change.conn(), id).await?;
     let detail = format!("authenticator of {} reset", user.username);
-    audit(
-        &state,
-        &req,
-        p,
-        Action::TotpReset,
-        if removed { "ok" } else { "none_enrolled" },
-        &detail,
-    )
-    .await?;
+    change
+        .commit(event(
+            &req,
+            p,
+            Action::TotpReset,
+            if removed { "ok" } else { "none_enrolled" },
+            &detail,
+        ))
+        .await?;
     Ok(see_other("/admin/users?m=totp_reset"))
 }
 
@@ -397,16 +432,17 @@ pub async fn admin_settings(
         Some("off") | None => false,
         Some(_) => return Err(AppError::BadRequest("totp_mandatory is on or off.".into())),
     };
-    state.totp.set_mandatory(on).await?;
-    audit(
-        &state,
-        &req,
-        admin.principal(),
-        Action::SettingChange,
-        "ok",
-        &format!("totp_mandatory = {}", if on { "on" } else { "off" }),
-    )
-    .await?;
+    let mut change = state.audit.begin_change().await?;
+    state.totp.set_mandatory(change.conn(), on).await?;
+    change
+        .commit(event(
+            &req,
+            admin.principal(),
+            Action::SettingChange,
+            "ok",
+            &format!("totp_mandatory = {}", if on { "on" } else { "off" }),
+        ))
+        .await?;
     Ok(see_other("/admin/users?m=settings"))
 }
 

@@ -196,8 +196,19 @@ impl TotpStore {
 
     /// Starts (or restarts) an enrolment. An active authenticator is replaced
     /// only after an admin reset: a stolen session cannot swap the factor.
-    pub async fn begin(&self, user_id: i64, account: &str) -> Result<NewEnrolment, TotpError> {
-        if self.enrolment(user_id).await? == Enrolment::Active {
+    /// On `conn`: an audited change's transaction.
+    pub async fn begin(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        user_id: i64,
+        account: &str,
+    ) -> Result<NewEnrolment, TotpError> {
+        let active: Option<(i64,)> =
+            sqlx::query_as("SELECT confirmed FROM user_totp WHERE user_id = $1 AND confirmed <> 0")
+                .bind(user_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if active.is_some() {
             return Err(TotpError::AlreadyEnrolled);
         }
         let mut secret = Zeroizing::new(vec![0u8; SECRET_BYTES]);
@@ -207,7 +218,7 @@ impl TotpStore {
         let sealed = self.seal(user_id, &secret)?;
         sqlx::query("DELETE FROM user_totp WHERE user_id = $1 AND confirmed = 0")
             .bind(user_id)
-            .execute(&self.db.pool)
+            .execute(&mut *conn)
             .await?;
         sqlx::query(
             "INSERT INTO user_totp (user_id, sealed, confirmed, last_step, created_us) VALUES ($1, $2, 0, 0, $3)",
@@ -215,7 +226,7 @@ impl TotpStore {
         .bind(user_id)
         .bind(&sealed)
         .bind(self.clock.now_us())
-        .execute(&self.db.pool)
+        .execute(&mut *conn)
         .await?;
         let t = totp(secret.to_vec(), account)?;
         let url = Zeroizing::new(t.get_url());
@@ -239,9 +250,11 @@ impl TotpStore {
 
     /// Checks a code against the user's secret; an accepted code moves
     /// `last_step` forward, so it (and any older code) cannot be used again.
-    /// Pending enrolments are checked only when `confirming`.
+    /// Pending enrolments are checked only when `confirming`. On `conn`, so
+    /// that an accepted code and its audit row commit together.
     pub async fn verify(
         &self,
+        conn: &mut sqlx::AnyConnection,
         user_id: i64,
         code: &str,
         confirming: bool,
@@ -250,7 +263,7 @@ impl TotpStore {
         let row: Option<(String, i64, i64)> =
             sqlx::query_as("SELECT sealed, confirmed, last_step FROM user_totp WHERE user_id = $1")
                 .bind(user_id)
-                .fetch_optional(&self.db.pool)
+                .fetch_optional(&mut *conn)
                 .await?;
         let Some((sealed, confirmed, last_step)) = row else {
             return Err(TotpError::NotEnrolled);
@@ -281,7 +294,7 @@ impl TotpStore {
         )
         .bind(matched)
         .bind(user_id)
-        .execute(&self.db.pool)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
         if n == 1 {
@@ -291,11 +304,15 @@ impl TotpStore {
         }
     }
 
-    /// Removes the user's authenticator (admin reset).
-    pub async fn reset(&self, user_id: i64) -> Result<bool, TotpError> {
+    /// Removes the user's authenticator (admin reset), on `conn`.
+    pub async fn reset(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        user_id: i64,
+    ) -> Result<bool, TotpError> {
         Ok(sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
             .bind(user_id)
-            .execute(&self.db.pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected()
             > 0)
@@ -317,7 +334,12 @@ impl TotpStore {
         Ok(row.is_some_and(|(v,)| v == "on"))
     }
 
-    pub async fn set_mandatory(&self, on: bool) -> Result<(), TotpError> {
+    /// On `conn`: an audited change's transaction.
+    pub async fn set_mandatory(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        on: bool,
+    ) -> Result<(), TotpError> {
         let value = if on { "on" } else { "off" };
         sqlx::query(
             "INSERT INTO console_settings (name, value, updated_us) VALUES ($1, $2, $3) \
@@ -326,7 +348,7 @@ impl TotpStore {
         .bind(MANDATORY_SETTING)
         .bind(value)
         .bind(self.clock.now_us())
-        .execute(&self.db.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }
@@ -368,7 +390,8 @@ mod tests {
     async fn enrolment_seals_the_secret_with_the_aead_and_codes_still_verify() {
         let dir = tempfile::tempdir().unwrap();
         let totp_store = store(&dir, &[3; 32]).await;
-        let new = totp_store.begin(7, "sup").await.unwrap();
+        let mut conn = totp_store.db.pool.acquire().await.unwrap();
+        let new = totp_store.begin(&mut conn, 7, "sup").await.unwrap();
         let secret = totp_rs::Secret::Encoded(new.secret_base32.to_string())
             .to_bytes()
             .unwrap();
@@ -379,7 +402,7 @@ mod tests {
         assert!(sealed.starts_with("v2:"), "{sealed}");
         assert!(!sealed.contains(&hex::encode(&secret)));
         totp_store
-            .verify(7, &code_at(&secret, NOW), true)
+            .verify(&mut conn, 7, &code_at(&secret, NOW), true)
             .await
             .unwrap();
         assert_eq!(totp_store.enrolment(7).await.unwrap(), Enrolment::Active);
@@ -391,7 +414,9 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            other.verify(7, &code_at(&secret, NOW + 30), false).await,
+            other
+                .verify(&mut conn, 7, &code_at(&secret, NOW + 30), false)
+                .await,
             Err(TotpError::Sealed)
         ));
         sqlx::query("UPDATE user_totp SET user_id = 8 WHERE user_id = 7")
@@ -399,7 +424,9 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            totp_store.verify(8, &code_at(&secret, NOW), false).await,
+            totp_store
+                .verify(&mut conn, 8, &code_at(&secret, NOW), false)
+                .await,
             Err(TotpError::Sealed)
         ));
     }
@@ -422,8 +449,11 @@ mod tests {
             .unwrap();
         }
         // Before the migration the verifier reads only the AEAD form.
+        let mut conn = totp_store.db.pool.acquire().await.unwrap();
         assert!(matches!(
-            totp_store.verify(11, &code_at(&secret, NOW), false).await,
+            totp_store
+                .verify(&mut conn, 11, &code_at(&secret, NOW), false)
+                .await,
             Err(TotpError::Sealed)
         ));
         assert_eq!(
@@ -437,7 +467,7 @@ mod tests {
                 .unwrap();
         assert!(sealed.starts_with("v2:") && sealed != legacy);
         totp_store
-            .verify(11, &code_at(&secret, NOW), false)
+            .verify(&mut conn, 11, &code_at(&secret, NOW), false)
             .await
             .unwrap();
         // A second start finds nothing left to do; the unusable row stays unusable.
@@ -446,7 +476,7 @@ mod tests {
             (0, 1)
         );
         assert!(matches!(
-            totp_store.verify(12, "123456", false).await,
+            totp_store.verify(&mut conn, 12, "123456", false).await,
             Err(TotpError::Sealed)
         ));
     }

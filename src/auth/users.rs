@@ -89,28 +89,69 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
+/// One user row by a unique column, on `conn`.
+async fn fetch_user(
+    conn: &mut sqlx::AnyConnection,
+    column: &'static str,
+    bind: UserKey<'_>,
+) -> Result<Option<User>, UserError> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE {column} = $1"));
+    let q = sqlx::query(sql);
+    let q = match bind {
+        UserKey::Id(id) => q.bind(id),
+        UserKey::Name(name) => q.bind(name),
+    };
+    let row = q.fetch_optional(&mut *conn).await?;
+    Ok(row.as_ref().map(user_from_row).transpose()?)
+}
+
+enum UserKey<'a> {
+    Id(i64),
+    Name(&'a str),
+}
+
+/// A new password, checked against the policy and hashed (before any
+/// transaction opens: hashing is slow).
+pub async fn new_password_hash(password: &Password) -> Result<String, UserError> {
+    password.check_policy()?;
+    Ok(password::hash(password).await?)
+}
+
 impl Users {
     pub fn new(db: Db, clock: SharedClock) -> Self {
         Self { db, clock }
     }
 
+    /// Adds a user (unaudited: set-up and tests; audited changes use `add_in`).
     pub async fn add(
         &self,
         username: &Username,
         password: &Password,
         role: Role,
     ) -> Result<User, UserError> {
-        password.check_policy()?;
-        let hash = password::hash(password).await?;
+        let hash = new_password_hash(password).await?;
+        let mut conn = self.db.pool.acquire().await?;
+        self.add_in(&mut conn, username, &hash, role).await
+    }
+
+    /// Adds a user with an already hashed password, on `conn` (an audited
+    /// change's transaction).
+    pub async fn add_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        username: &Username,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<User, UserError> {
         let now = self.clock.now_us();
         let result = sqlx::query(
             "INSERT INTO users (username, password_hash, role, disabled, created_us, updated_us) VALUES ($1, $2, $3, 0, $4, $4)",
         )
         .bind(username.as_str())
-        .bind(&hash)
+        .bind(password_hash)
         .bind(role.as_str())
         .bind(now)
-        .execute(&self.db.pool)
+        .execute(&mut *conn)
         .await;
         match result {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -119,7 +160,7 @@ impl Users {
             Err(e) => return Err(e.into()),
             Ok(_) => {}
         }
-        self.by_name(username.as_str())
+        fetch_user(conn, "username", UserKey::Name(username.as_str()))
             .await?
             .ok_or(UserError::NotFound)
     }
@@ -134,23 +175,13 @@ impl Users {
     }
 
     pub async fn by_name(&self, username: &str) -> Result<Option<User>, UserError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM users WHERE username = $1"
-        )))
-        .bind(username)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        let mut conn = self.db.pool.acquire().await?;
+        fetch_user(&mut conn, "username", UserKey::Name(username)).await
     }
 
     pub async fn by_id(&self, id: i64) -> Result<Option<User>, UserError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM users WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        let mut conn = self.db.pool.acquire().await?;
+        fetch_user(&mut conn, "id", UserKey::Id(id)).await
     }
 
     /// Checks a sign-in. Unknown users cost the same work as known ones.
@@ -180,74 +211,119 @@ impl Users {
         )
     }
 
-    async fn enabled_admins(&self) -> Result<i64, UserError> {
+    async fn guard_last_admin(
+        conn: &mut sqlx::AnyConnection,
+        user: &User,
+    ) -> Result<(), UserError> {
+        if user.role != Role::Admin || user.disabled {
+            return Ok(());
+        }
         let (n,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
-                .fetch_one(&self.db.pool)
+                .fetch_one(&mut *conn)
                 .await?;
-        Ok(n)
-    }
-
-    async fn guard_last_admin(&self, user: &User) -> Result<(), UserError> {
-        if user.role == Role::Admin && !user.disabled && self.enabled_admins().await? <= 1 {
+        if n <= 1 {
             return Err(UserError::LastAdmin);
         }
         Ok(())
     }
 
+    /// Unaudited (tests); audited changes use `set_disabled_in`.
     pub async fn set_disabled(&self, id: i64, disabled: bool) -> Result<User, UserError> {
-        let user = self.by_id(id).await?.ok_or(UserError::NotFound)?;
+        let mut conn = self.db.pool.acquire().await?;
+        self.set_disabled_in(&mut conn, id, disabled).await
+    }
+
+    pub async fn set_disabled_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        id: i64,
+        disabled: bool,
+    ) -> Result<User, UserError> {
+        let user = fetch_user(conn, "id", UserKey::Id(id))
+            .await?
+            .ok_or(UserError::NotFound)?;
         if disabled {
-            self.guard_last_admin(&user).await?;
+            Self::guard_last_admin(conn, &user).await?;
         }
         sqlx::query("UPDATE users SET disabled = $1, updated_us = $2 WHERE id = $3")
             .bind(i64::from(disabled))
             .bind(self.clock.now_us())
             .bind(id)
-            .execute(&self.db.pool)
+            .execute(&mut *conn)
             .await?;
         if disabled {
-            self.revoke_sessions(id).await?;
+            Self::revoke_sessions_in(conn, id).await?;
         }
-        self.by_id(id).await?.ok_or(UserError::NotFound)
+        fetch_user(conn, "id", UserKey::Id(id))
+            .await?
+            .ok_or(UserError::NotFound)
     }
 
-    pub async fn set_role(&self, id: i64, role: Role) -> Result<User, UserError> {
-        let user = self.by_id(id).await?.ok_or(UserError::NotFound)?;
+    pub async fn set_role_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        id: i64,
+        role: Role,
+    ) -> Result<User, UserError> {
+        let user = fetch_user(conn, "id", UserKey::Id(id))
+            .await?
+            .ok_or(UserError::NotFound)?;
         if role != Role::Admin {
-            self.guard_last_admin(&user).await?;
+            Self::guard_last_admin(conn, &user).await?;
         }
         sqlx::query("UPDATE users SET role = $1, updated_us = $2 WHERE id = $3")
             .bind(role.as_str())
             .bind(self.clock.now_us())
             .bind(id)
-            .execute(&self.db.pool)
+            .execute(&mut *conn)
             .await?;
         // A role change takes effect at once: old sessions carry old privileges.
-        self.revoke_sessions(id).await?;
-        self.by_id(id).await?.ok_or(UserError::NotFound)
+        Self::revoke_sessions_in(conn, id).await?;
+        fetch_user(conn, "id", UserKey::Id(id))
+            .await?
+            .ok_or(UserError::NotFound)
     }
 
+    /// Unaudited (tests); audited changes use `set_password_in`.
     pub async fn set_password(&self, id: i64, password: &Password) -> Result<(), UserError> {
-        password.check_policy()?;
-        let hash = password::hash(password).await?;
+        let hash = new_password_hash(password).await?;
+        let mut conn = self.db.pool.acquire().await?;
+        self.set_password_in(&mut conn, id, &hash).await
+    }
+
+    /// Sets an already hashed password, on `conn`; ends the user's sessions.
+    pub async fn set_password_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        id: i64,
+        password_hash: &str,
+    ) -> Result<(), UserError> {
         let n = sqlx::query("UPDATE users SET password_hash = $1, updated_us = $2 WHERE id = $3")
-            .bind(&hash)
+            .bind(password_hash)
             .bind(self.clock.now_us())
             .bind(id)
-            .execute(&self.db.pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
         if n == 0 {
             return Err(UserError::NotFound);
         }
-        self.revoke_sessions(id).await
+        Self::revoke_sessions_in(conn, id).await
     }
 
     pub async fn revoke_sessions(&self, user_id: i64) -> Result<(), UserError> {
+        let mut conn = self.db.pool.acquire().await?;
+        Self::revoke_sessions_in(&mut conn, user_id).await
+    }
+
+    async fn revoke_sessions_in(
+        conn: &mut sqlx::AnyConnection,
+        user_id: i64,
+    ) -> Result<(), UserError> {
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user_id)
-            .execute(&self.db.pool)
+            .execute(&mut *conn)
             .await?;
         Ok(())
     }

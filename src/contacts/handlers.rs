@@ -311,9 +311,12 @@ async fn request_approval(
     // Only fields the contact holds can be requested.
     ctx.stored_value(&field).await?;
     let p = ctx.principal;
+    // The request and its audit row commit together, or neither does.
+    let mut change = state.audit.begin_change().await?;
     let request = state
         .approvals
         .create(
+            change.conn(),
             &p.username,
             ctx.contact_id.as_str(),
             field.as_str(),
@@ -339,6 +342,6 @@ async fn request_approval(
         request.id,
         format_us(request.expires_us)
     ));
-    state.audit.append(event).await?;
+    change.commit(event).await?;
     Ok(see_other("/approvals?m=requested"))
 }

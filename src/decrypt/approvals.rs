@@ -84,8 +84,10 @@ impl Approvals {
         Self { db, clock }
     }
 
+    /// On `conn`: an audited change's transaction.
     pub async fn create(
         &self,
+        conn: &mut sqlx::AnyConnection,
         requester: &str,
         contact_id: &str,
         field: &str,
@@ -121,12 +123,20 @@ impl Approvals {
         .bind(&request.reason)
         .bind(request.created_us)
         .bind(request.expires_us)
-        .execute(&self.db.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(request)
     }
 
     pub async fn get(&self, id: &str) -> Result<DecryptRequest, ApprovalError> {
+        let mut conn = self.db.pool.acquire().await?;
+        Self::get_in(&mut conn, id).await
+    }
+
+    async fn get_in(
+        conn: &mut sqlx::AnyConnection,
+        id: &str,
+    ) -> Result<DecryptRequest, ApprovalError> {
         if !valid_id(id) {
             return Err(ApprovalError::NotFound);
         }
@@ -134,7 +144,7 @@ impl Approvals {
             "SELECT {COLUMNS} FROM decrypt_requests WHERE id = $1"
         )))
         .bind(id)
-        .fetch_optional(&self.db.pool)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or(ApprovalError::NotFound)
     }
@@ -154,12 +164,13 @@ impl Approvals {
     /// Why a transition did not happen, from the row as it is now.
     async fn explain(
         &self,
+        conn: &mut sqlx::AnyConnection,
         id: &str,
         actor: &str,
         want: &'static str,
         approving: bool,
     ) -> ApprovalError {
-        let r = match self.get(id).await {
+        let r = match Self::get_in(conn, id).await {
             Ok(r) => r,
             Err(e) => return e,
         };
@@ -176,9 +187,11 @@ impl Approvals {
         }
     }
 
-    /// A different supervisor approves (or rejects) a pending, unexpired request.
+    /// A different supervisor approves (or rejects) a pending, unexpired
+    /// request, on `conn` (an audited change's transaction).
     pub async fn decide(
         &self,
+        conn: &mut sqlx::AnyConnection,
         id: &str,
         approver: &str,
         approve: bool,
@@ -195,13 +208,13 @@ impl Approvals {
         .bind(approver)
         .bind(now)
         .bind(id)
-        .execute(&self.db.pool)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
         if n == 1 {
-            self.get(id).await
+            Self::get_in(conn, id).await
         } else {
-            Err(self.explain(id, approver, "pending", true).await)
+            Err(self.explain(conn, id, approver, "pending", true).await)
         }
     }
 
@@ -215,6 +228,7 @@ impl Approvals {
             return Err(ApprovalError::NotFound);
         }
         let now = self.clock.now_us();
+        let mut conn = self.db.pool.acquire().await?;
         let n = sqlx::query(
             "UPDATE decrypt_requests SET status = 'used', used_us = $1 \
              WHERE id = $2 AND requester = $3 AND status = 'approved' AND expires_us > $1",
@@ -222,13 +236,15 @@ impl Approvals {
         .bind(now)
         .bind(id)
         .bind(requester)
-        .execute(&self.db.pool)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
         if n == 1 {
-            self.get(id).await
+            Self::get_in(&mut conn, id).await
         } else {
-            Err(self.explain(id, requester, "approved", false).await)
+            Err(self
+                .explain(&mut conn, id, requester, "approved", false)
+                .await)
         }
     }
 }

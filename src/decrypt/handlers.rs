@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use lambda_encrypt::context::{ContactId, FieldName};
 
 use super::approvals::{ApprovalError, DecryptRequest};
-use super::policy::{step_up_fresh, BudgetError, BudgetPermit, STEP_UP_KEY};
+use super::policy::{step_up_fresh, BudgetError, BudgetPermit, StepUp, STEP_UP_KEY};
 use super::{Reason, RevealError, RevealRequest};
 use crate::audit::{Action, AuditEvent, RequestMeta};
 use crate::auth::csrf;
@@ -62,9 +62,11 @@ impl RevealCtx<'_> {
             return Err(AppError::EnrolFirst);
         }
         if enrolment == Enrolment::Active {
-            let stepped = self.session.get::<i64>(STEP_UP_KEY).ok().flatten();
+            let stepped = self.session.get::<StepUp>(STEP_UP_KEY).ok().flatten();
             if !step_up_fresh(
-                stepped,
+                stepped.as_ref(),
+                p.user_id,
+                &p.generation,
                 state.clock.now_us(),
                 state.settings.policy.step_up_window,
             ) {
@@ -137,6 +139,7 @@ impl RevealCtx<'_> {
             reason,
             meta: self.meta.clone(),
             detail: self.detail.clone(),
+            budget: state.budget.cap(),
         };
         match revealer.reveal(request).await {
             Ok(revealed) => {
@@ -164,6 +167,7 @@ impl RevealCtx<'_> {
                 Ok(res)
             }
             Err(RevealError::Audit(e)) => Err(AppError::Audit(e)),
+            Err(RevealError::OverBudget { limit, .. }) => Err(AppError::BudgetExceeded(limit)),
             Err(RevealError::Denied { kind }) => {
                 let mut res = AppError::BadRequest(format!(
                     "This ciphertext is not bound to this contact and field ({kind}). Nothing was decrypted; the attempt was recorded."
@@ -268,6 +272,21 @@ async fn audit_approval(
     id: &str,
     detail: &str,
 ) -> Result<(), AppError> {
+    state
+        .audit
+        .append(approval_event(req, p, outcome, request, id, detail))
+        .await?;
+    Ok(())
+}
+
+fn approval_event(
+    req: &HttpRequest,
+    p: &Principal,
+    outcome: &str,
+    request: Option<&DecryptRequest>,
+    id: &str,
+    detail: &str,
+) -> AuditEvent {
     let id_text: String = id.chars().take(64).collect();
     let mut event = AuditEvent::new(
         Action::DecryptApproval,
@@ -280,8 +299,7 @@ async fn audit_approval(
     if let Some(r) = request {
         event = event.contact(&r.contact_id, &r.field).reason(&r.reason);
     }
-    state.audit.append(event).await?;
-    Ok(())
+    event
 }
 
 async fn decide(
@@ -292,23 +310,30 @@ async fn decide(
     approve: bool,
 ) -> Result<HttpResponse, AppError> {
     let p = sup.principal();
-    match state.approvals.decide(&id, &p.username, approve).await {
+    // The decision and its audit row commit together, or neither does.
+    let mut change = state.audit.begin_change().await?;
+    match state
+        .approvals
+        .decide(change.conn(), &id, &p.username, approve)
+        .await
+    {
         Ok(r) => {
             let outcome = if approve { "approved" } else { "rejected" };
-            audit_approval(
-                &state,
-                &req,
-                p,
-                outcome,
-                Some(&r),
-                &id,
-                &format!("requested by {}", r.requester),
-            )
-            .await?;
+            change
+                .commit(approval_event(
+                    &req,
+                    p,
+                    outcome,
+                    Some(&r),
+                    &id,
+                    &format!("requested by {}", r.requester),
+                ))
+                .await?;
             Ok(see_other(&format!("/approvals?m={outcome}")))
         }
         Err(ApprovalError::Db(e)) => Err(e.into()),
         Err(e) => {
+            change.rollback().await;
             let r = state.approvals.get(&id).await.ok();
             audit_approval(&state, &req, p, e.kind(), r.as_ref(), &id, "").await?;
             Err(approval_db(e))

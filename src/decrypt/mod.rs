@@ -113,6 +113,8 @@ pub struct RevealRequest {
     pub meta: RequestMeta,
     /// Extra context for every row this reveal writes (e.g. its approval).
     pub detail: String,
+    /// The actor's decrypt budget, enforced again when the row commits.
+    pub budget: Option<policy::BudgetCap>,
 }
 
 pub struct Revealed {
@@ -131,6 +133,10 @@ pub enum RevealError {
     /// The decryption itself failed (wrong key, tampered, key service).
     #[error("decrypt failed: {kind}")]
     Failed { kind: &'static str },
+    /// The budget was spent by reveals elsewhere (another replica) while
+    /// this one was under way: nothing is revealed.
+    #[error("decrypt budget used: {used} of {limit} in the last hour")]
+    OverBudget { used: i64, limit: u32 },
     /// The audit row could not be committed: nothing is revealed.
     #[error("the audit log could not be written")]
     Audit(#[from] AuditError),
@@ -152,6 +158,17 @@ impl Revealer {
         }
     }
 
+    fn event(req: &RevealRequest, action: Action, outcome: &str, detail: String) -> AuditEvent {
+        AuditEvent::new(action, &req.actor, &req.role, outcome, &req.meta)
+            .contact(req.contact_id.as_str(), req.field.as_str())
+            .reason(req.reason.as_str())
+            .detail(match (req.detail.is_empty(), detail.is_empty()) {
+                (true, _) => detail,
+                (_, true) => req.detail.clone(),
+                _ => format!("{detail}; {}", req.detail),
+            })
+    }
+
     async fn record(
         &self,
         req: &RevealRequest,
@@ -159,15 +176,36 @@ impl Revealer {
         outcome: &str,
         detail: String,
     ) -> Result<i64, AuditError> {
-        let event = AuditEvent::new(action, &req.actor, &req.role, outcome, &req.meta)
-            .contact(req.contact_id.as_str(), req.field.as_str())
-            .reason(req.reason.as_str())
-            .detail(match (req.detail.is_empty(), detail.is_empty()) {
-                (true, _) => detail,
-                (_, true) => req.detail.clone(),
-                _ => format!("{detail}; {}", req.detail),
-            });
+        let event = Self::event(req, action, outcome, detail);
         Ok(self.audit.append(event).await?.seq)
+    }
+
+    /// Commits the `decrypt` row, within the budget if there is one.
+    async fn record_reveal(&self, req: &RevealRequest, detail: String) -> Result<i64, RevealError> {
+        let event = Self::event(req, Action::Decrypt, "ok", detail);
+        let Some(cap) = req.budget else {
+            return Ok(self.audit.append(event).await?.seq);
+        };
+        match self
+            .audit
+            .append_within_budget(event, cap.limit, cap.since_us)
+            .await?
+        {
+            Ok(row) => Ok(row.seq),
+            Err(used) => {
+                self.record(
+                    req,
+                    Action::DecryptDenied,
+                    "budget_exceeded",
+                    format!("{used} of {} per hour used", cap.limit),
+                )
+                .await?;
+                Err(RevealError::OverBudget {
+                    used,
+                    limit: cap.limit,
+                })
+            }
+        }
     }
 
     pub async fn reveal(&self, req: RevealRequest) -> Result<Revealed, RevealError> {
@@ -230,7 +268,7 @@ impl Revealer {
         );
         // The row is committed before the value leaves this function; if the
         // commit fails, `decrypted` is dropped (and wiped) here.
-        let audit_seq = self.record(&req, Action::Decrypt, "ok", detail).await?;
+        let audit_seq = self.record_reveal(&req, detail).await?;
         Ok(Revealed {
             plaintext: decrypted.plaintext,
             legacy,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::audit::{AuditError, AuditLog};
 use crate::clock::SharedClock;
 
-/// Session key: when the session last passed step-up (µs since the epoch).
-pub const STEP_UP_KEY: &str = "step_up_us";
+/// Session key: the step-up this session last passed (a [`StepUp`]).
+pub const STEP_UP_KEY: &str = "step_up";
 const HOUR_US: i64 = 3_600_000_000;
 
 /// `CALLVAULT_DECRYPT_APPROVAL`.
@@ -86,10 +86,52 @@ impl Default for DecryptPolicy {
     }
 }
 
-/// Whether a step-up taken at `stepped_up_us` is still fresh at `now_us`.
-pub fn step_up_fresh(stepped_up_us: Option<i64>, now_us: i64, window: Duration) -> bool {
+/// A passed step-up: whose factors were checked, in which sign-in, and when.
+/// It opens reveals for that person in that sign-in only, never for whoever
+/// signs in next in the same browser.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StepUp {
+    pub user_id: i64,
+    pub generation: String,
+    pub at_us: i64,
+}
+
+impl StepUp {
+    /// A step-up by `user_id` in the sign-in `generation`, at `at_us`.
+    pub fn new(user_id: i64, generation: &str, at_us: i64) -> Self {
+        Self {
+            user_id,
+            generation: generation.to_owned(),
+            at_us,
+        }
+    }
+}
+
+/// Whether `stepped` is a step-up by `user_id` in the sign-in `generation`,
+/// still fresh at `now_us`.
+pub fn step_up_fresh(
+    stepped: Option<&StepUp>,
+    user_id: i64,
+    generation: &str,
+    now_us: i64,
+    window: Duration,
+) -> bool {
     let window = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
-    stepped_up_us.is_some_and(|t| t <= now_us && now_us - t <= window)
+    stepped.is_some_and(|s| {
+        s.user_id == user_id
+            && !s.generation.is_empty()
+            && s.generation == generation
+            && s.at_us <= now_us
+            && now_us - s.at_us <= window
+    })
+}
+
+/// A budget as the reveal's audit row checks it: `limit` attempts since
+/// `since_us`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetCap {
+    pub limit: u32,
+    pub since_us: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +144,9 @@ pub enum BudgetError {
 
 /// Per-user decrypt budget over a rolling hour, counted from the audit log
 /// (so every replica sees the same history) plus this process's in-flight
-/// reveals (so a burst of parallel requests cannot overshoot it).
+/// reveals (so a burst of parallel requests cannot overshoot it). Reveals in
+/// flight on other replicas are caught when the `decrypt` row commits: it is
+/// written only inside the budget (`AuditLog::append_within_budget`).
 #[derive(Clone)]
 pub struct Budget {
     audit: AuditLog,
@@ -147,6 +191,15 @@ impl Budget {
 
     pub fn limit(&self) -> BudgetLimit {
         self.limit
+    }
+
+    /// The budget for the final check, made when the reveal's row commits
+    /// (the reservation below is exact within one process only).
+    pub fn cap(&self) -> Option<BudgetCap> {
+        self.limit.0.map(|limit| BudgetCap {
+            limit,
+            since_us: self.clock.now_us() - HOUR_US,
+        })
     }
 
     /// Decrypt attempts (revealed or failed) by `actor` in the last hour.
@@ -224,10 +277,24 @@ mod tests {
     #[test]
     fn step_up_is_fresh_only_inside_the_window() {
         let w = Duration::from_secs(300);
-        assert!(step_up_fresh(Some(1_000), 1_000 + 299_000_000, w));
-        assert!(!step_up_fresh(Some(1_000), 1_000 + 301_000_000, w));
-        assert!(!step_up_fresh(None, 1_000, w));
+        let at = |t| Some(StepUp::new(1, "g1", t));
+        let fresh = |s: Option<StepUp>, now| step_up_fresh(s.as_ref(), 1, "g1", now, w);
+        assert!(fresh(at(1_000), 1_000 + 299_000_000));
+        assert!(!fresh(at(1_000), 1_000 + 301_000_000));
+        assert!(!fresh(None, 1_000));
         // A timestamp from the future (clock moved back, forged) is not fresh.
-        assert!(!step_up_fresh(Some(2_000), 1_000, w));
+        assert!(!fresh(at(2_000), 1_000));
+    }
+
+    #[test]
+    fn a_step_up_opens_nothing_for_another_user_or_another_sign_in() {
+        let w = Duration::from_secs(300);
+        let a = StepUp::new(1, "g1", 1_000);
+        assert!(step_up_fresh(Some(&a), 1, "g1", 2_000, w));
+        assert!(!step_up_fresh(Some(&a), 2, "g1", 2_000, w));
+        assert!(!step_up_fresh(Some(&a), 1, "g2", 2_000, w));
+        // Sessions from before generations existed never count as stepped up.
+        let legacy = StepUp::new(1, "", 1_000);
+        assert!(!step_up_fresh(Some(&legacy), 1, "", 2_000, w));
     }
 }

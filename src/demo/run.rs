@@ -145,10 +145,14 @@ pub async fn prepare(
 pub async fn run(
     dir: &Path,
     listen: &str,
+    shared_database: Option<&str>,
     protection: &ProtectionArgs,
     audit_log_group: Option<&str>,
 ) -> Result<(), DemoError> {
     let app = prepare(dir, listen, Arc::new(SystemClock), true, |s| {
+        if let Some(url) = shared_database {
+            s.database_url = url.to_owned();
+        }
         protection.apply(s, audit_log_group)
     })
     .await?;

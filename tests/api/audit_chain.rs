@@ -61,14 +61,148 @@ async fn sql(db: &Db, statement: &str) {
         .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
-/// What an attacker with database access does first.
+/// What an attacker with database access does first: drop the append-only
+/// triggers and the sequence-number constraints (on SQLite, by copying the
+/// table into one without them, as `CREATE TABLE ... AS SELECT` does).
 async fn drop_append_only_triggers(db: &Db) {
     match db.backend {
         Backend::Sqlite => {
             sql(db, "DROP TRIGGER audit_log_no_update").await;
             sql(db, "DROP TRIGGER audit_log_no_delete").await;
+            // On one connection: the swap must not straddle two.
+            let mut conn = db.pool.acquire().await.unwrap();
+            for st in [
+                "CREATE TABLE audit_log_weak AS SELECT * FROM audit_log",
+                "DROP TABLE audit_log",
+                "ALTER TABLE audit_log_weak RENAME TO audit_log",
+            ] {
+                sqlx::query(st)
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{st}: {e}"));
+            }
         }
-        Backend::Postgres => sql(db, "DROP TRIGGER audit_log_no_update_delete ON audit_log").await,
+        Backend::Postgres => {
+            sql(db, "DROP TRIGGER audit_log_no_update_delete ON audit_log").await;
+            sql(
+                db,
+                "ALTER TABLE audit_log DROP CONSTRAINT audit_log_seq_in_chain",
+            )
+            .await;
+        }
+    }
+}
+
+/// Row 20's columns under a forged sequence number (an SQL expression).
+fn forged_row(seq: &str) -> String {
+    format!(
+        "INSERT INTO audit_log SELECT {seq}, ts_us, 'mallory', role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, hash, hash FROM audit_log WHERE seq = 20"
+    )
+}
+
+async fn forged_rows_fail_verification(backend: Backend) {
+    let mut cases = vec![("i64::MAX", "9223372036854775807")];
+    if backend == Backend::Sqlite {
+        // PostgreSQL's bigint primary key cannot hold these at all.
+        cases.extend([
+            ("NULL", "NULL"),
+            ("REAL", "7.5"),
+            ("REAL equal to a free integer", "21.0"),
+            ("TEXT", "'21'"),
+            ("TEXT, not a number", "'x'"),
+        ]);
+    }
+    for (name, seq) in cases {
+        let Some(s) = store(backend).await else {
+            return;
+        };
+        append_n(&s.log, 20).await;
+        drop_append_only_triggers(&s.db).await;
+        sql(&s.db, &forged_row(seq)).await;
+        let report = s.log.verify().await.unwrap();
+        assert!(
+            !report.ok(),
+            "{backend:?}: a forged row at seq {name} passed: {report:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn forged_rows_at_null_max_real_and_text_sequence_numbers_fail_verification_on_sqlite() {
+    forged_rows_fail_verification(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_forged_row_at_i64_max_fails_verification_on_postgres() {
+    forged_rows_fail_verification(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn appends_after_a_forged_row_at_i64_max_fail_cleanly_without_wrapping() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(s) = store(backend).await else {
+            continue;
+        };
+        append_n(&s.log, 20).await;
+        drop_append_only_triggers(&s.db).await;
+        sql(&s.db, &forged_row("9223372036854775807")).await;
+        let report = s.log.verify().await.unwrap();
+        assert_eq!(bad_at(&report), i64::MAX, "{backend:?}: {report:?}");
+        assert!(report
+            .first_bad
+            .unwrap()
+            .problem
+            .contains("expected row 21"));
+        let err = s
+            .log
+            .append(AuditEvent::new(
+                Action::Login,
+                "sam",
+                "supervisor",
+                "ok",
+                &RequestMeta::default(),
+            ))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no sequence number follows"),
+            "{backend:?}: {err}"
+        );
+        let (wrapped,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE seq < 1")
+            .fetch_one(&s.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(wrapped, 0, "{backend:?}: an append wrapped around");
+    }
+}
+
+#[tokio::test]
+async fn the_schema_refuses_sequence_numbers_outside_the_chain() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(s) = store(backend).await else {
+            continue;
+        };
+        append_n(&s.log, 20).await;
+        let mut refused = vec!["9223372036854775807", "0", "-1", "NULL"];
+        if backend == Backend::Sqlite {
+            refused = vec!["9223372036854775807", "0", "-1", "7.5", "'x'"];
+        }
+        for seq in refused {
+            let result = sqlx::query(sqlx::AssertSqlSafe(forged_row(seq)))
+                .execute(&s.db.pool)
+                .await;
+            assert!(result.is_err(), "{backend:?}: seq {seq} was stored");
+        }
+        if backend == Backend::Sqlite {
+            // SQLite numbers a NULL rowid itself: the row joins the chain,
+            // where its hash gives it away.
+            let stored = sqlx::query(sqlx::AssertSqlSafe(forged_row("NULL")))
+                .execute(&s.db.pool)
+                .await;
+            if stored.is_ok() {
+                assert_eq!(bad_at(&s.log.verify().await.unwrap()), 21);
+            }
+        }
     }
 }
 

@@ -72,6 +72,12 @@ async fn the_sign_in_form_itself_needs_a_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Anonymous refusals are counted, then summarised per address.
+    assert!(app.last_audit("csrf_rejected").await.is_none());
+    app.clock.advance(std::time::Duration::from_secs(61));
+    app.state.audit.flush_tallies().await.unwrap();
     let row = app.last_audit("csrf_rejected").await.unwrap();
     assert_eq!(row.actor, "anonymous");
+    assert!(row.detail.starts_with("1 refusal(s)"), "{}", row.detail);
+    assert!(row.detail.ends_with("e.g. POST /login"), "{}", row.detail);
 }

@@ -103,9 +103,20 @@ async fn repeated_failures_lock_the_account_then_back_off() {
     let r = app.login(&c, "sam", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.text().await.unwrap().contains("Sign-in failed"));
+    // Nobody is signed in: the refusal is counted, then summarised per
+    // address once its interval is over.
     assert_eq!(
         app.last_audit("login_failed").await.unwrap().outcome,
-        "throttled"
+        "refused"
+    );
+    app.clock.advance(std::time::Duration::from_secs(61));
+    assert_eq!(app.state.audit.flush_tallies().await.unwrap(), 1);
+    let summary = app.last_audit("login_failed").await.unwrap();
+    assert_eq!(summary.outcome, "refused_summary");
+    assert!(
+        summary.detail.starts_with("1 refusal(s)"),
+        "{}",
+        summary.detail
     );
     // The lock is short at first.
     app.clock.advance(std::time::Duration::from_secs(2));

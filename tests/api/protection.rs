@@ -12,8 +12,8 @@ use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::helpers::*;
 
-/// Enrols an authenticator for the signed-in client; returns it.
-async fn enrol(app: &TestApp, c: &reqwest::Client) -> TOTP {
+/// Starts an enrolment for the signed-in client; the authenticator it shows.
+pub(crate) async fn begin_enrolment(app: &TestApp, c: &reqwest::Client) -> TOTP {
     let r = app
         .post_form(c, "/account/totp", "/account/totp/enrol", &[])
         .await;
@@ -23,7 +23,7 @@ async fn enrol(app: &TestApp, c: &reqwest::Client) -> TOTP {
     let marker = "id=\"totp-secret\">";
     let start = html.find(marker).expect("the key is shown") + marker.len();
     let secret = html[start..].split('<').next().unwrap().to_owned();
-    let totp = TOTP::new(
+    TOTP::new(
         Algorithm::SHA1,
         6,
         1,
@@ -32,7 +32,12 @@ async fn enrol(app: &TestApp, c: &reqwest::Client) -> TOTP {
         None,
         "test".into(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// Enrols an authenticator for the signed-in client; returns it.
+pub(crate) async fn enrol(app: &TestApp, c: &reqwest::Client) -> TOTP {
+    let totp = begin_enrolment(app, c).await;
     let code = code_now(app, &totp);
     let r = app
         .post_form(
@@ -51,11 +56,11 @@ async fn enrol(app: &TestApp, c: &reqwest::Client) -> TOTP {
     totp
 }
 
-fn code_now(app: &TestApp, totp: &TOTP) -> String {
+pub(crate) fn code_now(app: &TestApp, totp: &TOTP) -> String {
     totp.generate(app.clock.now().timestamp() as u64)
 }
 
-async fn step_up(app: &TestApp, c: &reqwest::Client, code: &str) -> reqwest::Response {
+pub(crate) async fn step_up(app: &TestApp, c: &reqwest::Client, code: &str) -> reqwest::Response {
     app.post_form(
         c,
         "/account/step-up",
