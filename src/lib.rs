@@ -16,6 +16,8 @@ pub mod db;
 pub mod decrypt;
 pub mod demo;
 pub mod logs;
+pub mod metrics;
+pub mod readiness;
 pub mod secrets;
 pub mod sources;
 pub mod startup;
