@@ -4,7 +4,7 @@
     ~/.cache/callvault/venv/bin/python fuzz/make_seeds.py [ESDK_VECTORS_DIR]
 
 Needs the Python AWS Encryption SDK and material providers (the venv that
-scripts/test creates) and the ESDK test vectors (default /work/shared/esdk-vectors).
+scripts/test creates) and the ESDK test vectors (default: the copy in lambda-encrypt/tests/data/esdk-vectors).
 
 - lex_handler: the sample Lex V2 events, plus caller text (digits, words).
 - ciphertext_context: first byte is the mode (0 = base64 text, 1 = raw bytes).
@@ -28,7 +28,7 @@ from aws_encryption_sdk.identifiers import Algorithm
 
 FUZZ = pathlib.Path(__file__).resolve().parent
 ROOT = FUZZ.parent
-VECTORS = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/esdk-vectors")
+VECTORS = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "lambda-encrypt" / "tests" / "data" / "esdk-vectors"
 KEY = b"callvault-fuzz-not-a-secret-key!"  # the fuzz targets' fixed public key
 CONTACT = "5fb1c0a6-1b2c-4d3e-8f90-a1b2c3d4e5f6"
 

@@ -28,6 +28,11 @@ use crate::startup::Application;
 pub struct Cli {
     #[command(flatten)]
     pub storage: StorageArgs,
+    /// Log filter (`error`, `warn`, `info`, `debug`, or tracing directives such
+    /// as `info,sqlx=warn`); default `info,sqlx=warn` for serve and demo,
+    /// `warn` for the other commands.
+    #[arg(long = "log-level", env = "CALLVAULT_LOG", global = true)]
+    pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,6 +66,9 @@ pub enum Command {
     /// Check the AWS prerequisites with the console's credentials: one line
     /// per check, exit non-zero if any fails.
     Preflight(crate::preflight::PreflightArgs),
+    /// Print the table of environment variables (docs/configuration.md).
+    #[command(hide = true)]
+    EnvTable,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -200,9 +208,10 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(json: bool) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("CALLVAULT_LOG").unwrap_or_else(|_| {
+fn init_logging(json: bool, level: Option<&str>) {
+    let filter = level
+        .and_then(|l| tracing_subscriber::EnvFilter::try_new(l).ok())
+        .unwrap_or_else(|| {
             tracing_subscriber::EnvFilter::new(if json { "info,sqlx=warn" } else { "warn" })
         });
     if json {
@@ -339,7 +348,7 @@ async fn audit_cli(
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Serve(args) => {
-            init_logging(true);
+            init_logging(true, cli.log_level.as_deref());
             let settings = Settings::from_args(&cli.storage, &args)?;
             let app = Application::build(settings, Arc::new(SystemClock)).await?;
             tracing::info!(port = app.port(), "callvault console listening");
@@ -347,30 +356,34 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
-            init_logging(true);
             crate::demo::run::run(
                 &args.dir,
                 &args.listen,
                 args.shared_database.as_deref(),
                 &args.protection,
                 cli.storage.audit_log_group(),
+                cli.log_level.as_deref(),
             )
             .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Decrypt(args) => {
-            init_logging(false);
+            init_logging(false, cli.log_level.as_deref());
             decrypt_command(&cli.storage, args).await
         }
         Command::Preflight(args) => {
-            init_logging(false);
+            init_logging(false, cli.log_level.as_deref());
             let clock: SharedClock = Arc::new(SystemClock);
             Ok(crate::preflight::command(args, cli.storage.audit_log_group(), clock).await)
         }
         Command::Migrate => {
-            init_logging(false);
+            init_logging(false, cli.log_level.as_deref());
             let db = Db::open(&cli.storage.database_url).await?;
             println!("migrations applied ({:?})", db.backend);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::EnvTable => {
+            print!("{}", env_table());
             Ok(ExitCode::SUCCESS)
         }
         Command::Keygen { out } => {
@@ -384,12 +397,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command } => {
-            init_logging(false);
+            init_logging(false, cli.log_level.as_deref());
             let cmd = open(&cli.storage).await?;
             user_command(&cmd, command).await
         }
         Command::Audit { command } => {
-            init_logging(false);
+            init_logging(false, cli.log_level.as_deref());
             let cmd = open(&cli.storage).await?;
             match command {
                 AuditCommand::Verify {
@@ -745,4 +758,86 @@ async fn decrypt_command(storage: &StorageArgs, args: DecryptArgs) -> Result<Exi
         ))),
         Err(RevealError::Audit(e)) => Err(e.into()),
     }
+}
+
+/// Every environment variable the command line reads, as a Markdown table
+/// generated from the clap definitions themselves (`callvault env-table`;
+/// `docs/configuration.md` holds a copy that a test keeps identical).
+pub fn env_table() -> String {
+    use std::collections::BTreeMap;
+
+    use clap::CommandFactory as _;
+
+    struct Row {
+        flag: String,
+        default: String,
+        help: String,
+        commands: Vec<String>,
+    }
+    fn walk(cmd: &clap::Command, path: &str, rows: &mut BTreeMap<String, Row>) {
+        for arg in cmd.get_arguments() {
+            let Some(env) = arg.get_env().and_then(|e| e.to_str()) else {
+                continue;
+            };
+            let row = rows.entry(env.to_owned()).or_insert_with(|| Row {
+                flag: arg
+                    .get_long()
+                    .map(|l| format!("`--{l}`"))
+                    .unwrap_or_default(),
+                default: arg
+                    .get_default_values()
+                    .iter()
+                    .filter_map(|v| v.to_str())
+                    .map(|v| format!("`{v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                help: arg
+                    .get_help()
+                    .map(|h| {
+                        h.to_string()
+                            .replace('\n', " ")
+                            .replace('|', "\\|")
+                            .replace('<', "&lt;")
+                            .replace('>', "&gt;")
+                    })
+                    .unwrap_or_default(),
+                commands: Vec::new(),
+            });
+            let here = if arg.is_global_set() || path.is_empty() {
+                "all".to_owned()
+            } else {
+                path.to_owned()
+            };
+            if !row.commands.contains(&here) && !row.commands.iter().any(|c| c == "all") {
+                row.commands.push(here);
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.is_hide_set() {
+                continue;
+            }
+            let name = if path.is_empty() {
+                sub.get_name().to_owned()
+            } else {
+                format!("{path} {}", sub.get_name())
+            };
+            walk(sub, &name, rows);
+        }
+    }
+    let mut rows = BTreeMap::new();
+    walk(&Cli::command(), "", &mut rows);
+    let mut out =
+        String::from("| variable | flag | default | commands | meaning |\n|---|---|---|---|---|\n");
+    for (env, row) in rows {
+        let commands = if row.commands.iter().any(|c| c == "all") {
+            "all".to_owned()
+        } else {
+            row.commands.join(", ")
+        };
+        out.push_str(&format!(
+            "| `{env}` | {} | {} | {commands} | {} |\n",
+            row.flag, row.default, row.help
+        ));
+    }
+    out
 }

@@ -91,6 +91,15 @@ pub struct ServeArgs {
     /// Absolute session timeout in minutes.
     #[arg(long, env = "CALLVAULT_ABSOLUTE_TIMEOUT_MIN", default_value_t = 480)]
     pub absolute_timeout_min: u64,
+    /// Reverse proxies (addresses or CIDR blocks, comma-separated) whose
+    /// X-Forwarded-For / Forwarded headers give the client address; unset, the
+    /// connection's address is the client's (docs/deployment.md).
+    #[arg(long, env = "CALLVAULT_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// Bearer token that `/metrics` requires (`Authorization: Bearer ...`);
+    /// unset, `/metrics` is open to anyone who can reach the listener.
+    #[arg(long, env = "CALLVAULT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     #[command(flatten)]
     pub protection: ProtectionArgs,
 }
@@ -208,6 +217,8 @@ pub enum SettingsError {
     CheckpointWithoutGroup,
     #[error("checkpoint intervals must be at least one row and one second")]
     Checkpoints,
+    #[error(transparent)]
+    TrustedProxies(#[from] crate::web::client_addr::TrustedProxiesError),
 }
 
 /// Everything `Application::build` needs.
@@ -228,6 +239,37 @@ pub struct Settings {
     pub policy: DecryptPolicy,
     /// Audit shipping and checkpoints; None keeps the record local only.
     pub ship: Option<ShipSettings>,
+    /// Peers whose forwarding headers name the client (none by default).
+    pub trusted_proxies: crate::web::client_addr::TrustedProxies,
+    /// How often readiness is probed in the background.
+    pub ready_interval: Duration,
+    /// What `/metrics` requires, if anything.
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The `/metrics` bearer token: compared in constant time, never printed.
+#[derive(Clone)]
+pub struct MetricsToken(zeroize::Zeroizing<String>);
+
+impl MetricsToken {
+    pub fn new(token: &str) -> Self {
+        Self(zeroize::Zeroizing::new(token.to_owned()))
+    }
+
+    /// Does this `Authorization` header value carry the token?
+    pub fn accepts(&self, authorization: Option<&str>) -> bool {
+        use subtle::ConstantTimeEq as _;
+        let given = authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        bool::from(given.as_bytes().ct_eq(self.0.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(<redacted>)")
+    }
 }
 
 /// The reference solution's attribute names, sensitive in legacy mode.
@@ -323,6 +365,9 @@ impl Settings {
             legacy_context: None,
             policy: DecryptPolicy::default(),
             ship: None,
+            trusted_proxies: Default::default(),
+            ready_interval: Duration::from_secs(5),
+            metrics_token: None,
         }
     }
 
@@ -345,6 +390,13 @@ impl Settings {
         settings.cookie_secure = !serve.insecure_cookie;
         settings.idle_timeout = Duration::from_secs(serve.idle_timeout_min * 60);
         settings.absolute_timeout = Duration::from_secs(serve.absolute_timeout_min * 60);
+        settings.trusted_proxies = serve.trusted_proxies.as_deref().unwrap_or("").parse()?;
+        settings.metrics_token = serve
+            .metrics_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(MetricsToken::new);
         serve.sources.apply(&mut settings)?;
         serve
             .protection

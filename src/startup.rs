@@ -16,6 +16,7 @@ use crate::auth::csrf::{csrf_guard, MAX_FORM_BYTES};
 use crate::auth::session_store::DbSessionStore;
 use crate::auth::throttle::Throttle;
 use crate::auth::users::Users;
+use crate::aws::metered::{MeteredDirectory, MeteredLogs};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::contacts::ContactDirectory;
@@ -44,6 +45,8 @@ pub enum StartupError {
     Crypto(#[from] lambda_encrypt::crypto::CryptoError),
     #[error("cannot set up the second-factor store")]
     Totp(#[from] crate::auth::totp::TotpError),
+    #[error("AWS sources are configured but no AWS region is set (set AWS_REGION, or a profile with a region)")]
+    NoRegion,
 }
 
 /// The external services the console reads.
@@ -74,16 +77,20 @@ impl Application {
         } else {
             None
         };
+        // Without a region every AWS call fails: refuse to start instead.
+        if sdk.as_ref().is_some_and(|c| c.region().is_none()) {
+            return Err(StartupError::NoRegion);
+        }
         let directory: Arc<dyn ContactDirectory> = match (&settings.connect_instance_id, &sdk) {
-            (Some(instance), Some(sdk)) => {
-                Arc::new(crate::aws::connect::AwsConnect::new(sdk, instance))
-            }
+            (Some(instance), Some(sdk)) => Arc::new(MeteredDirectory(Arc::new(
+                crate::aws::connect::AwsConnect::new(sdk, instance),
+            ))),
             _ => Arc::new(NotConfigured),
         };
         let logs: Arc<dyn LogStore> = match &sdk {
-            Some(sdk) if !settings.log_groups.is_empty() => Arc::new(
+            Some(sdk) if !settings.log_groups.is_empty() => Arc::new(MeteredLogs(Arc::new(
                 crate::aws::logs::AwsLogs::new(sdk, settings.log_groups.clone()),
-            ),
+            ))),
             _ => Arc::new(NotConfigured),
         };
         Self::build_with(settings, clock, Sources { directory, logs }, sdk.as_ref()).await
@@ -132,7 +139,30 @@ impl Application {
             clock.clone(),
         )
         .await?;
+        let kms = match (&settings.keyring, sdk) {
+            (Some(lambda_encrypt::keyring::KeyringSpec::Kms { key_arns }), Some(sdk)) => {
+                let mut conf = aws_sdk_kms::config::Builder::from(sdk);
+                if let Some(arn) = key_arns.first() {
+                    conf = conf.region(aws_sdk_kms::config::Region::new(arn.region().to_owned()));
+                }
+                Some(aws_sdk_kms::Client::from_conf(conf.build()))
+            }
+            _ => None,
+        };
+        let readiness = crate::readiness::Readiness::start(
+            crate::readiness::Probes {
+                db: db.clone(),
+                database_url: settings.database_url.clone(),
+                keyring: settings.keyring.clone(),
+                kms,
+                directory: Arc::clone(&sources.directory),
+                logs: Arc::clone(&sources.logs),
+            },
+            settings.ready_interval,
+        )
+        .await;
         let state = Arc::new(AppState {
+            readiness,
             directory: sources.directory,
             logs: sources.logs,
             revealer,

@@ -1,6 +1,6 @@
-//! The AWS Encryption SDK's public decrypt test vectors (../shared/esdk-vectors,
-//! found through CALLVAULT_ESDK_VECTORS, set by scripts/test), run through the
-//! ESDK client as callvault configures it.
+//! The AWS Encryption SDK's public decrypt test vectors, carried in this crate
+//! (`tests/data/esdk-vectors/`, source and licence in its README), run through
+//! the ESDK client as callvault configures it.
 //!
 //! Two halves (see the vectors' README): under REQUIRE_ENCRYPT_ALLOW_DECRYPT
 //! every valid vector decrypts to its plaintext and every invalid one fails;
@@ -17,7 +17,6 @@ use aws_esdk::material_providers::types::keyring::KeyringRef;
 use aws_esdk::material_providers::types::material_providers_config::MaterialProvidersConfig;
 use aws_esdk::material_providers::types::{AesWrappingAlg, EsdkCommitmentPolicy, PaddingScheme};
 use base64::Engine as _;
-use common::require_env;
 use lambda_encrypt::crypto::esdk_client_with_policy;
 use lambda_encrypt::envelope::parse_header;
 use serde_json::Value;
@@ -167,10 +166,7 @@ fn committing(v: &Vector) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_public_esdk_vectors_decrypt_or_fail_as_specified() {
-    let Some(root) = require_env("CALLVAULT_ESDK_VECTORS") else {
-        return;
-    };
-    let root = PathBuf::from(root);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/esdk-vectors");
     let mut valid: Vec<Vector> = load(&root.join("valid-Net-4.0.0"));
     valid.extend(
         load(&root.join("v4-Net-4.0.1"))

@@ -589,8 +589,13 @@ impl AuditLog {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let started = std::time::Instant::now();
         let mut conn = self.db.pool.acquire().await?;
         let result = self.append_on(&mut conn, events).await;
+        crate::metrics::audit_batch(result.is_ok(), started.elapsed());
+        for row in result.iter().flatten() {
+            crate::metrics::audit_row(&row.action, &row.outcome);
+        }
         if result.is_err() {
             // A failed commit (disk full, I/O error, killed connection) can
             // leave the connection mid-transaction; never reuse it.

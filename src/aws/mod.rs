@@ -2,6 +2,7 @@
 
 pub mod connect;
 pub mod logs;
+pub mod metered;
 
 use aws_sdk_connect::error::ProvideErrorMetadata;
 

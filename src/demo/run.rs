@@ -68,14 +68,7 @@ pub async fn prepare(
     if !listen.ip().is_loopback() {
         return Err(DemoRunError::NotLoopback);
     }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder.create(dir)?;
+    private_dir(dir)?;
     let key = dir.join("demo-key.b64");
     if !key.exists() {
         generate_raw_aes_key_file(&key)?;
@@ -107,8 +100,12 @@ pub async fn prepare(
     let app = Application::build_with(settings, clock, sources, sdk.as_ref()).await?;
     let state = app.state();
     let url = format!("http://127.0.0.1:{}/", app.port());
+    let mut banner = vec![String::new(), format!("callvault demo: {url}")];
     if state.users.list().await?.is_empty() {
-        let mut lines = Vec::new();
+        banner.push(
+            "Sign in as one of these (passwords are shown this once; reset with `callvault user passwd NAME`):"
+                .into(),
+        );
         for (name, role) in [
             ("sam", Role::Supervisor),
             ("alice", Role::Auditor),
@@ -120,26 +117,61 @@ pub async fn prepare(
                 .users
                 .add(&username, &Password::new(password.clone()), role)
                 .await?;
-            lines.push(format!("  {role:<10} {name:<6} {password}"));
+            banner.push(format!("  {role:<10} {name:<6} {password}"));
         }
-        if print {
-            println!("callvault demo: {url}");
-            println!(
-                "Demo users (passwords are shown this once; reset with `callvault user passwd`):"
-            );
-            for l in lines {
-                println!("{l}");
-            }
-        }
-    } else if print {
-        println!("callvault demo: {url}");
-        println!(
+    } else {
+        banner.push(format!(
             "Demo users already exist in {}; reset a password with:",
             dir.display()
+        ));
+        banner.push(format!("  DATABASE_URL=sqlite://{}/callvault.db CALLVAULT_SECRETS_DIR={}/secrets callvault user passwd sam", dir.display(), dir.display()));
+    }
+    if print {
+        // Last and plain: the log lines go to a file (`run`), so nothing follows.
+        println!(
+            "Logs: {} (Ctrl-C stops the demo)",
+            dir.join(LOG_FILE).display()
         );
-        println!("  DATABASE_URL=sqlite://{}/callvault.db CALLVAULT_SECRETS_DIR={}/secrets callvault user passwd sam", dir.display(), dir.display());
+        for line in banner {
+            println!("{line}");
+        }
     }
     Ok(app)
+}
+
+/// The demo's log file, inside its directory: the terminal keeps only the
+/// banner (URL and passwords), not the Lambda's and the console's log lines.
+pub const LOG_FILE: &str = "callvault.log";
+
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// JSON log lines to `<dir>/callvault.log` (appended), at `log_level` or
+/// `info,sqlx=warn`.
+fn log_to_file(dir: &Path, log_level: Option<&str>) -> Result<(), DemoRunError> {
+    private_dir(dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(LOG_FILE))?;
+    let filter = log_level
+        .and_then(|l| tracing_subscriber::EnvFilter::try_new(l).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_writer(std::sync::Mutex::new(file))
+        .with_env_filter(filter)
+        .try_init();
+    Ok(())
 }
 
 pub async fn run(
@@ -148,7 +180,9 @@ pub async fn run(
     shared_database: Option<&str>,
     protection: &ProtectionArgs,
     audit_log_group: Option<&str>,
+    log_level: Option<&str>,
 ) -> Result<(), DemoError> {
+    log_to_file(dir, log_level)?;
     let app = prepare(dir, listen, Arc::new(SystemClock), true, |s| {
         if let Some(url) = shared_database {
             s.database_url = url.to_owned();

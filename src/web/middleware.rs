@@ -41,6 +41,11 @@ pub async fn request_id(
         Ok(r) => r.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
+    let route = result
+        .as_ref()
+        .ok()
+        .and_then(|r| r.request().match_pattern());
+    crate::metrics::http_request(route.as_deref(), &method, status, started.elapsed());
     tracing::info!(
         request_id = id.as_str(),
         method = method.as_str(),
@@ -107,13 +112,26 @@ pub async fn security_headers(
     Ok(res)
 }
 
+/// The client's address: the peer's, or what a trusted proxy says it is
+/// (`web::client_addr`). Throttling and the audit log both use this one.
+pub fn client_addr(req: &actix_web::HttpRequest) -> String {
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return String::new();
+    };
+    match req.app_data::<super::State>() {
+        Some(state) => state
+            .settings
+            .trusted_proxies
+            .client(peer, req.headers())
+            .to_string(),
+        None => peer.to_canonical().to_string(),
+    }
+}
+
 /// Client address, user agent and request id of a request, for audit rows.
 pub fn request_meta(req: &actix_web::HttpRequest) -> RequestMeta {
     RequestMeta {
-        client_addr: req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default(),
+        client_addr: client_addr(req),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)

@@ -1,5 +1,7 @@
 //! HTTP: routing, the shared state, error pages, security middleware.
 
+pub mod assets;
+pub mod client_addr;
 pub mod error;
 pub mod health;
 pub mod middleware;
@@ -41,6 +43,8 @@ pub struct AppState {
     pub approvals: crate::decrypt::approvals::Approvals,
     /// Audit shipping, when configured.
     pub shipper: Option<crate::audit::ship::Shipper>,
+    /// The latest background readiness probe (`/readyz`).
+    pub readiness: crate::readiness::Readiness,
 }
 
 pub type State = web::Data<Arc<AppState>>;
@@ -74,6 +78,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     use crate::logs::handlers as logs;
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
         .route("/", web::get().to(auth::home))
         .route("/login", web::get().to(auth::login_form))
         .route("/login", web::post().to(auth::login))
@@ -131,8 +136,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/users/{id}/role",
             web::post().to(auth::admin_set_role),
         )
-        .service(
-            actix_files::Files::new("/static", concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
-                .prefer_utf8(true),
-        );
+        .route("/static/{name}", web::get().to(assets::serve));
 }

@@ -22,6 +22,11 @@ pub struct NavUser {
 }
 
 impl Layout {
+    /// The stylesheet's URL, with its content hash (`web::assets`).
+    pub fn stylesheet(&self) -> String {
+        crate::web::assets::url("app.css")
+    }
+
     pub fn anonymous(title: &str) -> Self {
         Self {
             title: title.to_owned(),

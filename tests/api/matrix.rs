@@ -53,6 +53,7 @@ fn routes(target: i64) -> Vec<Route> {
         ),
         ("GET", "/healthz".into(), vec![], [200, 200, 200, 200]),
         ("GET", "/readyz".into(), vec![], [200, 200, 200, 200]),
+        ("GET", "/metrics".into(), vec![], [200, 200, 200, 200]),
         (
             "GET",
             "/static/app.css".into(),
