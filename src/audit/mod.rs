@@ -409,9 +409,18 @@ impl AuditedChange {
         mut self,
         events: Vec<AuditEvent>,
     ) -> Result<Vec<AuditRow>, AuditError> {
-        let rows = self.log.insert_rows(&mut self.tx, events).await?;
-        self.tx.commit().await?;
-        Ok(rows)
+        let started = std::time::Instant::now();
+        let result = match self.log.insert_rows(&mut self.tx, events).await {
+            Ok(rows) => self.tx.commit().await.map(|()| rows).map_err(AuditError::from),
+            Err(e) => Err(e),
+        };
+        // Counted like every other append, so metrics see audited changes
+        // and budgeted reveals too.
+        crate::metrics::audit_batch(result.is_ok(), started.elapsed());
+        for row in result.iter().flatten() {
+            crate::metrics::audit_row(&row.action, &row.outcome);
+        }
+        result
     }
 }
 
