@@ -411,7 +411,12 @@ impl AuditedChange {
     ) -> Result<Vec<AuditRow>, AuditError> {
         let started = std::time::Instant::now();
         let result = match self.log.insert_rows(&mut self.tx, events).await {
-            Ok(rows) => self.tx.commit().await.map(|()| rows).map_err(AuditError::from),
+            Ok(rows) => self
+                .tx
+                .commit()
+                .await
+                .map(|()| rows)
+                .map_err(AuditError::from),
             Err(e) => Err(e),
         };
         // Counted like every other append, so metrics see audited changes
