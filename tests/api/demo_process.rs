@@ -53,26 +53,7 @@ async fn the_demo_serves_a_reveal_and_its_logs_hold_no_plaintext() {
         assert!(started.elapsed() < Duration::from_secs(60));
     }
     let (url, password) = (url.unwrap(), password.unwrap());
-    let c = client();
-    let html = c
-        .get(format!("{url}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(format!("{url}/login"))
-        .form(&[
-            ("username", "sam"),
-            ("password", &password),
-            ("csrf_token", &csrf_in(&html)),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_redirects_to(&r, "/");
+    let c = sign_in_at(&url, "sam", &password).await;
     let id = demo_contact_id(0);
     let html = c
         .get(format!("{url}/contacts/{id}"))

@@ -310,6 +310,32 @@ pub async fn decrypt_attempt(
 }
 
 /// The CSRF token in a page's forms, if it has one.
+/// A client signed in as `username` to the console at `base` (a separate
+/// process: a demo replica, a copied binary), through its real sign-in form.
+pub async fn sign_in_at(base: &str, username: &str, password: &str) -> Client {
+    let c = client();
+    let html = c
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf_token", &csrf_in(&html)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_redirects_to(&r, "/");
+    c
+}
+
 pub fn csrf_in_opt(html: &str) -> Option<String> {
     let marker = "name=\"csrf_token\" value=\"";
     let start = html.find(marker)? + marker.len();
