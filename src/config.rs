@@ -12,7 +12,7 @@ use lambda_encrypt::keyring::KeyringSpec;
 
 use crate::audit::ship::ShipSettings;
 use crate::decrypt::policy::DecryptPolicy;
-use crate::logs::LogGroupName;
+use crate::sources::LogGroupName;
 
 /// Where the console keeps its state; shared by every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -247,30 +247,7 @@ pub struct Settings {
     pub metrics_token: Option<MetricsToken>,
 }
 
-/// The `/metrics` bearer token: compared in constant time, never printed.
-#[derive(Clone)]
-pub struct MetricsToken(zeroize::Zeroizing<String>);
-
-impl MetricsToken {
-    pub fn new(token: &str) -> Self {
-        Self(zeroize::Zeroizing::new(token.to_owned()))
-    }
-
-    /// Does this `Authorization` header value carry the token?
-    pub fn accepts(&self, authorization: Option<&str>) -> bool {
-        use subtle::ConstantTimeEq as _;
-        let given = authorization
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        bool::from(given.as_bytes().ct_eq(self.0.as_bytes()))
-    }
-}
-
-impl std::fmt::Debug for MetricsToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MetricsToken(<redacted>)")
-    }
-}
+pub use crate::health::MetricsToken;
 
 /// The reference solution's attribute names, sensitive in legacy mode.
 pub const LEGACY_ATTRIBUTES: [&str; 2] = ["encrypted_cc", "encrypted_zip"];

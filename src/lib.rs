@@ -5,22 +5,31 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod audit;
-pub mod auth;
-pub mod aws;
-pub mod cli;
+// Foundation: no capability.
 pub mod clock;
-pub mod config;
-pub mod contacts;
 pub mod db;
-pub mod decrypt;
-pub mod demo;
-pub mod logs;
 pub mod metrics;
-pub mod preflight;
-pub mod readiness;
 pub mod secrets;
-pub mod sources;
-pub mod startup;
 pub mod text;
+// The web kernel: error page, layout, forms, route table, middleware.
 pub mod web;
+// Services.
+pub mod audit;
+pub mod aws;
+pub mod guard;
+pub mod sources;
+// Capabilities: services and their pages.
+pub mod account;
+pub mod admin;
+pub mod auth;
+pub mod contacts;
+pub mod decrypt;
+pub mod health;
+pub mod logs;
+pub mod review;
+// Composition.
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod preflight;
+pub mod startup;

@@ -7,6 +7,9 @@ use base64::Engine as _;
 use rand::TryRngCore as _;
 use zeroize::Zeroizing;
 
+/// Bytes of the TOTP seal key (an AES-256-GCM key).
+pub const TOTP_KEY_BYTES: usize = 32;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
     #[error("cannot create the secrets directory {path}")]
@@ -64,7 +67,7 @@ impl Secrets {
         Ok(Self {
             audit_key: load_or_create_key(&dir.join("audit.key"), 32)?,
             session_key: load_or_create_key(&dir.join("session.key"), 64)?,
-            totp_key: load_or_create_key(&dir.join("totp.key"), crate::auth::totp_seal::KEY_BYTES)?,
+            totp_key: load_or_create_key(&dir.join("totp.key"), TOTP_KEY_BYTES)?,
         })
     }
 }

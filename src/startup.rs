@@ -1,5 +1,6 @@
-//! Building and running the console: `Application::build` opens storage,
-//! binds the listener (port 0 in tests) and reports the real port.
+//! Composition: `Application::build` opens storage, builds every service
+//! once, hands each capability what it uses, composes their routes, binds the
+//! listener (port 0 in tests) and reports the real port.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -13,21 +14,145 @@ use actix_web::{web, App, HttpServer};
 
 use crate::audit::AuditLog;
 use crate::auth::csrf::{csrf_guard, MAX_FORM_BYTES};
+use crate::auth::principal::Gatekeeper;
 use crate::auth::session_store::DbSessionStore;
 use crate::auth::throttle::Throttle;
 use crate::auth::users::Users;
 use crate::aws::metered::{MeteredDirectory, MeteredLogs};
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::contacts::ContactDirectory;
 use crate::db::{Db, DbError};
+use crate::decrypt::policy::ApprovalMode;
 use crate::decrypt::{Decryptor, Revealer};
-use crate::logs::LogStore;
+use crate::guard::Sensitive;
+use crate::health::readiness::Readiness;
 use crate::secrets::{Secrets, SecretsError};
-use crate::sources::NotConfigured;
-use crate::web::error::AppError;
+use crate::sources::{ContactDirectory, LogStore, NotConfigured};
 use crate::web::middleware::{failure_page, request_id, security_headers};
-use crate::web::{routes, AppState};
+use crate::web::{AppError, Route, Routes};
+
+/// Every route of the console, capability by capability.
+pub fn routes(routes: &mut Routes) {
+    crate::health::configure(routes);
+    crate::auth::configure(routes);
+    crate::account::configure(routes);
+    crate::admin::configure(routes);
+    crate::contacts::configure(routes);
+    crate::decrypt::configure(routes);
+    crate::logs::configure(routes);
+    crate::review::configure(routes);
+    crate::web::assets::configure(routes);
+}
+
+/// The route table the router is built from (the route x role matrix test
+/// walks it).
+pub fn route_table() -> Vec<Route> {
+    let mut table = Vec::new();
+    let _ = App::new().configure(|cfg| routes(&mut Routes::new(cfg, &mut table)));
+    table
+}
+
+/// Every service, built once. Handlers never see this: each capability gets
+/// its own state with what it uses (`register`).
+pub struct Services {
+    pub settings: Settings,
+    pub db: Db,
+    pub users: Users,
+    pub audit: AuditLog,
+    pub throttle: Throttle,
+    pub sessions: DbSessionStore,
+    pub clock: SharedClock,
+    pub directory: Arc<dyn ContactDirectory>,
+    pub logs: Arc<dyn LogStore>,
+    /// None when no keyring is configured: nothing can be decrypted.
+    pub revealer: Option<Revealer>,
+    pub sensitive: Sensitive,
+    pub totp: crate::auth::totp::TotpStore,
+    pub budget: crate::decrypt::policy::Budget,
+    pub approvals: crate::decrypt::approvals::Approvals,
+    /// Audit shipping, when configured.
+    pub shipper: Option<crate::audit::ship::Shipper>,
+    /// The latest background readiness probe (`/readyz`).
+    pub readiness: Readiness,
+}
+
+/// Each capability's state, as app data (built once, shared by every worker).
+struct Registry {
+    items: Vec<Box<dyn Fn(&mut web::ServiceConfig) + Send + Sync>>,
+}
+
+impl Registry {
+    fn add<T: 'static + Send + Sync>(&mut self, value: T) {
+        let data = web::Data::new(value);
+        self.items.push(Box::new(move |cfg| {
+            cfg.app_data(data.clone());
+        }));
+    }
+}
+
+fn register(s: &Services) -> Registry {
+    let mut r = Registry { items: Vec::new() };
+    let policy = s.settings.policy.clone();
+    r.add(s.db.clone());
+    r.add(s.audit.clone());
+    r.add(s.clock.clone());
+    r.add(s.readiness.clone());
+    r.add(s.settings.trusted_proxies.clone());
+    r.add(crate::health::MetricsAccess(
+        s.settings.metrics_token.clone(),
+    ));
+    r.add(s.throttle.clone());
+    r.add(Gatekeeper {
+        users: s.users.clone(),
+        audit: s.audit.clone(),
+        clock: s.clock.clone(),
+        absolute_timeout: s.settings.absolute_timeout,
+    });
+    r.add(crate::account::AccountState {
+        audit: s.audit.clone(),
+        users: s.users.clone(),
+        throttle: s.throttle.clone(),
+        totp: s.totp.clone(),
+        clock: s.clock.clone(),
+        step_up_window: policy.step_up_window,
+    });
+    r.add(crate::admin::AdminState {
+        audit: s.audit.clone(),
+        users: s.users.clone(),
+        totp: s.totp.clone(),
+    });
+    r.add(crate::contacts::ContactsState {
+        audit: s.audit.clone(),
+        clock: s.clock.clone(),
+        directory: Arc::clone(&s.directory),
+        sensitive: s.sensitive.clone(),
+        can_decrypt: s.revealer.is_some(),
+        approval_required: policy.approval == ApprovalMode::Required,
+    });
+    r.add(crate::logs::LogsState {
+        audit: s.audit.clone(),
+        logs: Arc::clone(&s.logs),
+        sensitive: s.sensitive.clone(),
+    });
+    r.add(crate::review::ReviewState {
+        audit: s.audit.clone(),
+        clock: s.clock.clone(),
+        users: s.users.clone(),
+        shipper: s.shipper.clone(),
+        budget: policy.budget,
+    });
+    r.add(crate::decrypt::RevealState {
+        audit: s.audit.clone(),
+        totp: s.totp.clone(),
+        clock: s.clock.clone(),
+        budget: s.budget.clone(),
+        approvals: s.approvals.clone(),
+        directory: Arc::clone(&s.directory),
+        revealer: s.revealer.clone(),
+        policy,
+    });
+    r
+}
 
 pub const SESSION_COOKIE: &str = "callvault_session";
 
@@ -58,7 +183,7 @@ pub struct Sources {
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
-    state: Arc<AppState>,
+    state: Arc<Services>,
 }
 
 impl Application {
@@ -149,8 +274,8 @@ impl Application {
             }
             _ => None,
         };
-        let readiness = crate::readiness::Readiness::start(
-            crate::readiness::Probes {
+        let readiness = crate::health::readiness::Readiness::start(
+            crate::health::readiness::Probes {
                 db: db.clone(),
                 database_url: settings.database_url.clone(),
                 keyring: settings.keyring.clone(),
@@ -161,12 +286,12 @@ impl Application {
             settings.ready_interval,
         )
         .await;
-        let state = Arc::new(AppState {
+        let state = Arc::new(Services {
             readiness,
             directory: sources.directory,
             logs: sources.logs,
             revealer,
-            sensitive: settings.sensitive.clone(),
+            sensitive: Sensitive(settings.sensitive.clone()),
             users: Users::new(db.clone(), clock.clone()),
             totp,
             budget: crate::decrypt::policy::Budget::new(
@@ -186,7 +311,7 @@ impl Application {
         let listener = TcpListener::bind(state.settings.listen).map_err(StartupError::Bind)?;
         let port = listener.local_addr().map_err(StartupError::Bind)?.port();
         let key = Key::from(&secrets.session_key);
-        let data = web::Data::new(Arc::clone(&state));
+        let registry = Arc::new(register(&state));
         let store = state.sessions.clone();
         let secure = state.settings.cookie_secure;
         let idle = actix_web::cookie::time::Duration::seconds(
@@ -208,8 +333,13 @@ impl Application {
                         .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
                 )
                 .build();
+            let registry = Arc::clone(&registry);
             App::new()
-                .app_data(data.clone())
+                .configure(move |cfg| {
+                    for item in &registry.items {
+                        item(cfg);
+                    }
+                })
                 .app_data(
                     web::FormConfig::default()
                         .limit(MAX_FORM_BYTES)
@@ -224,7 +354,7 @@ impl Application {
                 .app_data(
                     web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()),
                 )
-                .configure(routes)
+                .configure(|cfg| routes(&mut Routes::new(cfg, &mut Vec::new())))
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(AppError::NotFound)
                 }))
@@ -276,7 +406,8 @@ impl Application {
         self.port
     }
 
-    pub fn state(&self) -> Arc<AppState> {
+    /// The services, for tests and the demo's first-run set-up.
+    pub fn state(&self) -> Arc<Services> {
         Arc::clone(&self.state)
     }
 

@@ -1,4 +1,4 @@
-//! The console's leak guard (src/logs/leak_guard.rs) over arbitrary text.
+//! The console's leak guard (src/guard/leak_guard.rs) over arbitrary text.
 //!
 //! The file is included as a module rather than through the console crate,
 //! which would pull actix, sqlx and the AWS SDK into the fuzz build.
@@ -38,7 +38,7 @@
 use libfuzzer_sys::fuzz_target;
 
 #[allow(dead_code)]
-#[path = "../../src/logs/leak_guard.rs"]
+#[path = "../../src/guard/leak_guard.rs"]
 mod leak_guard;
 
 use lambda_encrypt::validate::luhn_valid;

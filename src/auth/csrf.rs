@@ -14,9 +14,9 @@ use futures_util::StreamExt as _;
 use rand::TryRngCore as _;
 use subtle::ConstantTimeEq as _;
 
+use super::principal::{current_principal, Gatekeeper};
 use crate::audit::{Action, AuditEvent};
-use crate::web::error::AppError;
-use crate::web::middleware::request_meta;
+use crate::web::{request_meta, AppError};
 
 pub const CSRF_SESSION_KEY: &str = "csrf";
 pub const CSRF_FIELD: &str = "csrf_token";
@@ -75,15 +75,14 @@ pub async fn csrf_guard(
     let given = form_token(&body);
     let ok = matches!((&expected, &given), (Some(e), Some(g)) if bool::from(e.as_bytes().ct_eq(g.as_bytes())));
     if !ok {
-        let state = req.app_data::<crate::web::State>().cloned();
+        let gate = req.app_data::<web::Data<Gatekeeper>>().cloned();
         let (http_req, _) = req.parts();
         let meta = request_meta(http_req);
-        if let Some(state) = state {
-            let principal =
-                crate::auth::principal::current_principal(&http_req.get_session(), &state)
-                    .await
-                    .ok()
-                    .flatten();
+        if let Some(gate) = gate {
+            let principal = current_principal(&http_req.get_session(), &gate)
+                .await
+                .ok()
+                .flatten();
             let detail = format!(
                 "POST {}",
                 http_req.path().chars().take(200).collect::<String>()
@@ -101,13 +100,13 @@ pub async fn csrf_guard(
                         &meta,
                     )
                     .detail(detail);
-                    state.audit.append(event).await.map(|_| ())
+                    gate.audit.append(event).await.map(|_| ())
                 }
                 None => {
                     let event =
                         AuditEvent::new(Action::CsrfRejected, "anonymous", "", "refused", &meta)
                             .detail(detail);
-                    state.audit.tally_anonymous(&event).await
+                    gate.audit.tally_anonymous(&event).await
                 }
             };
             if let Err(e) = result {

@@ -10,11 +10,21 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 
 use super::session_store::USER_ID_KEY;
+use super::users::Users;
 use super::Role;
-use crate::audit::{Action, AuditEvent};
-use crate::web::error::AppError;
-use crate::web::middleware::request_meta;
-use crate::web::State;
+use crate::audit::{Action, AuditEvent, AuditLog};
+use crate::clock::SharedClock;
+use crate::web::{request_meta, AppError, NavIdentity};
+
+/// What deciding who a request is needs; registered once as app data.
+#[derive(Clone)]
+pub struct Gatekeeper {
+    pub users: Users,
+    pub audit: AuditLog,
+    pub clock: SharedClock,
+    /// Sessions end this long after sign-in, however active.
+    pub absolute_timeout: std::time::Duration,
+}
 
 /// When the session signed in (µs since the epoch), for the absolute timeout.
 pub const AUTH_AT_KEY: &str = "auth_us";
@@ -42,6 +52,15 @@ pub struct Principal {
     pub generation: String,
 }
 
+impl NavIdentity for Principal {
+    fn nav_username(&self) -> &str {
+        &self.username
+    }
+    fn nav_role(&self) -> &'static str {
+        self.role.as_str()
+    }
+}
+
 /// The outcome of an access check. Must be acted on.
 #[must_use]
 #[derive(Debug)]
@@ -55,18 +74,18 @@ pub enum AccessDecision {
 /// sessions are purged here.
 pub async fn current_principal(
     session: &Session,
-    state: &State,
+    gate: &Gatekeeper,
 ) -> Result<Option<Principal>, AppError> {
     let Some(user_id) = session.get::<i64>(USER_ID_KEY).ok().flatten() else {
         return Ok(None);
     };
     let auth_at = session.get::<i64>(AUTH_AT_KEY).ok().flatten().unwrap_or(0);
-    let max_age = i64::try_from(state.settings.absolute_timeout.as_micros()).unwrap_or(i64::MAX);
-    if state.clock.now_us().saturating_sub(auth_at) > max_age {
+    let max_age = i64::try_from(gate.absolute_timeout.as_micros()).unwrap_or(i64::MAX);
+    if gate.clock.now_us().saturating_sub(auth_at) > max_age {
         session.purge();
         return Ok(None);
     }
-    match state.users.by_id(user_id).await? {
+    match gate.users.by_id(user_id).await? {
         Some(user) if !user.disabled => Ok(Some(Principal {
             user_id: user.id,
             username: user.username,
@@ -86,10 +105,10 @@ pub async fn current_principal(
 
 pub async fn decide(
     session: &Session,
-    state: &State,
+    gate: &Gatekeeper,
     role: Option<Role>,
 ) -> Result<AccessDecision, AppError> {
-    Ok(match current_principal(session, state).await? {
+    Ok(match current_principal(session, gate).await? {
         None => AccessDecision::SignInRequired,
         Some(p) if role.is_none_or(|r| r == p.role) => AccessDecision::Proceed(p),
         Some(p) => AccessDecision::Denied(p),
@@ -140,12 +159,12 @@ impl<R: RoleRequirement + 'static> FromRequest for Require<R> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<State>()
+            let gate = req
+                .app_data::<actix_web::web::Data<Gatekeeper>>()
                 .cloned()
-                .ok_or_else(|| AppError::Internal("app state missing".into()))?;
+                .ok_or_else(|| AppError::Internal("the gatekeeper is not configured".into()))?;
             let session = req.get_session();
-            match decide(&session, &state, R::ROLE).await? {
+            match decide(&session, &gate, R::ROLE).await? {
                 AccessDecision::Proceed(p) => Ok(Require(p, PhantomData)),
                 AccessDecision::SignInRequired => Err(AppError::LoginRequired),
                 AccessDecision::Denied(p) => {
@@ -159,7 +178,7 @@ impl<R: RoleRequirement + 'static> FromRequest for Require<R> {
                         &meta,
                     )
                     .detail(format!("{} {path}", req.method()));
-                    if let Err(e) = state.audit.append(event).await {
+                    if let Err(e) = gate.audit.append(event).await {
                         tracing::error!(error = %e, "cannot audit an access denial");
                     }
                     Err(AppError::Forbidden)

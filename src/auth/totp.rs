@@ -40,6 +40,15 @@ pub enum TotpError {
     Db(#[from] sqlx::Error),
 }
 
+impl From<TotpError> for crate::web::AppError {
+    fn from(e: TotpError) -> Self {
+        match e {
+            TotpError::Db(db) => Self::Db(db),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl TotpError {
     /// A value-free name for audit rows.
     pub fn kind(&self) -> &'static str {

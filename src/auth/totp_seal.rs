@@ -16,7 +16,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-pub const KEY_BYTES: usize = 32;
+pub const KEY_BYTES: usize = crate::secrets::TOTP_KEY_BYTES;
 const PREFIX: &str = "v2:";
 const AAD_TAG: &[u8] = b"callvault-totp-seal-v2";
 const LEGACY_TAG: &[u8] = b"callvault-totp-seal-v1";

@@ -28,6 +28,23 @@ pub enum UserError {
     Db(#[from] sqlx::Error),
 }
 
+impl From<UserError> for crate::web::AppError {
+    fn from(e: UserError) -> Self {
+        use actix_web::http::StatusCode;
+        match e {
+            UserError::Db(db) => Self::Db(db),
+            UserError::NotFound => {
+                Self::refused(StatusCode::NOT_FOUND, "Request refused", e.to_string())
+            }
+            other => Self::refused(
+                StatusCode::BAD_REQUEST,
+                "Request refused",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
 /// A validated username.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);

@@ -11,7 +11,7 @@ use aws_smithy_types::DateTime;
 use lambda_encrypt::context::ContactId;
 
 use super::source_error;
-use crate::contacts::{ContactDirectory, ContactSearch, ContactSummary};
+use crate::sources::contacts::{ContactDirectory, ContactSearch, ContactSummary};
 use crate::sources::{check_token, Page, SourceError};
 
 const PAGE_SIZE: i32 = 25;

@@ -5,7 +5,7 @@ use aws_sdk_cloudwatchlogs::types::OrderBy;
 use lambda_encrypt::context::ContactId;
 
 use super::source_error;
-use crate::logs::{
+use crate::sources::logs::{
     event_contact_id, ContactLogEvent, EventsPage, LogEvent, LogGroupName, LogStore, LogStreamName,
     StreamInfo, EVENTS_PER_PAGE,
 };

@@ -7,8 +7,10 @@ use std::time::Instant;
 
 use lambda_encrypt::context::ContactId;
 
-use crate::contacts::{ContactDirectory, ContactSearch, ContactSummary};
-use crate::logs::{ContactLogEvent, EventsPage, LogGroupName, LogStore, LogStreamName, StreamInfo};
+use crate::sources::contacts::{ContactDirectory, ContactSearch, ContactSummary};
+use crate::sources::logs::{
+    ContactLogEvent, EventsPage, LogGroupName, LogStore, LogStreamName, StreamInfo,
+};
 use crate::sources::{Page, SourceError};
 
 async fn timed<T>(

@@ -3,9 +3,11 @@
 //! plaintext is dropped and the caller gets an error. Used by the web form
 //! and by `callvault decrypt` alike.
 
+mod approval_pages;
 pub mod approvals;
-pub mod handlers;
 pub mod policy;
+pub mod refusal;
+pub mod reveal;
 
 use std::sync::{Arc, OnceLock};
 
@@ -15,8 +17,39 @@ use lambda_encrypt::envelope::Ciphertext;
 use lambda_encrypt::plaintext::Plaintext;
 
 use crate::audit::{Action, AuditError, AuditEvent, AuditLog, RequestMeta};
+use crate::auth::totp::TotpStore;
+use crate::auth::Role;
+use crate::clock::SharedClock;
+use crate::sources::ContactDirectory;
+use crate::web::{Access, Routes};
 
-pub const MAX_REASON_CHARS: usize = 500;
+/// What the reveal and dual-control pages use; registered once as app data.
+pub struct RevealState {
+    pub audit: AuditLog,
+    pub totp: TotpStore,
+    pub clock: SharedClock,
+    pub budget: policy::Budget,
+    pub approvals: approvals::Approvals,
+    pub directory: Arc<dyn ContactDirectory>,
+    /// None when no keyring is configured: nothing can be decrypted.
+    pub revealer: Option<Revealer>,
+    pub policy: policy::DecryptPolicy,
+}
+
+pub fn configure(routes: &mut Routes) {
+    use approval_pages::*;
+    let supervisor = Role::Supervisor.access();
+    routes
+        // Everyone signed in reaches the handler: refusals of other roles are
+        // recorded as refused decrypts.
+        .post("/contacts/{id}/decrypt", Access::SignedIn, reveal::decrypt)
+        .get("/approvals", supervisor, approvals_page)
+        .post("/approvals/{id}/approve", supervisor, approve)
+        .post("/approvals/{id}/reject", supervisor, reject)
+        .post("/approvals/{id}/reveal", supervisor, reveal);
+}
+
+pub const MAX_REASON_CHARS: usize = crate::audit::MAX_REASON_CHARS;
 
 /// Why a value is being revealed. Required, bounded, one line of plain text
 /// with something to read in it: line breaks (including U+2028/U+2029) are

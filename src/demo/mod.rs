@@ -11,8 +11,8 @@ use lambda_encrypt::handler::Handler;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::contacts::{ContactDirectory, ContactSearch, ContactSummary};
-use crate::logs::{
+use crate::sources::contacts::{ContactDirectory, ContactSearch, ContactSummary};
+use crate::sources::logs::{
     event_contact_id, ContactLogEvent, EventsPage, LogEvent, LogGroupName, LogStore, LogStreamName,
     StreamInfo, EVENTS_PER_PAGE,
 };

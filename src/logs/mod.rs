@@ -1,135 +1,422 @@
-//! CloudWatch Logs browsing (ciphertext only) and the leak guard.
+//! Flow-log pages: groups and streams, one stream's events, search by contact.
+//! Every shown value passes the leak guard; findings raise a banner and one
+//! `leak_found` audit row per event.
 
-pub mod handlers;
-pub mod leak_guard;
+use std::sync::Arc;
 
+use actix_session::Session;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
 use lambda_encrypt::context::ContactId;
+use serde::Deserialize;
+use serde_json::Value;
 
-use crate::sources::{Page, SourceError};
+use crate::audit::{Action, AuditEvent, AuditLog, RequestMeta};
+use crate::auth::csrf;
+use crate::auth::principal::{Principal, Supervisor};
+use crate::auth::Role;
+use crate::clock::format_us;
+use crate::guard::{Sensitive, ShownValue};
+use crate::sources::logs::event_contact_id;
+use crate::sources::{check_token, LogEvent, LogGroupName, LogStore, LogStreamName};
+use crate::web::{html, request_meta, AppError, Layout, Routes};
 
-/// A log group name as CloudWatch allows it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct LogGroupName(String);
-
-impl LogGroupName {
-    pub fn parse(s: &str) -> Option<Self> {
-        let ok = !s.is_empty()
-            && s.len() <= 512
-            && s.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/' | b'#')
-            });
-        ok.then(|| Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+/// What the flow-log pages use; registered once as app data.
+pub struct LogsState {
+    pub audit: AuditLog,
+    pub logs: Arc<dyn LogStore>,
+    pub sensitive: Sensitive,
 }
 
-/// A log stream name: CloudWatch forbids ':' and '*'; control characters,
-/// path tricks and markup are refused here too.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct LogStreamName(String);
+type State = web::Data<LogsState>;
 
-impl LogStreamName {
-    pub fn parse(s: &str) -> Option<Self> {
-        let ok = !s.is_empty()
-            && s.len() <= 512
-            && !s.contains("..")
-            && s.chars()
-                .all(|c| !c.is_control() && !matches!(c, ':' | '*' | '<' | '>' | '"' | '\\'));
-        ok.then(|| Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+pub fn configure(routes: &mut Routes) {
+    let supervisor = Role::Supervisor.access();
+    routes
+        .get("/logs", supervisor, logs_page)
+        .get("/logs/search", supervisor, search_page)
+        .get("/logs/{group}/{stream}", supervisor, stream_page);
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamInfo {
+pub struct StreamView {
     pub name: String,
-    pub last_event_us: Option<i64>,
-    pub stored_bytes: Option<i64>,
+    pub href: String,
+    pub last_event: String,
+    pub bytes: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEvent {
-    pub timestamp_us: i64,
-    pub message: String,
+pub struct GroupView {
+    pub name: String,
+    pub streams: Vec<StreamView>,
+    pub next: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventsPage {
-    pub events: Vec<LogEvent>,
-    /// Token for newer events (None at the end).
-    pub forward_token: Option<String>,
-    /// Token for older events (None at the start).
-    pub backward_token: Option<String>,
+#[derive(Template)]
+#[template(path = "logs/logs.html")]
+pub struct LogsPage {
+    pub layout: Layout,
+    pub groups: Vec<GroupView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContactLogEvent {
+pub struct EventParam {
+    pub name: String,
+    pub value: ShownValue,
+}
+
+pub struct EventView {
+    pub time: String,
     pub group: String,
     pub stream: String,
-    pub event: LogEvent,
+    pub contact_id: String,
+    pub module: String,
+    pub params: Vec<EventParam>,
+    pub raw: Option<ShownValue>,
+    pub findings: usize,
 }
 
-pub const EVENTS_PER_PAGE: i32 = 50;
-
-/// Where flow logs come from: CloudWatch Logs, or the offline demo.
-#[async_trait::async_trait]
-pub trait LogStore: Send + Sync {
-    /// The configured groups, in order.
-    fn groups(&self) -> Vec<LogGroupName>;
-    /// Streams of a group, most recent event first.
-    async fn streams(
-        &self,
-        group: &LogGroupName,
-        token: Option<&str>,
-    ) -> Result<Page<StreamInfo>, SourceError>;
-    /// One page of a stream; `token` is a forward or backward token from a previous page.
-    async fn events(
-        &self,
-        group: &LogGroupName,
-        stream: &LogStreamName,
-        token: Option<&str>,
-    ) -> Result<EventsPage, SourceError>;
-    /// Events whose JSON `ContactId` is this contact, in every configured group.
-    async fn events_for_contact(
-        &self,
-        contact: &ContactId,
-    ) -> Result<Vec<ContactLogEvent>, SourceError>;
+#[derive(Template)]
+#[template(path = "logs/stream.html")]
+pub struct LogStreamPage {
+    pub layout: Layout,
+    pub group: String,
+    pub stream: String,
+    pub events: Vec<EventView>,
+    pub findings: usize,
+    pub newer: Option<String>,
+    pub older: Option<String>,
 }
 
-/// The `ContactId` a Connect flow-log event names, if it is JSON with one.
-pub fn event_contact_id(message: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(message).ok()?;
-    v.get("ContactId")?.as_str().map(str::to_owned)
+#[derive(Template)]
+#[template(path = "logs/search.html")]
+pub struct LogSearchPage {
+    pub layout: Layout,
+    pub contact_id: String,
+    pub searched: bool,
+    pub events: Vec<EventView>,
+    pub findings: usize,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#[derive(Debug, Default, Deserialize)]
+pub struct LogsQuery {
+    group: Option<String>,
+    next: Option<String>,
+}
 
-    #[test]
-    fn names_refuse_hostile_values() {
-        assert!(LogGroupName::parse("/aws/connect/demo-instance").is_some());
-        for bad in ["", "a b", "<script>", "x\n", &"a".repeat(513)] {
-            assert!(LogGroupName::parse(bad).is_none(), "{bad}");
+pub async fn logs_page(
+    state: State,
+    sup: Supervisor,
+    session: Session,
+    q: web::Query<LogsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let mut groups = Vec::new();
+    for group in state.logs.groups() {
+        let token = match (&q.group, &q.next) {
+            (Some(g), Some(t)) if g == group.as_str() => {
+                check_token(t)?;
+                Some(t.as_str())
+            }
+            _ => None,
+        };
+        let page = state.logs.streams(&group, token).await?;
+        groups.push(GroupView {
+            name: group.as_str().to_owned(),
+            streams: page
+                .items
+                .into_iter()
+                .map(|s| StreamView {
+                    href: format!("/logs/{}/{}", urlencode(group.as_str()), urlencode(&s.name)),
+                    name: s.name,
+                    last_event: s.last_event_us.map(format_us).unwrap_or_default(),
+                    bytes: s.stored_bytes.unwrap_or(0),
+                })
+                .collect(),
+            next: page.next_token.map(|t| {
+                format!(
+                    "/logs?group={}&next={}",
+                    urlencode(group.as_str()),
+                    urlencode(&t)
+                )
+            }),
+        });
+    }
+    html(&LogsPage {
+        layout: Layout::signed_in("Flow logs", sup.principal(), csrf::token(&session)?),
+        groups,
+    })
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|e| e[1..].to_owned())
+        .unwrap_or_default()
+}
+
+/// A flow-log event as shown: its JSON fields made readable, every key and
+/// value guarded.
+fn event_view(state: &State, group: &str, stream: &str, event: &LogEvent) -> EventView {
+    let mut view = EventView {
+        time: format_us(event.timestamp_us),
+        group: group.to_owned(),
+        stream: stream.to_owned(),
+        contact_id: String::new(),
+        module: String::new(),
+        params: Vec::new(),
+        raw: None,
+        findings: 0,
+    };
+    let mut findings = 0;
+    match serde_json::from_str::<Value>(&event.message) {
+        Ok(Value::Object(obj)) => {
+            let mut text = |k: &str| {
+                let shown =
+                    ShownValue::guard(obj.get(k).and_then(Value::as_str).unwrap_or(""), false);
+                findings += shown.findings;
+                shown.text
+            };
+            view.contact_id = text("ContactId");
+            view.module = text("ContactFlowModuleType");
+            let params = obj.get("Parameters").and_then(Value::as_object);
+            // SetAttributes names the attribute in "Key"; its "Value" is that attribute.
+            let named = params
+                .and_then(|p| p.get("Key"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let named_sensitive = state.sensitive.contains(named);
+            let mut rows = Rows {
+                state,
+                params: &mut view.params,
+                key_findings: 0,
+            };
+            for (k, v) in obj.iter().filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "ContactId" | "ContactFlowModuleType" | "Parameters" | "Timestamp"
+                )
+            }) {
+                rows.push("", k, v, false);
+            }
+            if let Some(p) = params {
+                for (k, v) in p {
+                    rows.push("Parameters", k, v, k == "Value" && named_sensitive);
+                }
+            }
+            findings += rows.key_findings;
         }
-        assert!(LogStreamName::parse("2026/11/24/flow-logs").is_some());
-        for bad in ["", "../etc/passwd", "a:b", "a*", "<b>", "x\u{0}"] {
-            assert!(LogStreamName::parse(bad).is_none(), "{bad}");
+        _ => {
+            let shown = ShownValue::guard(&event.message, false);
+            view.raw = Some(shown);
+        }
+    }
+    view.findings = findings
+        + view.params.iter().map(|p| p.value.findings).sum::<usize>()
+        + view.raw.as_ref().map_or(0, |r| r.findings);
+    view
+}
+
+/// The shown rows of one event: one per leaf of its JSON, named by its path.
+struct Rows<'a> {
+    state: &'a State,
+    params: &'a mut Vec<EventParam>,
+    /// Card numbers masked in keys.
+    key_findings: usize,
+}
+
+impl Rows<'_> {
+    /// Adds `key` (under the path `parent`) and everything under it. Keys pass
+    /// the leak guard like values; a value under a sensitive key, at any
+    /// depth, is one row masked whole (unless it is ciphertext).
+    fn push(&mut self, parent: &str, key: &str, v: &Value, sensitive: bool) {
+        let shown_key = ShownValue::guard(key, false);
+        self.key_findings += shown_key.findings;
+        let shown_key = match shown_key.kind {
+            "text" => shown_key.text,
+            _ => "[ciphertext]".to_owned(),
+        };
+        let name = if parent.is_empty() {
+            shown_key
+        } else {
+            format!("{parent}.{shown_key}")
+        };
+        let sensitive = sensitive || self.state.sensitive.contains(key);
+        self.node(name, v, sensitive);
+    }
+
+    fn node(&mut self, name: String, v: &Value, sensitive: bool) {
+        match v {
+            Value::Object(map) if !sensitive && !map.is_empty() => {
+                for (k, v) in map {
+                    self.push(&name, k, v, false);
+                }
+            }
+            Value::Array(items) if !sensitive && !items.is_empty() => {
+                for (i, v) in items.iter().enumerate() {
+                    self.node(format!("{name}[{i}]"), v, false);
+                }
+            }
+            Value::String(s) => self.leaf(name, s, sensitive),
+            other => self.leaf(name, &other.to_string(), sensitive),
         }
     }
 
-    #[test]
-    fn contact_ids_are_read_from_flow_log_json() {
-        assert_eq!(
-            event_contact_id(r#"{"ContactId":"c-1","x":1}"#),
-            Some("c-1".into())
+    fn leaf(&mut self, name: String, text: &str, sensitive: bool) {
+        self.params.push(EventParam {
+            name,
+            value: ShownValue::guard(text, sensitive),
+        });
+    }
+}
+
+/// The view row and one leak row per event with findings, committed together.
+async fn audit_view(
+    state: &State,
+    p: &Principal,
+    meta: &RequestMeta,
+    detail: String,
+    contact: &str,
+    events: &[EventView],
+) -> Result<(), AppError> {
+    let mut rows = vec![
+        AuditEvent::new(Action::LogView, &p.username, p.role.as_str(), "ok", meta)
+            .contact(contact, "")
+            .detail(detail),
+    ];
+    for e in events.iter().filter(|e| e.findings > 0) {
+        rows.push(
+            AuditEvent::new(
+                Action::LeakFound,
+                &p.username,
+                p.role.as_str(),
+                "masked",
+                meta,
+            )
+            .contact(&e.contact_id, "")
+            .detail(format!(
+                "{} in {} / {} at {}",
+                e.findings, e.group, e.stream, e.time
+            )),
         );
-        assert_eq!(event_contact_id("plain text"), None);
     }
+    state.audit.append_many(rows).await?;
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamQuery {
+    token: Option<String>,
+}
+
+pub async fn stream_page(
+    state: State,
+    sup: Supervisor,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    q: web::Query<StreamQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (group, stream) = path.into_inner();
+    let group = LogGroupName::parse(&group).ok_or(AppError::NotFound)?;
+    let stream = LogStreamName::parse(&stream).ok_or(AppError::NotFound)?;
+    if !state.logs.groups().contains(&group) {
+        return Err(AppError::NotFound);
+    }
+    let token = q.token.as_deref().filter(|t| !t.is_empty());
+    if let Some(t) = token {
+        check_token(t)?;
+    }
+    let p = sup.principal();
+    let meta = request_meta(&req);
+    let page = match state.logs.events(&group, &stream, token).await {
+        Ok(page) => page,
+        Err(e) => {
+            let event = AuditEvent::new(
+                Action::LogView,
+                &p.username,
+                p.role.as_str(),
+                &format!("error:{}", e.kind()),
+                &meta,
+            )
+            .detail(format!("{} / {}", group.as_str(), stream.as_str()));
+            state.audit.append(event).await?;
+            return Err(e.into());
+        }
+    };
+    let events: Vec<EventView> = page
+        .events
+        .iter()
+        .map(|e| event_view(&state, group.as_str(), stream.as_str(), e))
+        .collect();
+    audit_view(
+        &state,
+        p,
+        &meta,
+        format!("{} / {}", group.as_str(), stream.as_str()),
+        "",
+        &events,
+    )
+    .await?;
+    let base = format!(
+        "/logs/{}/{}",
+        urlencode(group.as_str()),
+        urlencode(stream.as_str())
+    );
+    let findings = events.iter().map(|e| e.findings).sum();
+    html(&LogStreamPage {
+        layout: Layout::signed_in("Flow log", p, csrf::token(&session)?),
+        group: group.as_str().to_owned(),
+        stream: stream.as_str().to_owned(),
+        events,
+        findings,
+        newer: page
+            .forward_token
+            .map(|t| format!("{base}?token={}", urlencode(&t))),
+        older: page
+            .backward_token
+            .map(|t| format!("{base}?token={}", urlencode(&t))),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    contact_id: Option<String>,
+}
+
+pub async fn search_page(
+    state: State,
+    sup: Supervisor,
+    session: Session,
+    req: HttpRequest,
+    q: web::Query<SearchQuery>,
+) -> Result<HttpResponse, AppError> {
+    let p = sup.principal();
+    let raw = q.contact_id.as_deref().map(str::trim).unwrap_or("");
+    let mut events = Vec::new();
+    if !raw.is_empty() {
+        let contact = ContactId::parse(raw)
+            .map_err(|_| AppError::BadRequest("That is not a contact id.".into()))?;
+        let meta = request_meta(&req);
+        let found = state.logs.events_for_contact(&contact).await?;
+        // The service's filter is not trusted: each event must name this contact.
+        events = found
+            .iter()
+            .filter(|e| event_contact_id(&e.event.message).as_deref() == Some(contact.as_str()))
+            .map(|e| event_view(&state, &e.group, &e.stream, &e.event))
+            .collect();
+        audit_view(
+            &state,
+            p,
+            &meta,
+            "search by contact".to_owned(),
+            contact.as_str(),
+            &events,
+        )
+        .await?;
+    }
+    let findings = events.iter().map(|e| e.findings).sum();
+    html(&LogSearchPage {
+        layout: Layout::signed_in("Flow logs of a contact", p, csrf::token(&session)?),
+        contact_id: raw.chars().take(128).collect(),
+        searched: !raw.is_empty(),
+        events,
+        findings,
+    })
 }

@@ -6,7 +6,7 @@ use aws_sdk_cloudwatchlogs::types::{InputLogEvent, OrderBy};
 
 use super::calls::{classify, Call, CallError, Service};
 use super::{Ctx, Outcome};
-use crate::logs::LogGroupName;
+use crate::sources::LogGroupName;
 
 /// The audit group's stream that preflight writes to: `audit verify
 /// --checkpoints` reads only the rows and checkpoints streams.

@@ -19,7 +19,7 @@ use aws_sdk_kms::config::ProvideCredentials as _;
 use lambda_encrypt::keyring::KeyringSpec;
 
 use crate::clock::SharedClock;
-use crate::logs::LogGroupName;
+use crate::sources::LogGroupName;
 pub use logs::PREFLIGHT_STREAM;
 
 #[derive(Debug, Clone, clap::Args)]

@@ -11,6 +11,11 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::AppError;
+use super::routes::{Access, Routes};
+
+pub fn configure(routes: &mut Routes) {
+    routes.get("/static/{name}", Access::Public, serve);
+}
 
 #[derive(rust_embed::Embed)]
 #[folder = "static/"]

@@ -8,8 +8,6 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage as _};
 
-use crate::audit::RequestMeta;
-
 tokio::task_local! {
     static REQUEST_ID: String;
 }
@@ -23,6 +21,14 @@ pub fn current_request_id() -> String {
 
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// Where a request came from; copied into every audit row it causes.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub client_addr: String,
+    pub user_agent: String,
+    pub request_id: String,
+}
 
 /// Gives every request an id (response header `X-Request-Id`, every log line,
 /// every audit row, every error page) and logs one line per request. Paths
@@ -118,12 +124,8 @@ pub fn client_addr(req: &actix_web::HttpRequest) -> String {
     let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
         return String::new();
     };
-    match req.app_data::<super::State>() {
-        Some(state) => state
-            .settings
-            .trusted_proxies
-            .client(peer, req.headers())
-            .to_string(),
+    match req.app_data::<actix_web::web::Data<super::client_addr::TrustedProxies>>() {
+        Some(proxies) => proxies.client(peer, req.headers()).to_string(),
         None => peer.to_canonical().to_string(),
     }
 }

@@ -8,7 +8,7 @@ use callvault::auth::Role;
 use callvault::clock::{Clock as _, OffsetClock};
 use callvault::config::Settings;
 use callvault::startup::Application;
-use callvault::web::AppState;
+use callvault::startup::Services;
 use reqwest::header::LOCATION;
 use reqwest::{Client, Response, StatusCode};
 
@@ -18,7 +18,7 @@ pub const PASSWORD: &str = "a long test password";
 pub struct TestApp {
     pub address: String,
     pub clock: Arc<OffsetClock>,
-    pub state: Arc<AppState>,
+    pub state: Arc<Services>,
     pub db_url: String,
     pub secrets_dir: PathBuf,
     /// The raw AES key file of demo apps.

@@ -3,7 +3,7 @@
 
 use callvault::auth::Role;
 use callvault::demo::{demo_card, demo_contact_id, DemoStream, LEAKED_DEMO_CARD};
-use callvault::logs::LogEvent;
+use callvault::sources::LogEvent;
 use reqwest::StatusCode;
 
 use crate::helpers::*;

@@ -4,6 +4,7 @@
 mod connect_fake;
 mod helpers;
 
+mod architecture;
 mod attacks;
 mod audit_chain;
 mod audit_pages;

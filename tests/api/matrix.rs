@@ -1,7 +1,9 @@
-//! Every route x every role (and anonymous): the expected status. A new route
-//! must be added here (see `callvault::web::routes`).
+//! Every route x every role (and anonymous): the expected status. The list
+//! is checked against the router's own route table
+//! (`callvault::startup::route_table`), so a new route cannot miss it.
 
 use callvault::auth::Role;
+use callvault::web::Access;
 use reqwest::Client;
 
 use crate::helpers::*;
@@ -194,6 +196,67 @@ async fn token(app: &TestApp, c: &Client, who: Who) -> String {
         Who::Signed(_) => "/",
     };
     csrf_in(&app.page(c, page).await)
+}
+
+/// Does a concrete path (query string ignored) match a route pattern?
+fn matches(pattern: &str, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    let (p, c): (Vec<_>, Vec<_>) = (pattern.split('/').collect(), path.split('/').collect());
+    p.len() == c.len()
+        && p.iter()
+            .zip(&c)
+            .all(|(p, c)| (p.starts_with('{') && p.ends_with('}') && !c.is_empty()) || p == c)
+}
+
+#[test]
+fn the_matrix_covers_exactly_the_routers_route_table() {
+    let table = callvault::startup::route_table();
+    assert!(table.len() > 30, "{table:?}");
+    let matrix = routes(7);
+    let role_index = |r: &str| match r {
+        "supervisor" => 1,
+        "auditor" => 2,
+        "admin" => 3,
+        other => panic!("unknown role {other}"),
+    };
+    for route in &table {
+        let rows: Vec<_> = matrix
+            .iter()
+            .filter(|(m, p, _, _)| *m == route.method && matches(route.path, p))
+            .collect();
+        assert!(
+            !rows.is_empty(),
+            "{} {} is routed but missing from the route x role matrix",
+            route.method,
+            route.path
+        );
+        // What the route table declares is what the matrix expects.
+        for (_, path, _, expected) in rows {
+            match route.access {
+                Access::Public => assert!(expected.iter().all(|s| *s != 403), "{path}: public"),
+                Access::SignedIn => assert_eq!(expected[0], S303, "{path}: signed in"),
+                Access::Role(role) => {
+                    assert_eq!(expected[0], S303, "{path}: {role} only");
+                    for (i, status) in expected.iter().enumerate().skip(1) {
+                        if i == role_index(role) {
+                            assert_ne!(*status, 403, "{path}: {role} is allowed");
+                        } else {
+                            assert_eq!(*status, 403, "{path}: only {role}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (method, path, _, _) in &matrix {
+        let routed = table
+            .iter()
+            .any(|r| r.method == *method && matches(r.path, path));
+        assert!(
+            routed || path == "/no-such-route",
+            "{method} {path} is in the matrix but not routed"
+        );
+    }
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use callvault::aws::connect::AwsConnect;
 use callvault::aws::logs::AwsLogs;
 use callvault::clock::OffsetClock;
-use callvault::logs::LogGroupName;
+use callvault::sources::LogGroupName;
 use callvault::startup::{Application, Sources};
 
 use crate::connect_fake::sdk_config_for;

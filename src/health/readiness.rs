@@ -9,9 +9,9 @@ use std::time::Duration;
 use lambda_encrypt::context::ContactId;
 use lambda_encrypt::keyring::KeyringSpec;
 
-use crate::contacts::ContactDirectory;
 use crate::db::{Backend, Db};
-use crate::logs::LogStore;
+use crate::sources::ContactDirectory;
+use crate::sources::LogStore;
 use crate::sources::SourceError;
 
 /// How long one probe may take before it counts as unreachable.

@@ -1,26 +1,130 @@
-//! The auditor's pages: browse and filter, export, verify. Each is itself audited.
+//! The auditor's pages: browse and filter, export, verify, and the decrypt
+//! volume. Each is itself audited.
+
+mod volume;
 
 use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
-use super::export::{self, ExportFormat};
-use super::{Action, AuditEvent, AuditFilter, VerifyReport};
+use crate::audit::export::{self, ExportFormat};
+use crate::audit::ship::Shipper;
+use crate::audit::{Action, AuditEvent, AuditFilter, AuditLog, AuditRow, VerifyReport};
 use crate::auth::csrf;
 use crate::auth::principal::Auditor;
-use crate::web::error::AppError;
-use crate::web::middleware::request_meta;
-use std::collections::{BTreeSet, HashMap};
-
+use crate::auth::users::Users;
 use crate::auth::Role;
-use crate::clock::format_us;
-use crate::web::templates::{
-    html, AlertView, AuditPage, AuditRowView, Layout, ShippingView, VerifyView, VolumePage,
-    VolumeRow,
-};
-use crate::web::{day_start_us, State};
+use crate::clock::{format_us, SharedClock};
+use crate::decrypt::policy::BudgetLimit;
+use crate::web::{day_start_us, html, request_meta, AppError, Layout, Routes, DAY_US};
+
+/// What the auditor's pages use; registered once as app data.
+pub struct ReviewState {
+    pub audit: AuditLog,
+    pub clock: SharedClock,
+    pub users: Users,
+    /// Audit shipping, when configured.
+    pub shipper: Option<Shipper>,
+    /// The decrypt budget, as the volume page states it.
+    pub budget: BudgetLimit,
+}
+
+type State = web::Data<ReviewState>;
+
+pub fn configure(routes: &mut Routes) {
+    let auditor = Role::Auditor.access();
+    routes
+        .get("/audit", auditor, audit_page)
+        .get("/audit/export", auditor, export)
+        .post("/audit/verify", auditor, verify)
+        .get("/audit/volume", auditor, volume::volume_page);
+}
+
+/// One audit row as shown.
+pub struct AuditRowView {
+    pub seq: i64,
+    pub time: String,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub contact_id: String,
+    pub field: String,
+    pub reason: String,
+    pub outcome: String,
+    pub client_addr: String,
+    pub request_id: String,
+    pub detail: String,
+    pub hash_prefix: String,
+}
+
+impl From<AuditRow> for AuditRowView {
+    fn from(r: AuditRow) -> Self {
+        Self {
+            seq: r.seq,
+            time: format_us(r.ts_us),
+            hash_prefix: r.hash.chars().take(12).collect(),
+            actor: r.actor,
+            role: r.role,
+            action: r.action,
+            contact_id: r.contact_id,
+            field: r.field,
+            reason: r.reason,
+            outcome: r.outcome,
+            client_addr: r.client_addr,
+            request_id: r.request_id,
+            detail: r.detail,
+        }
+    }
+}
+
+pub struct VerifyView {
+    pub ok: bool,
+    pub rows_checked: u64,
+    pub head_seq: i64,
+    pub problem: String,
+    pub bad_seq: i64,
+}
+
+#[derive(Template)]
+#[template(path = "review/audit.html")]
+pub struct AuditPage {
+    pub layout: Layout,
+    pub rows: Vec<AuditRowView>,
+    pub actions: Vec<&'static str>,
+    pub f_actor: String,
+    pub f_action: String,
+    pub f_contact: String,
+    pub f_from: String,
+    pub f_to: String,
+    /// The filter as a query string (already URL-encoded), for paging and export links.
+    pub filter_query: String,
+    pub older: Option<i64>,
+    pub verify: Option<VerifyView>,
+    pub error: Option<String>,
+    pub alerts: Vec<AlertView>,
+    pub shipping: Option<ShippingView>,
+}
+
+/// A supervisor refused over their decrypt budget.
+pub struct AlertView {
+    pub actor: String,
+    pub count: i64,
+    pub last: String,
+}
+
+pub struct ShippingView {
+    pub healthy: bool,
+    pub log_group: String,
+    pub backlog: i64,
+    pub oldest: String,
+    pub last_error: String,
+    pub checkpoint_seq: i64,
+    pub checkpoint_time: String,
+    pub checkpoint_error: String,
+}
 
 const PAGE_ROWS: i64 = 50;
 
@@ -36,9 +140,7 @@ pub struct AuditQuery {
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {
-    s.as_ref()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
+    crate::web::non_empty(s).map(str::to_owned)
 }
 
 impl AuditQuery {
@@ -63,7 +165,7 @@ impl AuditQuery {
                 .transpose()?,
             // "to" is inclusive: rows before the start of the next day.
             to_us: non_empty(&self.to)
-                .map(|d| day_start_us(&d).map(|t| t + 86_400_000_000))
+                .map(|d| day_start_us(&d).map(|t| t + DAY_US))
                 .transpose()?,
         })
     }
@@ -136,8 +238,6 @@ async fn page(
     html(&page)
 }
 
-const DAY_US: i64 = 86_400_000_000;
-
 /// Budget refusals in the last day, per supervisor: the auditor's alerts.
 async fn alerts(state: &State) -> Result<Vec<AlertView>, AppError> {
     let now = state.clock.now_us();
@@ -174,7 +274,7 @@ async fn shipping(state: &State) -> Result<Option<ShippingView>, AppError> {
         return Ok(None);
     };
     let status = shipper.status();
-    let (backlog, oldest) = super::ship::backlog(&state.audit).await?;
+    let (backlog, oldest) = crate::audit::ship::backlog(&state.audit).await?;
     let stale = oldest.is_some_and(|t| state.clock.now_us() - t > 60_000_000);
     Ok(Some(ShippingView {
         healthy: status.last_error.is_none() && status.checkpoint_error.is_none() && !stale,
@@ -190,90 +290,6 @@ async fn shipping(state: &State) -> Result<Option<ShippingView>, AppError> {
         },
         checkpoint_error: status.checkpoint_error.unwrap_or_default(),
     }))
-}
-
-/// Each supervisor's decrypts against their usual volume.
-pub async fn volume_page(
-    state: State,
-    auditor: Auditor,
-    session: Session,
-    req: HttpRequest,
-) -> Result<HttpResponse, AppError> {
-    let p = auditor.principal();
-    state
-        .audit
-        .append(
-            AuditEvent::new(
-                Action::AuditView,
-                &p.username,
-                p.role.as_str(),
-                "ok",
-                &request_meta(&req),
-            )
-            .detail("decrypt volume"),
-        )
-        .await?;
-    let now = state.clock.now_us();
-    let count = |from: i64, to: i64, action: Action, outcome: Option<&'static str>| {
-        let audit = state.audit.clone();
-        async move { audit.counts_by_actor(action, outcome, from, to).await }
-    };
-    let hour: HashMap<_, _> = count(now - 3_600_000_000, now + 1, Action::Decrypt, None)
-        .await?
-        .into_iter()
-        .collect();
-    let day: HashMap<_, _> = count(now - DAY_US, now + 1, Action::Decrypt, None)
-        .await?
-        .into_iter()
-        .collect();
-    let usual: HashMap<_, _> = count(now - 29 * DAY_US, now - DAY_US, Action::Decrypt, None)
-        .await?
-        .into_iter()
-        .collect();
-    let over: HashMap<_, _> = count(
-        now - DAY_US,
-        now + 1,
-        Action::DecryptDenied,
-        Some("budget_exceeded"),
-    )
-    .await?
-    .into_iter()
-    .collect();
-    let mut actors: BTreeSet<String> = state
-        .users
-        .list()
-        .await?
-        .into_iter()
-        .filter(|u| u.role == Role::Supervisor)
-        .map(|u| u.username)
-        .collect();
-    actors.extend(day.keys().cloned());
-    actors.extend(over.keys().cloned());
-    let rows = actors
-        .into_iter()
-        .map(|actor| {
-            let get = |m: &HashMap<String, i64>| m.get(&actor).copied().unwrap_or(0);
-            let usual_per_day = get(&usual) as f64 / 28.0;
-            let last_day = get(&day);
-            let over_budget = get(&over);
-            VolumeRow {
-                flagged: over_budget > 0 || (last_day as f64) > (3.0 * usual_per_day).max(5.0),
-                last_hour: get(&hour),
-                last_day,
-                usual: format!("{usual_per_day:.1}"),
-                over_budget,
-                actor,
-            }
-        })
-        .collect();
-    html(&VolumePage {
-        layout: Layout::signed_in("Decrypt volume", p, csrf::token(&session)?),
-        budget: match state.settings.policy.budget.0 {
-            Some(n) => format!("{n} per user per hour"),
-            None => "unlimited".into(),
-        },
-        rows,
-    })
 }
 
 pub async fn audit_page(

@@ -1,203 +1,93 @@
-//! Sign-in, sign-out, the start page, and user administration.
+//! The admin's pages: users and roles, authenticator resets, and the
+//! "TOTP mandatory for supervisors" setting. Every change commits with its
+//! audit row, or not at all.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
 use serde::Deserialize;
 
-use super::csrf;
-use super::password::Password;
-use super::principal::{
-    current_principal, new_generation, Admin, SignedIn, AUTH_AT_KEY, GENERATION_KEY,
-};
-use super::session_store::USER_ID_KEY;
-use super::throttle::{addr_bucket, user_bucket, ThrottleDecision};
-use super::users::{new_password_hash, AuthResult, User, UserError, Username};
-use super::Role;
-use crate::audit::{Action, AuditEvent, AuditedChange};
-use crate::web::error::AppError;
-use crate::web::middleware::request_meta;
-use crate::web::templates::{html, AdminUsersPage, HomePage, Layout, LoginPage, UserView};
-use crate::web::{see_other, State};
+use crate::audit::{Action, AuditEvent, AuditLog, AuditedChange};
+use crate::auth::csrf;
+use crate::auth::password::Password;
+use crate::auth::principal::{Admin, Principal};
+use crate::auth::totp::TotpStore;
+use crate::auth::users::{new_password_hash, User, UserError, Username, Users};
+use crate::auth::Role;
+use crate::clock::format_us;
+use crate::web::{html, request_meta, see_other, AppError, Layout, Routes};
 
-const GENERIC_LOGIN_ERROR: &str =
-    "Sign-in failed. Check your username and password, or try again later.";
-
-#[derive(Deserialize)]
-pub struct NoticeQuery {
-    m: Option<String>,
+/// What the admin pages use; registered once as app data.
+pub struct AdminState {
+    pub audit: AuditLog,
+    pub users: Users,
+    pub totp: TotpStore,
 }
 
-fn notice(m: Option<&str>) -> Option<&'static str> {
-    match m? {
-        "signed_out" => Some("You have signed out."),
-        "expired" => Some("Your session ended. Please sign in again."),
-        _ => None,
-    }
+type State = web::Data<AdminState>;
+
+pub fn configure(routes: &mut Routes) {
+    let admin = Role::Admin.access();
+    routes
+        .get("/admin/users", admin, admin_users)
+        .post("/admin/users", admin, admin_add_user)
+        .post("/admin/users/{id}/disable", admin, admin_disable_user)
+        .post("/admin/users/{id}/enable", admin, admin_enable_user)
+        .post("/admin/users/{id}/role", admin, admin_set_role)
+        .post("/admin/users/{id}/totp/reset", admin, admin_reset_totp)
+        .post("/admin/settings", admin, admin_settings);
 }
 
-pub async fn home(user: SignedIn, session: Session) -> Result<HttpResponse, AppError> {
-    html(&HomePage {
-        layout: Layout::signed_in("Start", user.principal(), csrf::token(&session)?),
-    })
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub role: &'static str,
+    pub disabled: bool,
+    pub created: String,
+    pub totp: bool,
 }
 
-pub async fn login_form(
-    state: State,
-    session: Session,
-    query: web::Query<NoticeQuery>,
-) -> Result<HttpResponse, AppError> {
-    if current_principal(&session, &state).await?.is_some() {
-        return Ok(see_other("/"));
-    }
-    let page = LoginPage {
-        layout: Layout {
-            title: "Sign in".into(),
-            user: None,
-            csrf: csrf::token(&session)?,
-        },
-        error: None,
-        notice: notice(query.m.as_deref()),
-        username: String::new(),
-    };
-    html(&page)
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    username: String,
-    password: String,
-}
-
-fn login_failed_page(
-    session: &Session,
-    status: StatusCode,
-    username: &str,
-) -> Result<HttpResponse, AppError> {
-    let page = LoginPage {
-        layout: Layout {
-            title: "Sign in".into(),
-            user: None,
-            csrf: csrf::token(session)?,
-        },
-        error: Some(GENERIC_LOGIN_ERROR),
-        notice: None,
-        username: Username::parse(username)
-            .map(|u| u.as_str().to_owned())
-            .unwrap_or_default(),
-    };
-    let mut res = html(&page)?;
-    *res.status_mut() = status;
-    Ok(res)
-}
-
-pub async fn login(
-    state: State,
-    session: Session,
-    req: HttpRequest,
-    form: web::Form<LoginForm>,
-) -> Result<HttpResponse, AppError> {
-    let form = form.into_inner();
-    let password = Password::new(form.password);
-    let meta = request_meta(&req);
-    let username = Username::parse(&form.username).ok();
-    // Typed names that are not users are not recorded: people type passwords there.
-    let actor_of = |u: &Option<Username>| u.as_ref().map_or("unknown", |u| u.as_str()).to_owned();
-    let buckets = [user_bucket(&form.username), addr_bucket(&meta.client_addr)];
-
-    // Counted before the password is checked (atomically): of any number of
-    // parallel attempts, at most the free ones reach the hash.
-    for bucket in &buckets {
-        if let ThrottleDecision::Locked { .. } = state.throttle.admit(bucket).await? {
-            let event = AuditEvent::new(
-                Action::LoginFailed,
-                &actor_of(&username),
-                "",
-                "throttled",
-                &meta,
-            )
-            .detail(bucket.split(':').next().unwrap_or("").to_owned() + " locked");
-            // Nobody is signed in: a flood of refused attempts is counted
-            // into one summary row per address and interval.
-            state.audit.tally_anonymous(&event).await?;
-            return login_failed_page(&session, StatusCode::TOO_MANY_REQUESTS, &form.username);
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            role: u.role.as_str(),
+            disabled: u.disabled,
+            created: format_us(u.created_us),
+            totp: false,
         }
     }
-
-    let result = match &username {
-        Some(u) => state.users.authenticate(u.as_str(), &password).await?,
-        None => AuthResult::UnknownUser,
-    };
-    let user = match result {
-        AuthResult::Success(user) => user,
-        failure => {
-            let (actor, reason) = match &failure {
-                AuthResult::BadPassword(u) => (u.username.clone(), "bad_password"),
-                AuthResult::Disabled(u) => (u.username.clone(), "disabled"),
-                _ => ("unknown".to_owned(), "unknown_user"),
-            };
-            state
-                .audit
-                .append(
-                    AuditEvent::new(Action::LoginFailed, &actor, "", "refused", &meta)
-                        .detail(reason),
-                )
-                .await?;
-            return login_failed_page(&session, StatusCode::UNAUTHORIZED, &form.username);
-        }
-    };
-
-    for bucket in &buckets {
-        state.throttle.clear(bucket).await?;
-    }
-    // The audit row is written before the session exists.
-    state
-        .audit
-        .append(AuditEvent::new(
-            Action::Login,
-            &user.username,
-            user.role.as_str(),
-            "ok",
-            &meta,
-        ))
-        .await?;
-    // ASVS 3.2.1: a sign-in starts a new session: a new id, and nothing
-    // carried over from the session before it (its CSRF token, another
-    // user's step-up), under a new sign-in generation.
-    let generation = new_generation()?;
-    session.clear();
-    session.renew();
-    session
-        .insert(USER_ID_KEY, user.id)
-        .and_then(|_| session.insert(AUTH_AT_KEY, state.clock.now_us()))
-        .and_then(|_| session.insert(GENERATION_KEY, generation))
-        .map_err(|e| AppError::Internal(format!("session: {e}")))?;
-    Ok(see_other("/"))
 }
 
-pub async fn logout(
-    state: State,
-    session: Session,
-    req: HttpRequest,
-) -> Result<HttpResponse, AppError> {
-    if let Some(p) = current_principal(&session, &state).await? {
-        let meta = request_meta(&req);
-        state
-            .audit
-            .append(AuditEvent::new(
-                Action::Logout,
-                &p.username,
-                p.role.as_str(),
-                "ok",
-                &meta,
-            ))
-            .await?;
-    }
-    session.purge();
-    Ok(see_other("/login?m=signed_out"))
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+pub struct AdminUsersPage {
+    pub layout: Layout,
+    pub users: Vec<UserView>,
+    pub roles: Vec<&'static str>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub totp_mandatory: bool,
 }
 
-// ---- user administration (admin only) ------------------------------------
+fn event(
+    req: &HttpRequest,
+    p: &Principal,
+    action: Action,
+    outcome: &str,
+    detail: &str,
+) -> AuditEvent {
+    AuditEvent::new(
+        action,
+        &p.username,
+        p.role.as_str(),
+        outcome,
+        &request_meta(req),
+    )
+    .detail(detail)
+}
 
 #[derive(Deserialize)]
 pub struct AdminQuery {
@@ -468,4 +358,70 @@ pub async fn admin_set_role(
         "role",
     )
     .await
+}
+
+pub async fn admin_reset_totp(
+    state: State,
+    admin: Admin,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let p = admin.principal();
+    let Some(user) = state.users.by_id(id).await? else {
+        state
+            .audit
+            .append(event(
+                &req,
+                p,
+                Action::TotpReset,
+                "refused",
+                &format!("no user #{id}"),
+            ))
+            .await?;
+        return Err(AppError::NotFound);
+    };
+    let mut change = state.audit.begin_change().await?;
+    let removed = state.totp.reset(change.conn(), id).await?;
+    let detail = format!("authenticator of {} reset", user.username);
+    change
+        .commit(event(
+            &req,
+            p,
+            Action::TotpReset,
+            if removed { "ok" } else { "none_enrolled" },
+            &detail,
+        ))
+        .await?;
+    Ok(see_other("/admin/users?m=totp_reset"))
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    totp_mandatory: Option<String>,
+}
+
+pub async fn admin_settings(
+    state: State,
+    admin: Admin,
+    req: HttpRequest,
+    form: web::Form<SettingsForm>,
+) -> Result<HttpResponse, AppError> {
+    let on = match form.totp_mandatory.as_deref() {
+        Some("on") => true,
+        Some("off") | None => false,
+        Some(_) => return Err(AppError::BadRequest("totp_mandatory is on or off.".into())),
+    };
+    let mut change = state.audit.begin_change().await?;
+    state.totp.set_mandatory(change.conn(), on).await?;
+    change
+        .commit(event(
+            &req,
+            admin.principal(),
+            Action::SettingChange,
+            "ok",
+            &format!("totp_mandatory = {}", if on { "on" } else { "off" }),
+        ))
+        .await?;
+    Ok(see_other("/admin/users?m=settings"))
 }

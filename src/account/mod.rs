@@ -1,23 +1,67 @@
-//! TOTP enrolment, step-up before a decrypt, and the admin's reset and
-//! "mandatory for supervisors" setting. Every outcome is audited.
+//! The signed-in user's own account: TOTP enrolment, and the step-up before a
+//! decrypt. Every outcome is audited.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::csrf;
-use super::password::Password;
-use super::principal::{Admin, Principal, SignedIn};
-use super::throttle::ThrottleDecision;
-use super::totp::{Enrolment, TotpError};
-use super::users::AuthResult;
-use crate::audit::{Action, AuditEvent};
-use crate::decrypt::policy::{StepUp, STEP_UP_KEY};
-use crate::web::error::AppError;
-use crate::web::middleware::request_meta;
-use crate::web::templates::{html, Layout, StepUpPage, TotpPage};
-use crate::web::{see_other, State};
+use askama::Template;
+
+use crate::audit::{Action, AuditEvent, AuditLog};
+use crate::auth::csrf;
+use crate::auth::password::Password;
+use crate::auth::principal::{Principal, SignedIn};
+use crate::auth::step_up::{StepUp, STEP_UP_KEY};
+use crate::auth::throttle::{Throttle, ThrottleDecision};
+use crate::auth::totp::{Enrolment, NewEnrolment, TotpError, TotpStore};
+use crate::auth::users::{AuthResult, Users};
+use crate::clock::SharedClock;
+use crate::web::{html, request_meta, see_other, Access, AppError, Layout, Routes};
+
+/// What the account pages use; registered once as app data.
+pub struct AccountState {
+    pub audit: AuditLog,
+    pub users: Users,
+    pub throttle: Throttle,
+    pub totp: TotpStore,
+    pub clock: SharedClock,
+    /// How long a step-up opens reveals for (`CALLVAULT_STEP_UP_MIN`).
+    pub step_up_window: std::time::Duration,
+}
+
+type State = actix_web::web::Data<AccountState>;
+
+pub fn configure(routes: &mut Routes) {
+    routes
+        .get("/account/totp", Access::SignedIn, totp_page)
+        .post("/account/totp/enrol", Access::SignedIn, totp_enrol)
+        .post("/account/totp/confirm", Access::SignedIn, totp_confirm)
+        .get("/account/step-up", Access::SignedIn, step_up_form)
+        .post("/account/step-up", Access::SignedIn, step_up);
+}
+
+#[derive(Template)]
+#[template(path = "account/totp.html")]
+pub struct TotpPage {
+    pub layout: Layout,
+    pub active: bool,
+    pub pending: bool,
+    pub mandatory: bool,
+    pub secret: String,
+    pub qr_svg: String,
+    pub notice: Option<&'static str>,
+    pub error: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "account/step_up.html")]
+pub struct StepUpPage {
+    pub layout: Layout,
+    pub next: String,
+    pub minutes: u64,
+    pub error: Option<&'static str>,
+}
 
 fn totp_bucket(p: &Principal) -> String {
     format!("totp:{}", p.username.to_lowercase())
@@ -150,7 +194,7 @@ async fn totp_view(
     session: &Session,
     p: &Principal,
     status: StatusCode,
-    enrolment: Option<super::totp::NewEnrolment>,
+    enrolment: Option<NewEnrolment>,
     notice: Option<&'static str>,
     error: Option<&'static str>,
 ) -> Result<HttpResponse, AppError> {
@@ -330,7 +374,7 @@ pub async fn step_up_form(
         &session,
         user.principal(),
         safe_next(q.next.as_deref()),
-        state.settings.policy.step_up_window.as_secs() / 60,
+        state.step_up_window.as_secs() / 60,
         StatusCode::OK,
         None,
     )
@@ -346,7 +390,7 @@ pub async fn step_up(
     let p = user.principal();
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
-    let minutes = state.settings.policy.step_up_window.as_secs() / 60;
+    let minutes = state.step_up_window.as_secs() / 60;
     match check_factors(
         &state,
         &req,
@@ -377,73 +421,6 @@ pub async fn step_up(
             Some(message),
         ),
     }
-}
-
-// ---- admin ------------------------------------------------------------------
-
-pub async fn admin_reset_totp(
-    state: State,
-    admin: Admin,
-    req: HttpRequest,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
-    let p = admin.principal();
-    let Some(user) = state.users.by_id(id).await? else {
-        audit(
-            &state,
-            &req,
-            p,
-            Action::TotpReset,
-            "refused",
-            &format!("no user #{id}"),
-        )
-        .await?;
-        return Err(AppError::NotFound);
-    };
-    let mut change = state.audit.begin_change().await?;
-    let removed = state.totp.reset(change.conn(), id).await?;
-    let detail = format!("authenticator of {} reset", user.username);
-    change
-        .commit(event(
-            &req,
-            p,
-            Action::TotpReset,
-            if removed { "ok" } else { "none_enrolled" },
-            &detail,
-        ))
-        .await?;
-    Ok(see_other("/admin/users?m=totp_reset"))
-}
-
-#[derive(Deserialize)]
-pub struct SettingsForm {
-    totp_mandatory: Option<String>,
-}
-
-pub async fn admin_settings(
-    state: State,
-    admin: Admin,
-    req: HttpRequest,
-    form: web::Form<SettingsForm>,
-) -> Result<HttpResponse, AppError> {
-    let on = match form.totp_mandatory.as_deref() {
-        Some("on") => true,
-        Some("off") | None => false,
-        Some(_) => return Err(AppError::BadRequest("totp_mandatory is on or off.".into())),
-    };
-    let mut change = state.audit.begin_change().await?;
-    state.totp.set_mandatory(change.conn(), on).await?;
-    change
-        .commit(event(
-            &req,
-            admin.principal(),
-            Action::SettingChange,
-            "ok",
-            &format!("totp_mandatory = {}", if on { "on" } else { "off" }),
-        ))
-        .await?;
-    Ok(see_other("/admin/users?m=settings"))
 }
 
 #[cfg(test)]

@@ -1,0 +1,244 @@
+//! What one audit row holds, and the bytes its hash covers.
+
+use super::RequestMeta;
+
+pub(super) const CANONICAL_TAG: &[u8] = b"callvault-audit-v1";
+
+/// What happened. Stored as its `as_str()` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Login,
+    LoginFailed,
+    Logout,
+    ContactView,
+    LogView,
+    Decrypt,
+    DecryptDenied,
+    DecryptFailed,
+    LeakFound,
+    AuditView,
+    AuditExport,
+    AuditVerify,
+    UserChange,
+    AccessDenied,
+    CsrfRejected,
+    TotpEnrol,
+    TotpReset,
+    StepUp,
+    StepUpFailed,
+    DecryptRequest,
+    DecryptApproval,
+    SettingChange,
+}
+
+impl Action {
+    pub const ALL: [Action; 22] = [
+        Self::Login,
+        Self::LoginFailed,
+        Self::Logout,
+        Self::ContactView,
+        Self::LogView,
+        Self::Decrypt,
+        Self::DecryptDenied,
+        Self::DecryptFailed,
+        Self::LeakFound,
+        Self::AuditView,
+        Self::AuditExport,
+        Self::AuditVerify,
+        Self::UserChange,
+        Self::AccessDenied,
+        Self::CsrfRejected,
+        Self::TotpEnrol,
+        Self::TotpReset,
+        Self::StepUp,
+        Self::StepUpFailed,
+        Self::DecryptRequest,
+        Self::DecryptApproval,
+        Self::SettingChange,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::LoginFailed => "login_failed",
+            Self::Logout => "logout",
+            Self::ContactView => "contact_view",
+            Self::LogView => "log_view",
+            Self::Decrypt => "decrypt",
+            Self::DecryptDenied => "decrypt_denied",
+            Self::DecryptFailed => "decrypt_failed",
+            Self::LeakFound => "leak_found",
+            Self::AuditView => "audit_view",
+            Self::AuditExport => "audit_export",
+            Self::AuditVerify => "audit_verify",
+            Self::UserChange => "user_change",
+            Self::AccessDenied => "access_denied",
+            Self::CsrfRejected => "csrf_rejected",
+            Self::TotpEnrol => "totp_enrol",
+            Self::TotpReset => "totp_reset",
+            Self::StepUp => "step_up",
+            Self::StepUpFailed => "step_up_failed",
+            Self::DecryptRequest => "decrypt_request",
+            Self::DecryptApproval => "decrypt_approval",
+            Self::SettingChange => "setting_change",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// One thing to record. Never holds plaintext of an encrypted field.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub actor: String,
+    pub role: String,
+    pub action: Action,
+    pub contact_id: String,
+    pub field: String,
+    pub reason: String,
+    pub outcome: String,
+    pub detail: String,
+    pub meta: RequestMeta,
+}
+
+impl AuditEvent {
+    pub fn new(action: Action, actor: &str, role: &str, outcome: &str, meta: &RequestMeta) -> Self {
+        Self {
+            actor: actor.to_owned(),
+            role: role.to_owned(),
+            action,
+            contact_id: String::new(),
+            field: String::new(),
+            reason: String::new(),
+            outcome: outcome.to_owned(),
+            detail: String::new(),
+            meta: meta.clone(),
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
+    pub fn contact(mut self, contact_id: &str, field: &str) -> Self {
+        self.contact_id = contact_id.to_owned();
+        self.field = field.to_owned();
+        self
+    }
+
+    pub fn reason(mut self, reason: &str) -> Self {
+        self.reason = reason.to_owned();
+        self
+    }
+}
+
+/// A committed row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub ts_us: i64,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub contact_id: String,
+    pub field: String,
+    pub reason: String,
+    pub outcome: String,
+    pub client_addr: String,
+    pub user_agent: String,
+    pub request_id: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+pub(crate) const ROW_COLUMNS: &str =
+    "seq, ts_us, actor, role, action, contact_id, field, reason, outcome, \
+     client_addr, user_agent, request_id, detail, prev_hash, hash";
+
+impl AuditRow {
+    /// The bytes the HMAC covers: every column but the hashes, length-prefixed.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(CANONICAL_TAG);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.ts_us.to_be_bytes());
+        for text in [
+            &self.actor,
+            &self.role,
+            &self.action,
+            &self.contact_id,
+            &self.field,
+            &self.reason,
+            &self.outcome,
+            &self.client_addr,
+            &self.user_agent,
+            &self.request_id,
+            &self.detail,
+        ] {
+            out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+        out
+    }
+}
+
+/// Caps a text column, dropping control characters (they have no place in a
+/// log line and can forge line breaks in exports).
+pub(super) fn clean(text: &str, max_chars: usize) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(max_chars)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::MAX_REASON_CHARS;
+
+    #[test]
+    fn control_characters_and_overlong_text_are_cleaned() {
+        assert_eq!(clean("a\nb\r\u{0}c", 10), "abc");
+        assert_eq!(
+            clean(&"x".repeat(600), MAX_REASON_CHARS).len(),
+            MAX_REASON_CHARS
+        );
+    }
+
+    #[test]
+    fn canonical_bytes_separate_fields_unambiguously() {
+        let mut a = AuditRow {
+            seq: 1,
+            ts_us: 2,
+            actor: "ab".into(),
+            role: "c".into(),
+            action: "login".into(),
+            contact_id: String::new(),
+            field: String::new(),
+            reason: String::new(),
+            outcome: "ok".into(),
+            client_addr: String::new(),
+            user_agent: String::new(),
+            request_id: String::new(),
+            detail: String::new(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let before = a.canonical_bytes();
+        a.actor = "a".into();
+        a.role = "bc".into();
+        assert_ne!(before, a.canonical_bytes());
+    }
+
+    #[test]
+    fn actions_round_trip_by_name() {
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Action::parse("drop table"), None);
+    }
+}

@@ -1,0 +1,201 @@
+//! Sign-in, sign-out and the start page.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use askama::Template;
+
+use super::csrf;
+use super::password::Password;
+use super::principal::{
+    current_principal, new_generation, Gatekeeper, SignedIn, AUTH_AT_KEY, GENERATION_KEY,
+};
+use super::session_store::USER_ID_KEY;
+use super::throttle::{addr_bucket, user_bucket, Throttle, ThrottleDecision};
+use super::users::{AuthResult, Username};
+use crate::audit::{Action, AuditEvent};
+use crate::web::{html, request_meta, see_other, AppError, Layout};
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub error: Option<&'static str>,
+    pub notice: Option<&'static str>,
+    pub username: String,
+}
+
+#[derive(Template)]
+#[template(path = "auth/home.html")]
+pub struct HomePage {
+    pub layout: Layout,
+}
+
+const GENERIC_LOGIN_ERROR: &str =
+    "Sign-in failed. Check your username and password, or try again later.";
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    m: Option<String>,
+}
+
+fn notice(m: Option<&str>) -> Option<&'static str> {
+    match m? {
+        "signed_out" => Some("You have signed out."),
+        "expired" => Some("Your session ended. Please sign in again."),
+        _ => None,
+    }
+}
+
+pub async fn home(user: SignedIn, session: Session) -> Result<HttpResponse, AppError> {
+    html(&HomePage {
+        layout: Layout::signed_in("Start", user.principal(), csrf::token(&session)?),
+    })
+}
+
+pub async fn login_form(
+    gate: web::Data<Gatekeeper>,
+    session: Session,
+    query: web::Query<NoticeQuery>,
+) -> Result<HttpResponse, AppError> {
+    if current_principal(&session, &gate).await?.is_some() {
+        return Ok(see_other("/"));
+    }
+    let page = LoginPage {
+        layout: Layout::anonymous_with_form("Sign in", csrf::token(&session)?),
+        error: None,
+        notice: notice(query.m.as_deref()),
+        username: String::new(),
+    };
+    html(&page)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
+fn login_failed_page(
+    session: &Session,
+    status: StatusCode,
+    username: &str,
+) -> Result<HttpResponse, AppError> {
+    let page = LoginPage {
+        layout: Layout::anonymous_with_form("Sign in", csrf::token(session)?),
+        error: Some(GENERIC_LOGIN_ERROR),
+        notice: None,
+        username: Username::parse(username)
+            .map(|u| u.as_str().to_owned())
+            .unwrap_or_default(),
+    };
+    let mut res = html(&page)?;
+    *res.status_mut() = status;
+    Ok(res)
+}
+
+pub async fn login(
+    gate: web::Data<Gatekeeper>,
+    throttle: web::Data<Throttle>,
+    session: Session,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let password = Password::new(form.password);
+    let meta = request_meta(&req);
+    let username = Username::parse(&form.username).ok();
+    // Typed names that are not users are not recorded: people type passwords there.
+    let actor_of = |u: &Option<Username>| u.as_ref().map_or("unknown", |u| u.as_str()).to_owned();
+    let buckets = [user_bucket(&form.username), addr_bucket(&meta.client_addr)];
+
+    // Counted before the password is checked (atomically): of any number of
+    // parallel attempts, at most the free ones reach the hash.
+    for bucket in &buckets {
+        if let ThrottleDecision::Locked { .. } = throttle.admit(bucket).await? {
+            let event = AuditEvent::new(
+                Action::LoginFailed,
+                &actor_of(&username),
+                "",
+                "throttled",
+                &meta,
+            )
+            .detail(bucket.split(':').next().unwrap_or("").to_owned() + " locked");
+            // Nobody is signed in: a flood of refused attempts is counted
+            // into one summary row per address and interval.
+            gate.audit.tally_anonymous(&event).await?;
+            return login_failed_page(&session, StatusCode::TOO_MANY_REQUESTS, &form.username);
+        }
+    }
+
+    let result = match &username {
+        Some(u) => gate.users.authenticate(u.as_str(), &password).await?,
+        None => AuthResult::UnknownUser,
+    };
+    let user = match result {
+        AuthResult::Success(user) => user,
+        failure => {
+            let (actor, reason) = match &failure {
+                AuthResult::BadPassword(u) => (u.username.clone(), "bad_password"),
+                AuthResult::Disabled(u) => (u.username.clone(), "disabled"),
+                _ => ("unknown".to_owned(), "unknown_user"),
+            };
+            gate.audit
+                .append(
+                    AuditEvent::new(Action::LoginFailed, &actor, "", "refused", &meta)
+                        .detail(reason),
+                )
+                .await?;
+            return login_failed_page(&session, StatusCode::UNAUTHORIZED, &form.username);
+        }
+    };
+
+    for bucket in &buckets {
+        throttle.clear(bucket).await?;
+    }
+    // The audit row is written before the session exists.
+    gate.audit
+        .append(AuditEvent::new(
+            Action::Login,
+            &user.username,
+            user.role.as_str(),
+            "ok",
+            &meta,
+        ))
+        .await?;
+    // ASVS 3.2.1: a sign-in starts a new session: a new id, and nothing
+    // carried over from the session before it (its CSRF token, another
+    // user's step-up), under a new sign-in generation.
+    let generation = new_generation()?;
+    session.clear();
+    session.renew();
+    session
+        .insert(USER_ID_KEY, user.id)
+        .and_then(|_| session.insert(AUTH_AT_KEY, gate.clock.now_us()))
+        .and_then(|_| session.insert(GENERATION_KEY, generation))
+        .map_err(|e| AppError::Internal(format!("session: {e}")))?;
+    Ok(see_other("/"))
+}
+
+pub async fn logout(
+    gate: web::Data<Gatekeeper>,
+    session: Session,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    if let Some(p) = current_principal(&session, &gate).await? {
+        let meta = request_meta(&req);
+        gate.audit
+            .append(AuditEvent::new(
+                Action::Logout,
+                &p.username,
+                p.role.as_str(),
+                "ok",
+                &meta,
+            ))
+            .await?;
+    }
+    session.purge();
+    Ok(see_other("/login?m=signed_out"))
+}

@@ -1,0 +1,8 @@
+//! What pages may show of data from Connect and CloudWatch: the leak guard,
+//! and values as it lets them through.
+
+pub mod leak_guard;
+pub mod shown;
+
+pub use leak_guard::*;
+pub use shown::{CiphertextView, Sensitive, ShownValue};

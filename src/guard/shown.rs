@@ -1,0 +1,71 @@
+//! A value from Connect or CloudWatch as pages show it: what the leak guard
+//! let through, and which attribute names are sensitive.
+
+use std::collections::BTreeSet;
+
+use super::{guard, Guarded};
+
+/// Attribute names that must hold ciphertext (`CALLVAULT_FIELDS`, plus the
+/// reference solution's names in legacy mode).
+#[derive(Debug, Clone, Default)]
+pub struct Sensitive(pub BTreeSet<String>);
+
+impl Sensitive {
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains(name)
+    }
+}
+
+/// A value as the leak guard lets it be shown.
+pub struct ShownValue {
+    /// "ciphertext", "text" or "masked".
+    pub kind: &'static str,
+    pub text: String,
+    pub summary: Option<CiphertextView>,
+    pub findings: usize,
+}
+
+pub struct CiphertextView {
+    pub field: String,
+    pub contact_id: String,
+    pub key_ids: String,
+    pub bytes: usize,
+    pub fingerprint: String,
+    pub suite: String,
+    pub foreign_context: bool,
+}
+
+impl ShownValue {
+    pub fn guard(value: &str, sensitive: bool) -> Self {
+        let g = guard(value, sensitive);
+        let findings = g.findings();
+        match g {
+            Guarded::Ciphertext(s) => Self {
+                kind: "ciphertext",
+                text: String::new(),
+                summary: Some(CiphertextView {
+                    field: s.field,
+                    contact_id: s.contact_id,
+                    key_ids: s.key_ids.join(", "),
+                    bytes: s.bytes,
+                    fingerprint: s.fingerprint,
+                    suite: s.suite,
+                    foreign_context: s.foreign_context,
+                }),
+                findings,
+            },
+            Guarded::Text { shown, findings } => Self {
+                kind: "text",
+                text: shown,
+                summary: None,
+                findings,
+            },
+            Guarded::Masked => Self {
+                kind: "masked",
+                text: String::new(),
+                summary: None,
+                findings,
+            },
+        }
+    }
+}
