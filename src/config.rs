@@ -73,6 +73,8 @@ pub struct SourceArgs {
         default_value = "committed-signed"
     )]
     pub algorithm_suite: String,
+    #[command(flatten)]
+    pub aws: crate::aws::settings::AwsArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -219,6 +221,8 @@ pub enum SettingsError {
     Checkpoints,
     #[error(transparent)]
     TrustedProxies(#[from] crate::web::client_addr::TrustedProxiesError),
+    #[error(transparent)]
+    Aws(#[from] crate::aws::settings::AwsSettingsError),
 }
 
 /// Everything `Application::build` needs.
@@ -245,6 +249,8 @@ pub struct Settings {
     pub ready_interval: Duration,
     /// What `/metrics` requires, if anything.
     pub metrics_token: Option<MetricsToken>,
+    /// AWS quotas, retries, the contact cache, flow-log budget, search.
+    pub aws: crate::aws::settings::AwsSettings,
 }
 
 pub use crate::health::MetricsToken;
@@ -262,6 +268,7 @@ impl SourceArgs {
             .map(str::parse)
             .transpose()?;
         settings.suite = self.algorithm_suite.parse()?;
+        settings.aws = self.aws.settings()?;
         settings.connect_instance_id = parse_instance_id(self.connect_instance_id.as_deref())?;
         settings.log_groups = self
             .log_groups
@@ -283,6 +290,18 @@ impl SourceArgs {
             settings
                 .sensitive
                 .extend(LEGACY_ATTRIBUTES.iter().map(|s| (*s).to_owned()));
+        }
+        // A captured field holds ciphertext: searching it would put a value
+        // typed by a supervisor next to it, in a URL and in Connect.
+        if settings
+            .aws
+            .searchable_attributes
+            .iter()
+            .any(|k| settings.sensitive.contains(k))
+        {
+            return Err(SettingsError::Aws(crate::aws::settings::AwsSettingsError(
+                "CALLVAULT_SEARCHABLE_ATTRIBUTES may not name a captured field (CALLVAULT_FIELDS)",
+            )));
         }
         Ok(())
     }
@@ -345,6 +364,7 @@ impl Settings {
             trusted_proxies: Default::default(),
             ready_interval: Duration::from_secs(5),
             metrics_token: None,
+            aws: Default::default(),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::auth::principal::Gatekeeper;
 use crate::auth::session_store::DbSessionStore;
 use crate::auth::throttle::Throttle;
 use crate::auth::users::Users;
+use crate::aws::cache::CachedDirectory;
 use crate::aws::metered::{MeteredDirectory, MeteredLogs};
 use crate::clock::SharedClock;
 use crate::config::Settings;
@@ -74,6 +75,8 @@ pub struct Services {
     pub shipper: Option<crate::audit::ship::Shipper>,
     /// The latest background readiness probe (`/readyz`).
     pub readiness: Readiness,
+    /// Paging state behind the handles in page links (contacts, logs).
+    pub paging: Arc<crate::sources::paging::PagingStore>,
 }
 
 /// Each capability's state, as app data (built once, shared by every worker).
@@ -128,11 +131,18 @@ fn register(s: &Services) -> Registry {
         sensitive: s.sensitive.clone(),
         can_decrypt: s.revealer.is_some(),
         approval_required: policy.approval == ApprovalMode::Required,
+        paging: Arc::clone(&s.paging),
+        searchable: s.settings.aws.searchable_attributes.clone(),
+        connect_access_url: s.settings.aws.connect_access_url.clone(),
     });
     r.add(crate::logs::LogsState {
         audit: s.audit.clone(),
         logs: Arc::clone(&s.logs),
         sensitive: s.sensitive.clone(),
+        directory: Arc::clone(&s.directory),
+        clock: s.clock.clone(),
+        paging: Arc::clone(&s.paging),
+        flow_log_pages: s.settings.aws.flow_log_pages,
     });
     r.add(crate::review::ReviewState {
         audit: s.audit.clone(),
@@ -208,13 +218,17 @@ impl Application {
         }
         let directory: Arc<dyn ContactDirectory> = match (&settings.connect_instance_id, &sdk) {
             (Some(instance), Some(sdk)) => Arc::new(MeteredDirectory(Arc::new(
-                crate::aws::connect::AwsConnect::new(sdk, instance),
+                crate::aws::connect::AwsConnect::with_quota(sdk, instance, settings.aws.connect),
             ))),
             _ => Arc::new(NotConfigured),
         };
         let logs: Arc<dyn LogStore> = match &sdk {
             Some(sdk) if !settings.log_groups.is_empty() => Arc::new(MeteredLogs(Arc::new(
-                crate::aws::logs::AwsLogs::new(sdk, settings.log_groups.clone()),
+                crate::aws::logs::AwsLogs::with_quota(
+                    sdk,
+                    settings.log_groups.clone(),
+                    settings.aws.logs,
+                ),
             ))),
             _ => Arc::new(NotConfigured),
         };
@@ -286,9 +300,17 @@ impl Application {
             settings.ready_interval,
         )
         .await;
+        // Pages and reveals read contacts through the cache; readiness (above)
+        // asks the service itself.
+        let directory: Arc<dyn ContactDirectory> = Arc::new(CachedDirectory::new(
+            sources.directory,
+            settings.aws.cache,
+            clock.clone(),
+        ));
         let state = Arc::new(Services {
             readiness,
-            directory: sources.directory,
+            paging: Arc::new(crate::sources::paging::PagingStore::new(clock.clone())),
+            directory,
             logs: sources.logs,
             revealer,
             sensitive: Sensitive(settings.sensitive.clone()),

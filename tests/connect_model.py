@@ -8,11 +8,16 @@ botocore's own Connect model, with botocore's own machinery:
   not have, required members present, enum values and types as modelled.
 
 Usage: connect_model.py FAKE_URL INSTANCE_ID CONTACT_ID V2_BOT_COUNT
+       connect_model.py --requests SERVICE FILE
+The second form walks request bodies the console sent (a JSON list of
+{"operation", "body"}) against the operations' input shapes of SERVICE's
+model (connect, logs): members, types, enums, lengths, required members.
 Prints one line per check; exits 1 if any failed.
 """
 
 import json
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,11 +26,36 @@ import botocore.session
 from botocore import parsers, serialize
 
 failures = []
+NOW = int(time.time())
 
 
 def fail(msg):
     failures.append(msg)
     print("FAIL " + msg)
+
+
+def bounds(n, shape, where):
+    """A length or number against the shape's min and max."""
+    lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+    if lo is not None and n < lo:
+        fail(f"{where}: {n} is under {shape.name}'s min {lo}")
+    if hi is not None and n > hi:
+        fail(f"{where}: {n} is over {shape.name}'s max {hi}")
+
+
+def check_requests(service, path):
+    """Bodies the console sent, against the model's input shapes."""
+    model = botocore.session.get_session().get_service_model(service)
+    with open(path) as f:
+        sent = json.load(f)
+    for i, r in enumerate(sent):
+        op = model.operation_model(r["operation"])
+        walk(r["body"], op.input_shape, f"{r['operation']} request {i}")
+    expect(len(sent) > 0, f"{len(sent)} {service} requests checked against botocore's input shapes")
+    if failures:
+        print(f"{len(failures)} problems")
+        sys.exit(1)
+    print(f"the console's {service} requests match botocore's model")
 
 
 def walk(value, shape, where):
@@ -45,11 +75,13 @@ def walk(value, shape, where):
             else:
                 walk(v, members[key], f"{where}.{key}")
         for required in shape.required_members:
-            if required not in value:
+            located = shape.members[required].serialization.get("location") is not None
+            if required not in value and not located:
                 fail(f"{where}: required member '{required}' of {shape.name} is missing")
     elif t == "list":
         if not isinstance(value, list):
             return fail(f"{where}: expected a list for {shape.name}")
+        bounds(len(value), shape, where)
         for i, item in enumerate(value):
             walk(item, shape.member, f"{where}[{i}]")
     elif t == "map":
@@ -63,9 +95,12 @@ def walk(value, shape, where):
             return fail(f"{where}: expected a string for {shape.name}")
         if shape.enum and value not in shape.enum:
             fail(f"{where}: '{value}' is not in {shape.name}'s enum")
+        bounds(len(value), shape, where)
     elif t in ("integer", "long"):
         if not isinstance(value, int) or isinstance(value, bool):
             fail(f"{where}: expected an integer for {shape.name}")
+        else:
+            bounds(value, shape, where)
     elif t in ("double", "float"):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             fail(f"{where}: expected a number for {shape.name}")
@@ -125,8 +160,17 @@ def expect(cond, msg):
 
 
 def main():
+    if sys.argv[1] == "--requests":
+        return check_requests(sys.argv[2], sys.argv[3])
     url, instance, contact, bots = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     fake = Fake(url)
+
+    # The test starts the fake with a throttling burst of one request.
+    status, _, out = fake.call("DescribeContact", {"InstanceId": instance, "ContactId": contact})
+    expect(
+        status == 429 and out.get("Error", {}).get("Code") == "ThrottlingException",
+        "a throttled call is a 429 ThrottlingException botocore recognises",
+    )
 
     status, _, out = fake.call(
         "DescribeInstanceAttribute", {"InstanceId": instance, "AttributeType": "CONTACTFLOW_LOGS"}
@@ -173,7 +217,7 @@ def main():
         "SearchContacts",
         {
             "InstanceId": instance,
-            "TimeRange": {"Type": "INITIATION_TIMESTAMP", "StartTime": 0, "EndTime": 4102444800},
+            "TimeRange": {"Type": "INITIATION_TIMESTAMP", "StartTime": NOW - 80 * 86400, "EndTime": NOW + 86400},
             "MaxResults": 10,
         },
     )
@@ -181,12 +225,83 @@ def main():
         status == 200 and any(c.get("Id") == contact for c in out.get("Contacts", [])),
         "SearchContacts finds the contact",
     )
+    # Paging with the fake's long tokens, every criterion as the model shapes it.
+    params = {
+        "InstanceId": instance,
+        "TimeRange": {"Type": "INITIATION_TIMESTAMP", "StartTime": NOW - 80 * 86400, "EndTime": NOW + 86400},
+        "MaxResults": 1,
+        "SearchCriteria": {
+            "AgentIds": ["agent-1"],
+            "QueueIds": ["queue-1"],
+            "InitiationMethods": ["INBOUND", "CALLBACK"],
+            "Channels": ["VOICE"],
+            "SearchableContactAttributes": {
+                "Criteria": [{"Key": "tier", "Values": ["gold"]}],
+                "MatchType": "MATCH_ALL",
+            },
+        },
+        "Sort": {"FieldName": "INITIATION_TIMESTAMP", "Order": "DESCENDING"},
+    }
+    status, _, out = fake.call("SearchContacts", params)
+    expect(status == 200, "SearchContacts accepts every SearchCriteria member botocore serialises")
+    status, _, out = fake.call(
+        "SearchContacts",
+        {
+            "InstanceId": instance,
+            "TimeRange": {"Type": "INITIATION_TIMESTAMP", "StartTime": 0, "EndTime": 86400 * 365},
+        },
+    )
+    expect(
+        status == 400 and out.get("Error", {}).get("Code") == "InvalidParameterException",
+        "a time range over 92 days is an InvalidParameterException botocore recognises",
+    )
+    status, _, out = fake.call(
+        "SearchContacts",
+        {
+            "InstanceId": instance,
+            "TimeRange": {"Type": "INITIATION_TIMESTAMP", "StartTime": 0, "EndTime": 86400},
+            "NextToken": "forged",
+        },
+    )
+    expect(
+        status == 400 and out.get("Error", {}).get("Code") == "InvalidRequestException",
+        "a token the fake never issued is an InvalidRequestException",
+    )
+
     status, _, out = fake.call("DescribeContact", {"InstanceId": instance, "ContactId": contact})
     expect(status == 200 and out.get("Contact", {}).get("Id") == contact, "DescribeContact describes it")
+    c = out.get("Contact", {})
+    expect(
+        c.get("AgentInfo", {}).get("Id") and c.get("QueueInfo", {}).get("Id")
+        and c.get("CustomerEndpoint", {}).get("Address") and c.get("DisconnectReason"),
+        "DescribeContact gives agent, queue, customer endpoint and disconnect reason",
+    )
     status, _, out = fake.call(
         "GetContactAttributes", {"InstanceId": instance, "InitialContactId": contact}
     )
     expect(status == 200 and isinstance(out.get("Attributes"), dict), "GetContactAttributes answers a map")
+
+    # Long tokens: page through one contact per page.
+    seen, token, pages = [], None, 0
+    while pages < 10:
+        p = {
+            "InstanceId": instance,
+            "TimeRange": {"Type": "INITIATION_TIMESTAMP", "StartTime": NOW - 80 * 86400, "EndTime": NOW + 86400},
+            "MaxResults": 1,
+        }
+        if token:
+            p["NextToken"] = token
+        status, _, out = fake.call("SearchContacts", p)
+        pages += 1
+        seen += [x["Id"] for x in out.get("Contacts", [])]
+        token = out.get("NextToken")
+        if token:
+            expect(len(token) >= 20000, f"the NextToken is {len(token)} characters (LargeNextToken)")
+        if not token:
+            break
+    expect(contact in seen, "paging with long tokens reaches the contact")
+    expect(out.get("TotalCount") == len(seen), "TotalCount is the number of contacts paged through")
+
 
     if failures:
         print(f"{len(failures)} problems")

@@ -9,7 +9,7 @@ use lambda_encrypt::context::ContactId;
 
 use crate::sources::contacts::{ContactDirectory, ContactSearch, ContactSummary};
 use crate::sources::logs::{
-    ContactLogEvent, EventsPage, LogGroupName, LogStore, LogStreamName, StreamInfo,
+    ContactLogQuery, ContactLogs, EventsPage, LogGroupName, LogStore, LogStreamName, StreamInfo,
 };
 use crate::sources::{Page, SourceError};
 
@@ -33,6 +33,10 @@ pub struct MeteredDirectory(pub Arc<dyn ContactDirectory>);
 
 #[async_trait::async_trait]
 impl ContactDirectory for MeteredDirectory {
+    fn page_size(&self) -> usize {
+        self.0.page_size()
+    }
+
     async fn search(&self, query: &ContactSearch) -> Result<Page<ContactSummary>, SourceError> {
         timed("connect", "SearchContacts", self.0.search(query)).await
     }
@@ -81,13 +85,8 @@ impl LogStore for MeteredLogs {
 
     async fn events_for_contact(
         &self,
-        contact: &ContactId,
-    ) -> Result<Vec<ContactLogEvent>, SourceError> {
-        timed(
-            "logs",
-            "FilterLogEvents",
-            self.0.events_for_contact(contact),
-        )
-        .await
+        query: &ContactLogQuery,
+    ) -> Result<ContactLogs, SourceError> {
+        timed("logs", "FilterLogEvents", self.0.events_for_contact(query)).await
     }
 }

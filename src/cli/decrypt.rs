@@ -125,7 +125,8 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
         (Some(ct), _, _) => (ct, None),
         (None, Some(instance), Some(sdk)) => {
             use crate::sources::ContactDirectory as _;
-            let connect = crate::aws::connect::AwsConnect::new(sdk, instance);
+            let connect =
+                crate::aws::connect::AwsConnect::with_quota(sdk, instance, settings.aws.connect);
             let summary = connect.describe(&contact).await?;
             let initial = summary
                 .initial_contact_id

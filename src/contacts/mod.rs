@@ -1,13 +1,16 @@
-//! The supervisor's contact pages: search, and one contact with its
-//! attributes as the leak guard shows them (the reveal is `decrypt`'s).
+//! The supervisor's contact pages: search (`search`), and one contact with
+//! what DescribeContact says and its attributes as the leak guard shows them
+//! (the reveal is `decrypt`'s).
+
+pub mod criteria;
+pub mod search;
 
 use std::sync::Arc;
 
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use lambda_encrypt::context::{ContactId, FieldName};
-use serde::Deserialize;
+use lambda_encrypt::context::FieldName;
 
 use crate::audit::{Action, AuditEvent, AuditLog};
 use crate::auth::csrf;
@@ -16,10 +19,9 @@ use crate::auth::Role;
 use crate::clock::{format_us, SharedClock};
 use crate::decrypt::reveal::contact_id;
 use crate::guard::{Sensitive, ShownValue};
-use crate::sources::{Channel, ContactDirectory, ContactSearch, ContactSummary};
-use crate::web::{day_start_us, html, non_empty, request_meta, AppError, Layout, Routes, DAY_US};
-
-const DEFAULT_DAYS: i64 = 7;
+use crate::sources::paging::PagingStore;
+use crate::sources::{ContactDirectory, ContactSummary};
+use crate::web::{html, request_meta, AppError, Layout, Routes};
 
 /// What the contact pages use; registered once as app data.
 pub struct ContactsState {
@@ -31,17 +33,21 @@ pub struct ContactsState {
     pub can_decrypt: bool,
     /// Reveals need another supervisor's approval first.
     pub approval_required: bool,
+    /// Paging state behind the handles in page links.
+    pub paging: Arc<PagingStore>,
+    /// Attribute keys searchable in Connect (CALLVAULT_SEARCHABLE_ATTRIBUTES).
+    pub searchable: Vec<String>,
+    /// The instance's access URL, for links to a contact (CALLVAULT_CONNECT_ACCESS_URL).
+    pub connect_access_url: Option<String>,
 }
 
 type State = web::Data<ContactsState>;
 
 pub fn configure(routes: &mut Routes) {
     let supervisor = Role::Supervisor.access();
-    routes.get("/contacts", supervisor, contacts_page).get(
-        "/contacts/{id}",
-        supervisor,
-        contact_page,
-    );
+    routes
+        .get("/contacts", supervisor, search::contacts_page)
+        .get("/contacts/{id}", supervisor, contact_page);
 }
 
 pub struct ContactRow {
@@ -52,18 +58,14 @@ pub struct ContactRow {
     pub disconnected: String,
 }
 
-#[derive(Template)]
-#[template(path = "contacts/contacts.html")]
-pub struct ContactsPage {
-    pub layout: Layout,
-    pub rows: Vec<ContactRow>,
-    pub f_contact: String,
-    pub f_from: String,
-    pub f_to: String,
-    pub f_channel: String,
-    pub channels: Vec<&'static str>,
-    pub next: Option<String>,
-    pub filter_query: String,
+/// What DescribeContact says about a contact, as shown.
+pub struct ContactDetails {
+    pub agent: String,
+    pub queue: String,
+    pub customer: String,
+    pub duration: String,
+    pub disconnect_reason: String,
+    pub connect_link: Option<String>,
 }
 
 pub struct AttributeView {
@@ -77,6 +79,7 @@ pub struct AttributeView {
 pub struct ContactPage {
     pub layout: Layout,
     pub contact: ContactRow,
+    pub details: ContactDetails,
     pub initial_contact_id: String,
     pub attributes: Vec<AttributeView>,
     pub findings: usize,
@@ -84,16 +87,7 @@ pub struct ContactPage {
     pub approval_required: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct ContactsQuery {
-    contact_id: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    channel: Option<String>,
-    next: Option<String>,
-}
-
-fn row(c: ContactSummary) -> ContactRow {
+pub(crate) fn row(c: ContactSummary) -> ContactRow {
     ContactRow {
         id: c.id.to_string(),
         channel: c.channel,
@@ -103,74 +97,39 @@ fn row(c: ContactSummary) -> ContactRow {
     }
 }
 
-pub async fn contacts_page(
-    state: State,
-    sup: Supervisor,
-    session: Session,
-    q: web::Query<ContactsQuery>,
-) -> Result<HttpResponse, AppError> {
-    let q = q.into_inner();
-    let now = state.clock.now_us();
-    let contact = non_empty(&q.contact_id)
-        .map(|c| {
-            ContactId::parse(c)
-                .map_err(|_| AppError::BadRequest("That is not a contact id.".into()))
-        })
-        .transpose()?;
-    let from_us = non_empty(&q.from)
-        .map(day_start_us)
-        .transpose()?
-        .unwrap_or(now - DEFAULT_DAYS * DAY_US);
-    let to_us = non_empty(&q.to)
-        .map(|d| day_start_us(d).map(|t| t + DAY_US))
-        .transpose()?
-        .unwrap_or(now + DAY_US);
-    if to_us <= from_us || to_us - from_us > 92 * DAY_US {
-        return Err(AppError::BadRequest(
-            "The time range must be forward and at most 92 days.".into(),
-        ));
-    }
-    let channel = non_empty(&q.channel)
-        .map(|c| Channel::parse(c).ok_or_else(|| AppError::BadRequest("Unknown channel.".into())))
-        .transpose()?;
-    let next_token = non_empty(&q.next).map(str::to_owned);
-    let search = ContactSearch {
-        contact_id: contact,
-        from_us,
-        to_us,
-        channel,
-        next_token,
+/// What the contact page shows of DescribeContact (Connect's own values
+/// pass the leak guard like attributes do).
+fn details(state: &State, c: &ContactSummary) -> ContactDetails {
+    let shown = |v: Option<&str>| {
+        v.map(|v| ShownValue::guard(v, false).text)
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "-".to_owned())
     };
-    let page = state.directory.search(&search).await?;
-    let filter_query = serde_urlencoded::to_string(
-        [
-            ("contact_id", non_empty(&q.contact_id)),
-            ("from", non_empty(&q.from)),
-            ("to", non_empty(&q.to)),
-            ("channel", non_empty(&q.channel)),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect::<Vec<_>>(),
-    )
-    .unwrap_or_default();
-    html(&ContactsPage {
-        layout: Layout::signed_in("Contacts", sup.principal(), csrf::token(&session)?),
-        rows: page.items.into_iter().map(row).collect(),
-        f_contact: q.contact_id.clone().unwrap_or_default(),
-        f_from: q
-            .from
-            .clone()
-            .unwrap_or_else(|| format_us(from_us).chars().take(10).collect()),
-        f_to: q
-            .to
-            .clone()
-            .unwrap_or_else(|| format_us(to_us - DAY_US).chars().take(10).collect()),
-        f_channel: q.channel.clone().unwrap_or_default(),
-        channels: Channel::ALL.iter().map(|c| c.as_str()).collect(),
-        next: page.next_token,
-        filter_query,
-    })
+    let duration = match (c.initiated_us, c.disconnected_us) {
+        (Some(a), Some(b)) if b >= a => {
+            let secs = (b - a) / 1_000_000;
+            format!("{}:{:02}", secs / 60, secs % 60)
+        }
+        (Some(_), None) => "in progress".to_owned(),
+        _ => "-".to_owned(),
+    };
+    ContactDetails {
+        agent: shown(c.agent_id.as_deref()),
+        queue: shown(c.queue_id.as_deref()),
+        customer: c
+            .customer_endpoint
+            .as_ref()
+            .map(|e| e.masked())
+            .unwrap_or_else(|| "-".to_owned()),
+        duration,
+        disconnect_reason: shown(c.disconnect_reason.as_deref()),
+        connect_link: state.connect_access_url.as_ref().map(|base| {
+            format!(
+                "{base}/contact-trace-records/details/{}?tz=UTC",
+                c.id.as_str()
+            )
+        }),
+    }
 }
 
 pub async fn contact_page(
@@ -276,6 +235,7 @@ pub async fn contact_page(
     state.audit.append_many(rows).await?;
     html(&ContactPage {
         layout: Layout::signed_in("Contact", p, csrf::token(&session)?),
+        details: details(&state, &summary),
         contact: row(summary.clone()),
         initial_contact_id: summary
             .initial_contact_id

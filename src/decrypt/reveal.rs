@@ -122,7 +122,7 @@ impl RevealCtx<'_> {
             }
         };
         let initial = summary.initial_contact_id.unwrap_or(summary.id);
-        let stored = match state.directory.attributes(&initial).await {
+        let stored = match state.directory.fresh_attributes(&initial).await {
             Ok(mut attrs) => attrs.remove(field.as_str()),
             Err(e) => {
                 self.deny(&format!("error:{}", e.kind()), String::new())

@@ -13,12 +13,14 @@ use sha2::{Digest, Sha256};
 
 use crate::sources::contacts::{ContactDirectory, ContactSearch, ContactSummary};
 use crate::sources::logs::{
-    event_contact_id, ContactLogEvent, EventsPage, LogEvent, LogGroupName, LogStore, LogStreamName,
-    StreamInfo, EVENTS_PER_PAGE,
+    event_contact_id, ContactLogEvent, ContactLogQuery, ContactLogs, EventsPage, LogEvent,
+    LogGroupName, LogStore, LogStreamName, StreamInfo, EVENTS_PER_PAGE,
 };
 use crate::sources::{check_token, Page, SourceError};
 
 pub const DEMO_LOG_GROUP: &str = "/aws/connect/callvault-demo";
+/// The demo's Amazon Connect instance id (for contact ARNs and console links).
+pub const DEMO_INSTANCE: &str = "00000000-0000-4000-8000-00000000demo";
 pub const DEMO_CONTACTS: usize = 60;
 /// A well-known test card number, "leaked" in one demo stream on purpose.
 pub const LEAKED_DEMO_CARD: &str = "4000 0566 5566 5556";
@@ -165,12 +167,25 @@ pub async fn generate(handler: &Handler, now_us: i64) -> Result<DemoData, DemoEr
         );
         data.contacts.push(DemoContact {
             summary: ContactSummary {
-                id: contact_id.clone(),
-                initial_contact_id: Some(contact_id),
+                initial_contact_id: Some(contact_id.clone()),
                 channel: if i % 7 == 6 { "CHAT" } else { "VOICE" }.to_owned(),
                 initiation_method: if i % 5 == 4 { "OUTBOUND" } else { "INBOUND" }.to_owned(),
                 initiated_us: Some(started),
                 disconnected_us: Some(started + 4 * 60_000_000 + (i as i64 % 9) * 20_000_000),
+                arn: Some(format!(
+                    "arn:aws:connect:us-east-1:111122223333:instance/{DEMO_INSTANCE}/contact/{}",
+                    contact_id.as_str()
+                )),
+                agent_id: Some(format!("demo-agent-{}", i % 4)),
+                queue_id: Some(["demo-queue-billing", "demo-queue-support"][i % 2].to_owned()),
+                customer_endpoint: Some(crate::sources::contacts::CustomerEndpoint::new(&format!(
+                    "+1555010{:04}",
+                    i % 10_000
+                ))),
+                disconnect_reason: Some(
+                    ["CUSTOMER_DISCONNECT", "AGENT_DISCONNECT"][i % 2].to_owned(),
+                ),
+                ..ContactSummary::new(contact_id)
             },
             attributes,
         });
@@ -263,17 +278,34 @@ impl DemoDirectory {
 
 #[async_trait::async_trait]
 impl ContactDirectory for DemoDirectory {
+    fn page_size(&self) -> usize {
+        CONTACTS_PER_PAGE
+    }
+
     async fn search(&self, q: &ContactSearch) -> Result<Page<ContactSummary>, SourceError> {
         let start = offset_token('c', q.next_token.as_deref())?;
+        let any = |list: &[String], v: Option<&String>| {
+            list.is_empty() || v.is_some_and(|v| list.contains(v))
+        };
         let matching: Vec<&DemoContact> = self
             .contacts
             .iter()
-            .filter(|c| q.contact_id.as_ref().is_none_or(|id| &c.summary.id == id))
-            .filter(|c| q.channel.is_none_or(|ch| c.summary.channel == ch.as_str()))
-            .filter(|c| {
-                c.summary
+            .filter(|c| match &q.contact_id {
+                // An exact id is found whatever the time range.
+                Some(id) => &c.summary.id == id,
+                None => c
+                    .summary
                     .initiated_us
-                    .is_some_and(|t| t >= q.from_us && t < q.to_us)
+                    .is_some_and(|t| t >= q.from_us && t < q.to_us),
+            })
+            .filter(|c| q.channel.is_none_or(|ch| c.summary.channel == ch.as_str()))
+            .filter(|c| any(&q.agent_ids, c.summary.agent_id.as_ref()))
+            .filter(|c| any(&q.queue_ids, c.summary.queue_id.as_ref()))
+            .filter(|c| any(&q.initiation_methods, Some(&c.summary.initiation_method)))
+            .filter(|c| {
+                q.attributes
+                    .iter()
+                    .all(|a| any(&a.values, c.attributes.get(&a.key)))
             })
             .collect();
         let items: Vec<ContactSummary> = matching
@@ -286,6 +318,7 @@ impl ContactDirectory for DemoDirectory {
         Ok(Page {
             items,
             next_token: (next < matching.len()).then(|| format!("c{next}")),
+            total: Some(matching.len() as u64),
         })
     }
 
@@ -359,10 +392,10 @@ impl LogStore for DemoLogStore {
             })
             .collect();
         let next = start + items.len();
-        Ok(Page {
+        Ok(Page::new(
             items,
-            next_token: (next < self.streams.len()).then(|| format!("s{next}")),
-        })
+            (next < self.streams.len()).then(|| format!("s{next}")),
+        ))
     }
 
     async fn events(
@@ -396,24 +429,28 @@ impl LogStore for DemoLogStore {
         })
     }
 
-    async fn events_for_contact(
-        &self,
-        contact: &ContactId,
-    ) -> Result<Vec<ContactLogEvent>, SourceError> {
-        Ok(self
+    async fn events_for_contact(&self, q: &ContactLogQuery) -> Result<ContactLogs, SourceError> {
+        let mut events: Vec<ContactLogEvent> = self
             .streams
             .iter()
             .flat_map(|s| {
                 s.events
                     .iter()
-                    .filter(|e| event_contact_id(&e.message).as_deref() == Some(contact.as_str()))
+                    .filter(|e| e.timestamp_us >= q.from_us && e.timestamp_us <= q.to_us)
+                    .filter(|e| event_contact_id(&e.message).as_deref() == Some(q.contact.as_str()))
                     .map(|e| ContactLogEvent {
                         group: self.group.as_str().to_owned(),
                         stream: s.name.clone(),
                         event: e.clone(),
                     })
             })
-            .collect())
+            .collect();
+        events.sort_by_key(|e| e.event.timestamp_us);
+        Ok(ContactLogs {
+            events,
+            more: None,
+            duplicates: 0,
+        })
     }
 }
 

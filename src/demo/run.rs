@@ -87,6 +87,8 @@ pub async fn prepare(
     );
     settings.cookie_secure = false; // plain HTTP on loopback only
     settings.keyring = Some(spec);
+    // The demo's contacts carry these attributes: searchable as in Connect.
+    settings.aws.searchable_attributes = vec!["customerTier".to_owned(), "language".to_owned()];
     configure(&mut settings)?;
     let sources = Sources {
         directory: Arc::new(DemoDirectory::new(&data)),

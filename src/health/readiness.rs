@@ -99,6 +99,7 @@ fn source_answered(r: Result<(), SourceError>) -> Result<(), String> {
         | Err(SourceError::NotFound)
         | Err(SourceError::AccessDenied)
         | Err(SourceError::BadToken)
+        | Err(SourceError::BadRequest(_))
         | Err(SourceError::Throttled)
         | Err(SourceError::NotConfigured(_)) => Ok(()),
         Err(e @ SourceError::ExpiredCredentials) | Err(e @ SourceError::Unavailable(_)) => {

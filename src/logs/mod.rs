@@ -1,13 +1,15 @@
 //! Flow-log pages: groups and streams, one stream's events, search by contact.
 //! Every shown value passes the leak guard; findings raise a banner and one
-//! `leak_found` audit row per event.
+//! `leak_found` audit row per event. Page links carry paging handles, never
+//! the service's tokens.
+
+pub mod search;
 
 use std::sync::Arc;
 
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use lambda_encrypt::context::ContactId;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -17,8 +19,8 @@ use crate::auth::principal::{Principal, Supervisor};
 use crate::auth::Role;
 use crate::clock::format_us;
 use crate::guard::{Sensitive, ShownValue};
-use crate::sources::logs::event_contact_id;
-use crate::sources::{check_token, LogEvent, LogGroupName, LogStore, LogStreamName};
+use crate::sources::paging::{self, refuse as refuse_paging, Paging, PagingError, PagingStore};
+use crate::sources::{ContactDirectory, LogEvent, LogGroupName, LogStore, LogStreamName};
 use crate::web::{html, request_meta, AppError, Layout, Routes};
 
 /// What the flow-log pages use; registered once as app data.
@@ -26,6 +28,13 @@ pub struct LogsState {
     pub audit: AuditLog,
     pub logs: Arc<dyn LogStore>,
     pub sensitive: Sensitive,
+    /// For a contact's own time window (cached descriptions).
+    pub directory: Arc<dyn ContactDirectory>,
+    pub clock: crate::clock::SharedClock,
+    /// Paging state behind the handles in page links.
+    pub paging: Arc<PagingStore>,
+    /// FilterLogEvents pages per lookup (CALLVAULT_FLOW_LOG_PAGES).
+    pub flow_log_pages: usize,
 }
 
 type State = web::Data<LogsState>;
@@ -34,7 +43,7 @@ pub fn configure(routes: &mut Routes) {
     let supervisor = Role::Supervisor.access();
     routes
         .get("/logs", supervisor, logs_page)
-        .get("/logs/search", supervisor, search_page)
+        .get("/logs/search", supervisor, search::search_page)
         .get("/logs/{group}/{stream}", supervisor, stream_page);
 }
 
@@ -86,35 +95,51 @@ pub struct LogStreamPage {
     pub older: Option<String>,
 }
 
-#[derive(Template)]
-#[template(path = "logs/search.html")]
-pub struct LogSearchPage {
-    pub layout: Layout,
-    pub contact_id: String,
-    pub searched: bool,
-    pub events: Vec<EventView>,
-    pub findings: usize,
-}
-
 #[derive(Debug, Default, Deserialize)]
 pub struct LogsQuery {
-    group: Option<String>,
-    next: Option<String>,
+    page: Option<String>,
 }
 
 pub async fn logs_page(
     state: State,
     sup: Supervisor,
     session: Session,
+    req: HttpRequest,
     q: web::Query<LogsQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let p = sup.principal();
+    let owner = paging::owner(&session, &p.username);
+    // The next page of one group's streams, kept on the server.
+    let resume = match q.page.as_deref().filter(|h| !h.is_empty()) {
+        None => None,
+        Some(h) => match state.paging.get(&owner, h) {
+            Ok(Paging::Streams { group, token }) => Some((group, token)),
+            Ok(_) => {
+                return refuse_paging(
+                    &state.audit,
+                    (&p.username, p.role.as_str()),
+                    &request_meta(&req),
+                    "streams",
+                    PagingError::WrongKind,
+                )
+                .await
+            }
+            Err(e) => {
+                return refuse_paging(
+                    &state.audit,
+                    (&p.username, p.role.as_str()),
+                    &request_meta(&req),
+                    "streams",
+                    e,
+                )
+                .await
+            }
+        },
+    };
     let mut groups = Vec::new();
     for group in state.logs.groups() {
-        let token = match (&q.group, &q.next) {
-            (Some(g), Some(t)) if g == group.as_str() => {
-                check_token(t)?;
-                Some(t.as_str())
-            }
+        let token = match &resume {
+            Some((g, t)) if *g == group => Some(t.as_str()),
             _ => None,
         };
         let page = state.logs.streams(&group, token).await?;
@@ -130,17 +155,20 @@ pub async fn logs_page(
                     bytes: s.stored_bytes.unwrap_or(0),
                 })
                 .collect(),
-            next: page.next_token.map(|t| {
-                format!(
-                    "/logs?group={}&next={}",
-                    urlencode(group.as_str()),
-                    urlencode(&t)
-                )
+            next: page.next_token.map(|token| {
+                let h = state.paging.put(
+                    &owner,
+                    Paging::Streams {
+                        group: group.clone(),
+                        token,
+                    },
+                );
+                format!("/logs?page={h}")
             }),
         });
     }
     html(&LogsPage {
-        layout: Layout::signed_in("Flow logs", sup.principal(), csrf::token(&session)?),
+        layout: Layout::signed_in("Flow logs", p, csrf::token(&session)?),
         groups,
     })
 }
@@ -302,6 +330,9 @@ async fn audit_view(
 
 #[derive(Debug, Default, Deserialize)]
 pub struct StreamQuery {
+    /// A handle of a position in this stream.
+    page: Option<String>,
+    /// Service tokens no longer travel in URLs: refused when present.
     token: Option<String>,
 }
 
@@ -319,13 +350,50 @@ pub async fn stream_page(
     if !state.logs.groups().contains(&group) {
         return Err(AppError::NotFound);
     }
-    let token = q.token.as_deref().filter(|t| !t.is_empty());
-    if let Some(t) = token {
-        check_token(t)?;
-    }
     let p = sup.principal();
     let meta = request_meta(&req);
-    let page = match state.logs.events(&group, &stream, token).await {
+    let owner = paging::owner(&session, &p.username);
+    if q.token.as_deref().is_some_and(|t| !t.is_empty()) {
+        return refuse_paging(
+            &state.audit,
+            (&p.username, p.role.as_str()),
+            &meta,
+            "stream",
+            PagingError::Unknown,
+        )
+        .await;
+    }
+    let token = match q.page.as_deref().filter(|h| !h.is_empty()) {
+        None => None,
+        Some(h) => match state.paging.get(&owner, h) {
+            Ok(Paging::Stream {
+                group: g,
+                stream: s,
+                token,
+            }) if g == group && s == stream => Some(token),
+            Ok(_) => {
+                return refuse_paging(
+                    &state.audit,
+                    (&p.username, p.role.as_str()),
+                    &meta,
+                    "stream",
+                    PagingError::WrongKind,
+                )
+                .await
+            }
+            Err(e) => {
+                return refuse_paging(
+                    &state.audit,
+                    (&p.username, p.role.as_str()),
+                    &meta,
+                    "stream",
+                    e,
+                )
+                .await
+            }
+        },
+    };
+    let page = match state.logs.events(&group, &stream, token.as_deref()).await {
         Ok(page) => page,
         Err(e) => {
             let event = AuditEvent::new(
@@ -360,63 +428,24 @@ pub async fn stream_page(
         urlencode(stream.as_str())
     );
     let findings = events.iter().map(|e| e.findings).sum();
+    let link = |token: String| {
+        let h = state.paging.put(
+            &owner,
+            Paging::Stream {
+                group: group.clone(),
+                stream: stream.clone(),
+                token,
+            },
+        );
+        format!("{base}?page={h}")
+    };
     html(&LogStreamPage {
         layout: Layout::signed_in("Flow log", p, csrf::token(&session)?),
         group: group.as_str().to_owned(),
         stream: stream.as_str().to_owned(),
         events,
         findings,
-        newer: page
-            .forward_token
-            .map(|t| format!("{base}?token={}", urlencode(&t))),
-        older: page
-            .backward_token
-            .map(|t| format!("{base}?token={}", urlencode(&t))),
-    })
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct SearchQuery {
-    contact_id: Option<String>,
-}
-
-pub async fn search_page(
-    state: State,
-    sup: Supervisor,
-    session: Session,
-    req: HttpRequest,
-    q: web::Query<SearchQuery>,
-) -> Result<HttpResponse, AppError> {
-    let p = sup.principal();
-    let raw = q.contact_id.as_deref().map(str::trim).unwrap_or("");
-    let mut events = Vec::new();
-    if !raw.is_empty() {
-        let contact = ContactId::parse(raw)
-            .map_err(|_| AppError::BadRequest("That is not a contact id.".into()))?;
-        let meta = request_meta(&req);
-        let found = state.logs.events_for_contact(&contact).await?;
-        // The service's filter is not trusted: each event must name this contact.
-        events = found
-            .iter()
-            .filter(|e| event_contact_id(&e.event.message).as_deref() == Some(contact.as_str()))
-            .map(|e| event_view(&state, &e.group, &e.stream, &e.event))
-            .collect();
-        audit_view(
-            &state,
-            p,
-            &meta,
-            "search by contact".to_owned(),
-            contact.as_str(),
-            &events,
-        )
-        .await?;
-    }
-    let findings = events.iter().map(|e| e.findings).sum();
-    html(&LogSearchPage {
-        layout: Layout::signed_in("Flow logs of a contact", p, csrf::token(&session)?),
-        contact_id: raw.chars().take(128).collect(),
-        searched: !raw.is_empty(),
-        events,
-        findings,
+        newer: page.forward_token.map(|token| link(token)),
+        older: page.backward_token.map(|token| link(token)),
     })
 }

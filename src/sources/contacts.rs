@@ -34,6 +34,47 @@ impl Channel {
     }
 }
 
+/// Connect's `ContactInitiationMethod` values (botocore's Connect model).
+pub const INITIATION_METHODS: [&str; 12] = [
+    "INBOUND",
+    "OUTBOUND",
+    "TRANSFER",
+    "QUEUE_TRANSFER",
+    "CALLBACK",
+    "API",
+    "DISCONNECT",
+    "MONITOR",
+    "EXTERNAL_OUTBOUND",
+    "WEBRTC_API",
+    "AGENT_REPLY",
+    "FLOW",
+];
+
+/// A customer's phone number or address as Connect reports it. It is
+/// personal data: shown and logged only as its last digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CustomerEndpoint(String);
+
+impl CustomerEndpoint {
+    pub fn new(address: &str) -> Self {
+        Self(address.to_owned())
+    }
+
+    /// The last four characters of the address, the rest hidden.
+    pub fn masked(&self) -> String {
+        let chars: Vec<char> = self.0.chars().filter(|c| !c.is_whitespace()).collect();
+        let keep = chars.len().min(4).min(chars.len() / 2);
+        let tail: String = chars[chars.len() - keep..].iter().collect();
+        format!("\u{2022}\u{2022}\u{2022}\u{2022}{tail}")
+    }
+}
+
+impl std::fmt::Debug for CustomerEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactSummary {
     pub id: ContactId,
@@ -42,14 +83,57 @@ pub struct ContactSummary {
     pub initiation_method: String,
     pub initiated_us: Option<i64>,
     pub disconnected_us: Option<i64>,
+    /// The contact's ARN (it names the instance: the console link).
+    pub arn: Option<String>,
+    pub agent_id: Option<String>,
+    pub queue_id: Option<String>,
+    /// DescribeContact only.
+    pub customer_endpoint: Option<CustomerEndpoint>,
+    /// DescribeContact only.
+    pub disconnect_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+impl ContactSummary {
+    /// A summary with only the identifying fields set.
+    pub fn new(id: ContactId) -> Self {
+        Self {
+            id,
+            initial_contact_id: None,
+            channel: String::new(),
+            initiation_method: String::new(),
+            initiated_us: None,
+            disconnected_us: None,
+            arn: None,
+            agent_id: None,
+            queue_id: None,
+            customer_endpoint: None,
+            disconnect_reason: None,
+        }
+    }
+}
+
+/// A searchable contact attribute criterion: the attribute holds one of `values`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeCriterion {
+    pub key: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactSearch {
+    /// An exact id is described directly, whatever the time range.
     pub contact_id: Option<ContactId>,
     pub from_us: i64,
     pub to_us: i64,
     pub channel: Option<Channel>,
+    /// Connect agent ids (any of).
+    pub agent_ids: Vec<String>,
+    /// Connect queue ids (any of).
+    pub queue_ids: Vec<String>,
+    /// `INITIATION_METHODS` values (any of).
+    pub initiation_methods: Vec<String>,
+    /// Searchable contact attributes (all must match).
+    pub attributes: Vec<AttributeCriterion>,
     pub next_token: Option<String>,
 }
 
@@ -63,4 +147,16 @@ pub trait ContactDirectory: Send + Sync {
         &self,
         initial_contact_id: &ContactId,
     ) -> Result<BTreeMap<String, String>, SourceError>;
+    /// Contacts per search page.
+    fn page_size(&self) -> usize {
+        25
+    }
+    /// As `attributes`, for a reveal: a cache may answer only with a copy
+    /// that is seconds old.
+    async fn fresh_attributes(
+        &self,
+        initial_contact_id: &ContactId,
+    ) -> Result<BTreeMap<String, String>, SourceError> {
+        self.attributes(initial_contact_id).await
+    }
 }

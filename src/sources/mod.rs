@@ -5,6 +5,7 @@
 pub mod contacts;
 pub mod logs;
 pub mod not_configured;
+pub mod paging;
 
 pub use contacts::{Channel, ContactDirectory, ContactSearch, ContactSummary};
 pub use logs::{LogEvent, LogGroupName, LogStore, LogStreamName};
@@ -28,6 +29,10 @@ pub enum SourceError {
     ExpiredCredentials,
     #[error("the paging token is not valid")]
     BadToken,
+    /// The service refused a parameter other than a paging token (the
+    /// service's error code; never its message, which may echo input).
+    #[error("the service refused the request: {0}")]
+    BadRequest(String),
     #[error("the service is not configured: {0}")]
     NotConfigured(&'static str),
     #[error("the service is unavailable: {0}")]
@@ -42,23 +47,39 @@ impl SourceError {
             Self::NotFound => "not_found",
             Self::ExpiredCredentials => "expired_credentials",
             Self::BadToken => "bad_token",
+            Self::BadRequest(_) => "bad_request",
             Self::NotConfigured(_) => "not_configured",
             Self::Unavailable(_) => "unavailable",
         }
     }
 }
 
-/// One page of results and the token for the next one.
+/// One page of results, the token for the next one and, where the service
+/// reports it, how many results the whole search has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_token: Option<String>,
+    pub total: Option<u64>,
 }
 
-/// A paging token as received from a user: bounded and plain.
+impl<T> Page<T> {
+    pub fn new(items: Vec<T>, next_token: Option<String>) -> Self {
+        Self {
+            items,
+            next_token,
+            total: None,
+        }
+    }
+}
+
+/// The longest paging token accepted: botocore's `LargeNextToken` (SearchContacts).
+pub const MAX_TOKEN_CHARS: usize = 100_000;
+
+/// A paging token as received back: bounded and plain.
 pub fn check_token(token: &str) -> Result<(), SourceError> {
     let ok = !token.is_empty()
-        && token.len() <= 2048
+        && token.len() <= MAX_TOKEN_CHARS
         && token.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.' | b':')
         });
@@ -73,11 +94,18 @@ impl From<SourceError> for AppError {
     fn from(e: SourceError) -> Self {
         use SourceError as E;
         let (status, message) = match &e {
-            E::Throttled => (StatusCode::SERVICE_UNAVAILABLE, "Amazon Connect or CloudWatch Logs is throttling the console. Wait a moment and try again."),
+            E::Throttled => {
+                return AppError::refused(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Connect is busy",
+                    "Connect is busy, try again in a few seconds. Amazon Connect or CloudWatch Logs is throttling the console's requests (the account's API quota is shared with other integrations); the console already retried.",
+                )
+            }
             E::AccessDenied => (StatusCode::BAD_GATEWAY, "The console's AWS role is not allowed to read this. Ask an administrator to check its IAM policy."),
             E::NotFound => (StatusCode::NOT_FOUND, "There is no such contact, log group or stream."),
             E::ExpiredCredentials => (StatusCode::SERVICE_UNAVAILABLE, "The console's AWS credentials have expired. Ask an administrator to renew them."),
             E::BadToken => (StatusCode::BAD_REQUEST, "That paging link is not valid any more. Start the search again."),
+            E::BadRequest(_) => (StatusCode::BAD_REQUEST, "Amazon Connect or CloudWatch Logs refused the search as asked. Check the criteria (for example the time range) and try again."),
             E::NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "This console is not connected to that AWS service."),
             E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "The AWS service did not answer. Try again shortly."),
         };

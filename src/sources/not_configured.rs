@@ -4,7 +4,9 @@
 use lambda_encrypt::context::ContactId;
 
 use super::contacts::{ContactDirectory, ContactSearch, ContactSummary};
-use super::logs::{ContactLogEvent, EventsPage, LogGroupName, LogStore, LogStreamName, StreamInfo};
+use super::logs::{
+    ContactLogQuery, ContactLogs, EventsPage, LogGroupName, LogStore, LogStreamName, StreamInfo,
+};
 use super::{Page, SourceError};
 
 pub struct NotConfigured;
@@ -45,7 +47,7 @@ impl LogStore for NotConfigured {
     ) -> Result<EventsPage, SourceError> {
         Err(SourceError::NotConfigured("CALLVAULT_LOG_GROUPS"))
     }
-    async fn events_for_contact(&self, _: &ContactId) -> Result<Vec<ContactLogEvent>, SourceError> {
-        Ok(Vec::new())
+    async fn events_for_contact(&self, _: &ContactLogQuery) -> Result<ContactLogs, SourceError> {
+        Ok(ContactLogs::default())
     }
 }

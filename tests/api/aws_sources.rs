@@ -36,6 +36,7 @@ fn contact(i: usize) -> FakeContact {
         channel: if i.is_multiple_of(5) { "CHAT" } else { "VOICE" }.into(),
         initiated_secs: now_secs() - 60.0 * i as f64 - 30.0,
         attributes: BTreeMap::from([("language".to_owned(), "en-US".to_owned())]),
+        ..Default::default()
     }
 }
 
@@ -52,13 +53,15 @@ fn range() -> ContactSearch {
 async fn the_connect_adapter_searches_pages_describes_and_reads_attributes() {
     let fake = ConnectFake::start(INSTANCE, (0..30).map(contact).collect());
     let connect = AwsConnect::new(&fake.sdk_config().await, INSTANCE);
-    let page1 = connect.search(&range()).await.unwrap();
+    // Tokens belong to their search: the same criteria on the next page.
+    let search = range();
+    let page1 = connect.search(&search).await.unwrap();
     assert_eq!(page1.items.len(), 25);
     assert_eq!(page1.items[0].id.as_str(), contact(0).id, "newest first");
     let page2 = connect
         .search(&ContactSearch {
             next_token: page1.next_token.clone(),
-            ..range()
+            ..search.clone()
         })
         .await
         .unwrap();
@@ -209,12 +212,19 @@ async fn the_logs_adapter_lists_pages_and_filters_against_moto() {
     );
 
     // moto ignores JSON filter patterns; the adapter checks each event itself.
-    let found = logs
-        .events_for_contact(&ContactId::parse("contact-a").unwrap())
-        .await
-        .unwrap();
-    assert_eq!(found.len(), 60);
-    assert!(found.iter().all(|e| e.event.message.contains("contact-a")));
+    let query = callvault::sources::logs::ContactLogQuery::for_contact(
+        ContactId::parse("contact-a").unwrap(),
+        base * 1000,
+        Some((base + 120_000) * 1000),
+        chrono::Utc::now().timestamp_micros(),
+        5,
+    );
+    let found = logs.events_for_contact(&query).await.unwrap();
+    assert_eq!(found.events.len(), 60);
+    assert!(found
+        .events
+        .iter()
+        .all(|e| e.event.message.contains("contact-a")));
 
     let missing = LogStreamName::parse("no-such-stream").unwrap();
     assert_eq!(
@@ -275,6 +285,8 @@ async fn end_to_end_over_the_aws_apis_only_ciphertext_is_shown_and_reveals_are_a
     );
     settings.cookie_secure = false;
     settings.keyring = Some(lambda_encrypt::keyring::KeyringSpec::RawAes { path: key });
+    // The outage below must reach Connect: no contact cache.
+    settings.aws.cache.ttl = std::time::Duration::ZERO;
     let sources = Sources {
         directory: Arc::new(AwsConnect::new(&fake.sdk_config().await, INSTANCE)),
         logs: Arc::new(AwsLogs::new(

@@ -3,20 +3,39 @@
 //! preflight DescribeInstanceAttribute and ListBots. The real
 //! `aws-sdk-connect` client talks to it over HTTP; `connect_model.rs` checks
 //! its routes and bodies against botocore's Connect model.
+//!
+//! It behaves as the API reference says the service does: SearchContacts
+//! tokens as long as botocore's `LargeNextToken` allows (20,000 characters
+//! here by default), bound to the search that issued them; partial and empty
+//! pages before the end when asked; bursts of 429 `ThrottlingException`;
+//! every `SearchCriteria` member validated as botocore's model shapes it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct FakeContact {
     pub id: String,
     pub initial_contact_id: String,
     pub channel: String,
     pub initiated_secs: f64,
     pub attributes: BTreeMap<String, String>,
+    /// INBOUND unless set.
+    pub initiation_method: Option<String>,
+    pub agent_id: Option<String>,
+    pub queue_id: Option<String>,
+    /// The caller's number (DescribeContact's CustomerEndpoint).
+    pub customer_number: Option<String>,
+    pub disconnect_reason: Option<String>,
+}
+
+impl FakeContact {
+    pub fn method(&self) -> &str {
+        self.initiation_method.as_deref().unwrap_or("INBOUND")
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +60,33 @@ pub struct FakeState {
     pub denied: Vec<&'static str>,
     /// Query strings of the ListBots requests received.
     pub bot_queries: Vec<String>,
+    /// Length of SearchContacts tokens (botocore's `LargeNextToken`: up to 100,000).
+    pub token_len: usize,
+    /// Page sizes in turn (0 is an empty page before the end); MaxResults when empty.
+    pub ragged: Vec<usize>,
+    /// The next this many requests, of any operation, answer 429 ThrottlingException.
+    pub throttle_next: usize,
+    /// Requests received per operation (throttled ones included).
+    pub calls: BTreeMap<&'static str, usize>,
+    /// Tokens issued: token -> (the search's key, offset, page number).
+    tokens: HashMap<String, (String, usize, usize)>,
+    /// The account's quota, enforced like Connect: (requests per second,
+    /// burst) per operation; past it, 429 ThrottlingException.
+    pub quota: Option<(f64, f64)>,
+    /// Per operation: (tokens left, when last refilled).
+    buckets: HashMap<&'static str, (f64, std::time::Instant)>,
+    /// Requests refused by the quota.
+    pub over_quota: usize,
+}
+
+impl FakeState {
+    pub fn calls_to(&self, operation: &str) -> usize {
+        self.calls.get(operation).copied().unwrap_or(0)
+    }
+
+    pub fn connect_calls(&self) -> usize {
+        self.calls.values().sum()
+    }
 }
 
 /// botocore's `InstanceAttributeType` enum.
@@ -71,6 +117,27 @@ fn error(status: u16, code: &str, message: &str) -> HttpResponse {
         .insert_header(("x-amzn-ErrorType", code))
         .content_type("application/json")
         .body(json!({"__type": code, "message": message}).to_string())
+}
+
+/// Counts the call; the mode's refusal or a throttling burst's, if any.
+fn refuse_counted(state: &mut FakeState, operation: &'static str) -> Option<HttpResponse> {
+    *state.calls.entry(operation).or_default() += 1;
+    if state.throttle_next > 0 {
+        state.throttle_next -= 1;
+        return Some(error(429, "ThrottlingException", "Rate exceeded"));
+    }
+    if let Some((rate, burst)) = state.quota {
+        let now = std::time::Instant::now();
+        let (tokens, at) = state.buckets.entry(operation).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
+        *at = now;
+        if *tokens < 1.0 {
+            state.over_quota += 1;
+            return Some(error(429, "ThrottlingException", "Rate exceeded"));
+        }
+        *tokens -= 1.0;
+    }
+    refuse(state)
 }
 
 fn refuse(state: &FakeState) -> Option<HttpResponse> {
@@ -171,72 +238,359 @@ async fn list_bots(
     ok_json(&out)
 }
 
+fn arn(c: &FakeContact, instance: &str) -> String {
+    format!(
+        "arn:aws:connect:us-east-1:123456789012:instance/{instance}/contact/{}",
+        c.id
+    )
+}
+
+/// A `ContactSearchSummary`.
 fn summary(c: &FakeContact, instance: &str) -> Value {
-    json!({
-        "Arn": format!("arn:aws:connect:us-east-1:123456789012:instance/{instance}/contact/{}", c.id),
+    let mut v = json!({
+        "Arn": arn(c, instance),
         "Id": c.id,
         "InitialContactId": c.initial_contact_id,
         "Channel": c.channel,
-        "InitiationMethod": "INBOUND",
+        "InitiationMethod": c.method(),
         "InitiationTimestamp": c.initiated_secs,
         "DisconnectTimestamp": c.initiated_secs + 240.0,
-    })
+    });
+    if let Some(a) = &c.agent_id {
+        v["AgentInfo"] = json!({"Id": a, "ConnectedToAgentTimestamp": c.initiated_secs + 20.0});
+    }
+    if let Some(q) = &c.queue_id {
+        v["QueueInfo"] = json!({"Id": q, "EnqueueTimestamp": c.initiated_secs + 5.0});
+    }
+    v
+}
+
+/// A `Contact` as DescribeContact answers it.
+fn contact_body(c: &FakeContact, instance: &str) -> Value {
+    let mut v = json!({
+        "Arn": arn(c, instance),
+        "Id": c.id,
+        "InitialContactId": c.initial_contact_id,
+        "Channel": c.channel,
+        "InitiationMethod": c.method(),
+        "InitiationTimestamp": c.initiated_secs,
+        "DisconnectTimestamp": c.initiated_secs + 240.0,
+        "LastUpdateTimestamp": c.initiated_secs + 241.0,
+        "SystemEndpoint": {"Type": "TELEPHONE_NUMBER", "Address": "+18005550100"},
+    });
+    if let Some(a) = &c.agent_id {
+        v["AgentInfo"] = json!({"Id": a, "ConnectedToAgentTimestamp": c.initiated_secs + 20.0});
+    }
+    if let Some(q) = &c.queue_id {
+        v["QueueInfo"] = json!({"Id": q, "EnqueueTimestamp": c.initiated_secs + 5.0});
+    }
+    if let Some(n) = &c.customer_number {
+        v["CustomerEndpoint"] = json!({"Type": "TELEPHONE_NUMBER", "Address": n});
+    }
+    if let Some(r) = &c.disconnect_reason {
+        v["DisconnectReason"] = json!(r);
+    }
+    v
+}
+
+/// botocore's `ContactInitiationMethod` enum.
+pub const INITIATION_METHODS: [&str; 12] = [
+    "INBOUND",
+    "OUTBOUND",
+    "TRANSFER",
+    "QUEUE_TRANSFER",
+    "CALLBACK",
+    "API",
+    "DISCONNECT",
+    "MONITOR",
+    "EXTERNAL_OUTBOUND",
+    "WEBRTC_API",
+    "AGENT_REPLY",
+    "FLOW",
+];
+const CHANNELS: [&str; 4] = ["VOICE", "CHAT", "TASK", "EMAIL"];
+const MAX_RANGE_SECS: f64 = 92.0 * 86_400.0;
+
+fn invalid(message: &str) -> HttpResponse {
+    error(400, "InvalidParameterException", message)
+}
+
+/// A list of strings, each `min..=max` long, at most `most` of them.
+fn strings(v: &Value, most: usize, min: usize, max: usize) -> Result<Vec<String>, String> {
+    let list = v.as_array().ok_or("expected a list")?;
+    if list.len() > most {
+        return Err(format!("at most {most} values"));
+    }
+    list.iter()
+        .map(|x| {
+            x.as_str()
+                .filter(|s| (min..=max).contains(&s.chars().count()))
+                .map(str::to_owned)
+                .ok_or_else(|| format!("each value is a string of {min} to {max} characters"))
+        })
+        .collect()
+}
+
+fn one_of(values: &[String], allowed: &[&str], what: &str) -> Result<(), String> {
+    match values.iter().find(|v| !allowed.contains(&v.as_str())) {
+        Some(v) => Err(format!("{v} is not a valid {what}")),
+        None => Ok(()),
+    }
+}
+
+/// What a SearchContacts body asks, validated as botocore's model shapes it.
+struct Criteria {
+    start: f64,
+    end: f64,
+    max: usize,
+    channels: Vec<String>,
+    agents: Vec<String>,
+    queues: Vec<String>,
+    methods: Vec<String>,
+    /// (key, values), and whether any one suffices.
+    attributes: Vec<(String, Vec<String>)>,
+    match_any: bool,
+}
+
+fn parse_search(body: &Value) -> Result<Criteria, String> {
+    const TOP: [&str; 6] = [
+        "InstanceId",
+        "TimeRange",
+        "SearchCriteria",
+        "MaxResults",
+        "NextToken",
+        "Sort",
+    ];
+    let obj = body.as_object().ok_or("expected an object")?;
+    if let Some(k) = obj.keys().find(|k| !TOP.contains(&k.as_str())) {
+        return Err(format!("unknown member {k}"));
+    }
+    let range = &body["TimeRange"];
+    const TYPES: [&str; 5] = [
+        "INITIATION_TIMESTAMP",
+        "SCHEDULED_TIMESTAMP",
+        "CONNECTED_TO_AGENT_TIMESTAMP",
+        "DISCONNECT_TIMESTAMP",
+        "ENQUEUE_TIMESTAMP",
+    ];
+    if !range["Type"].as_str().is_some_and(|t| TYPES.contains(&t)) {
+        return Err("TimeRange.Type is required".into());
+    }
+    let (Some(start), Some(end)) = (range["StartTime"].as_f64(), range["EndTime"].as_f64()) else {
+        return Err("TimeRange.StartTime and EndTime are epoch seconds".into());
+    };
+    if end < start || end - start > MAX_RANGE_SECS {
+        return Err("The time range must be forward and at most 92 days".into());
+    }
+    let max = match &body["MaxResults"] {
+        Value::Null => 100,
+        v => match v.as_u64() {
+            Some(m @ 1..=100) => m as usize,
+            _ => return Err("MaxResults is 1 to 100".into()),
+        },
+    };
+    if let Some(sort) = body.get("Sort") {
+        let field_ok = sort["FieldName"].as_str().is_some_and(|f| {
+            [
+                "INITIATION_TIMESTAMP",
+                "SCHEDULED_TIMESTAMP",
+                "CONNECTED_TO_AGENT_TIMESTAMP",
+                "DISCONNECT_TIMESTAMP",
+                "INITIATION_METHOD",
+                "CHANNEL",
+                "EXPIRY_TIMESTAMP",
+            ]
+            .contains(&f)
+        });
+        let order_ok = sort["Order"]
+            .as_str()
+            .is_some_and(|o| o == "ASCENDING" || o == "DESCENDING");
+        if !field_ok || !order_ok {
+            return Err("Sort needs FieldName and Order".into());
+        }
+    }
+    if let Some(t) = body.get("NextToken") {
+        if !t.as_str().is_some_and(|t| (1..=100_000).contains(&t.len())) {
+            return Err("NextToken is 1 to 100000 characters".into());
+        }
+    }
+    let mut c = Criteria {
+        start,
+        end,
+        max,
+        channels: Vec::new(),
+        agents: Vec::new(),
+        queues: Vec::new(),
+        methods: Vec::new(),
+        attributes: Vec::new(),
+        match_any: false,
+    };
+    let Some(sc) = body.get("SearchCriteria") else {
+        return Ok(c);
+    };
+    const MEMBERS: [&str; 5] = [
+        "AgentIds",
+        "QueueIds",
+        "InitiationMethods",
+        "Channels",
+        "SearchableContactAttributes",
+    ];
+    let sc = sc.as_object().ok_or("SearchCriteria is an object")?;
+    if let Some(k) = sc.keys().find(|k| !MEMBERS.contains(&k.as_str())) {
+        return Err(format!(
+            "SearchCriteria member {k} is not served by this fake"
+        ));
+    }
+    if let Some(v) = sc.get("AgentIds") {
+        c.agents = strings(v, 100, 1, 256).map_err(|e| format!("AgentIds: {e}"))?;
+    }
+    if let Some(v) = sc.get("QueueIds") {
+        c.queues = strings(v, 100, 1, 256).map_err(|e| format!("QueueIds: {e}"))?;
+    }
+    if let Some(v) = sc.get("Channels") {
+        c.channels = strings(v, 4, 1, 16).map_err(|e| format!("Channels: {e}"))?;
+        one_of(&c.channels, &CHANNELS, "Channel")?;
+    }
+    if let Some(v) = sc.get("InitiationMethods") {
+        c.methods = strings(v, 12, 1, 32).map_err(|e| format!("InitiationMethods: {e}"))?;
+        one_of(&c.methods, &INITIATION_METHODS, "ContactInitiationMethod")?;
+    }
+    if let Some(v) = sc.get("SearchableContactAttributes") {
+        let list = v["Criteria"]
+            .as_array()
+            .ok_or("SearchableContactAttributes.Criteria is required")?;
+        if list.len() > 15 {
+            return Err("at most 15 SearchableContactAttributes criteria".into());
+        }
+        for item in list {
+            let key = item["Key"]
+                .as_str()
+                .filter(|k| (1..=100).contains(&k.chars().count()))
+                .ok_or("a criterion's Key is 1 to 100 characters")?;
+            let values = strings(&item["Values"], 20, 0, 100)
+                .map_err(|e| format!("SearchableContactAttributes Values: {e}"))?;
+            c.attributes.push((key.to_owned(), values));
+        }
+        c.match_any = match v.get("MatchType").and_then(Value::as_str) {
+            None | Some("MATCH_ALL") => false,
+            Some("MATCH_ANY") => true,
+            Some(_) => return Err("MatchType is MATCH_ALL or MATCH_ANY here".into()),
+        };
+    }
+    Ok(c)
+}
+
+impl Criteria {
+    fn matches(&self, c: &FakeContact) -> bool {
+        let any = |list: &[String], v: Option<&str>| {
+            list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x == v))
+        };
+        let attribute = |(k, vals): &(String, Vec<String>)| {
+            c.attributes.get(k).is_some_and(|v| vals.contains(v))
+        };
+        let attributes_ok = self.attributes.is_empty()
+            || if self.match_any {
+                self.attributes.iter().any(attribute)
+            } else {
+                self.attributes.iter().all(attribute)
+            };
+        c.initiated_secs >= self.start
+            && c.initiated_secs < self.end
+            && any(&self.channels, Some(&c.channel))
+            && any(&self.agents, c.agent_id.as_deref())
+            && any(&self.queues, c.queue_id.as_deref())
+            && any(&self.methods, Some(c.method()))
+            && attributes_ok
+    }
+}
+
+/// The search a token belongs to: its body without the token.
+fn search_key(body: &Value) -> String {
+    let mut b = body.clone();
+    if let Some(o) = b.as_object_mut() {
+        o.remove("NextToken");
+    }
+    b.to_string()
+}
+
+/// An opaque token of `len` characters (base64 alphabet).
+fn long_token(len: usize) -> String {
+    let mut t = String::with_capacity(len + 32);
+    while t.len() < len.max(1) {
+        t.push_str(&uuid::Uuid::new_v4().simple().to_string());
+        t.push('+');
+    }
+    t.truncate(len.max(1));
+    t
 }
 
 async fn search(state: web::Data<Arc<Mutex<FakeState>>>, body: web::Json<Value>) -> HttpResponse {
     let mut s = state.lock().unwrap();
     s.searches.push(body.0.clone());
-    if let Some(r) = refuse(&s) {
+    if let Some(r) = refuse_counted(&mut s, "SearchContacts") {
         return r;
     }
     if body["InstanceId"] != json!(s.instance_id) {
         return error(404, "ResourceNotFoundException", "instance not found");
     }
-    let start = body["TimeRange"]["StartTime"].as_f64().unwrap_or(0.0);
-    let end = body["TimeRange"]["EndTime"].as_f64().unwrap_or(f64::MAX);
-    let channels: Vec<String> = body["SearchCriteria"]["Channels"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let max = body["MaxResults"].as_u64().unwrap_or(100) as usize;
-    let offset: usize = body["NextToken"]
-        .as_str()
-        .and_then(|t| t.strip_prefix("tok"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    let mut matching: Vec<&FakeContact> = s
-        .contacts
-        .iter()
-        .filter(|c| c.initiated_secs >= start && c.initiated_secs < end)
-        .filter(|c| channels.is_empty() || channels.contains(&c.channel))
-        .collect();
-    matching.sort_by(|a, b| b.initiated_secs.total_cmp(&a.initiated_secs));
+    let criteria = match parse_search(&body) {
+        Ok(c) => c,
+        Err(e) => return invalid(&e),
+    };
+    let key = search_key(&body);
+    let (offset, page_no) = match body["NextToken"].as_str() {
+        None => (0, 0),
+        Some(t) => match s.tokens.get(t) {
+            Some((k, offset, page)) if *k == key => (*offset, *page),
+            Some(_) => {
+                return error(
+                    400,
+                    "InvalidRequestException",
+                    "The NextToken does not belong to this search",
+                )
+            }
+            None => return error(400, "InvalidRequestException", "Invalid NextToken"),
+        },
+    };
+    let mut matching: Vec<&FakeContact> =
+        s.contacts.iter().filter(|c| criteria.matches(c)).collect();
+    let ascending = body["Sort"]["Order"] == "ASCENDING";
+    matching.sort_by(|a, b| {
+        let o = b.initiated_secs.total_cmp(&a.initiated_secs);
+        if ascending {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+    let size = if s.ragged.is_empty() {
+        criteria.max
+    } else {
+        s.ragged[page_no % s.ragged.len()].min(criteria.max)
+    };
     let page: Vec<Value> = matching
         .iter()
         .skip(offset)
-        .take(max)
+        .take(size)
         .map(|c| summary(c, &s.instance_id))
         .collect();
     let next = offset + page.len();
-    let mut out = json!({"Contacts": page, "TotalCount": matching.len()});
-    if next < matching.len() {
-        out["NextToken"] = json!(format!("tok{next}"));
+    let total = matching.len();
+    let mut out = json!({"Contacts": page, "TotalCount": total});
+    if next < total {
+        let token = long_token(s.token_len);
+        s.tokens.insert(token.clone(), (key, next, page_no + 1));
+        out["NextToken"] = json!(token);
     }
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(out.to_string())
+    ok_json(&out)
 }
 
 async fn describe(
     state: web::Data<Arc<Mutex<FakeState>>>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let s = state.lock().unwrap();
-    if let Some(r) = refuse(&s) {
+    let mut s = state.lock().unwrap();
+    if let Some(r) = refuse_counted(&mut s, "DescribeContact") {
         return r;
     }
     let (instance, id) = path.into_inner();
@@ -245,9 +599,7 @@ async fn describe(
         .iter()
         .find(|c| c.id == id && instance == s.instance_id)
     {
-        Some(c) => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(json!({"Contact": summary(c, &instance)}).to_string()),
+        Some(c) => ok_json(&json!({"Contact": contact_body(c, &instance)})),
         None => error(404, "ResourceNotFoundException", "Contact not found"),
     }
 }
@@ -256,8 +608,8 @@ async fn attributes(
     state: web::Data<Arc<Mutex<FakeState>>>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let s = state.lock().unwrap();
-    if let Some(r) = refuse(&s) {
+    let mut s = state.lock().unwrap();
+    if let Some(r) = refuse_counted(&mut s, "GetContactAttributes") {
         return r;
     }
     let (instance, initial) = path.into_inner();
@@ -266,9 +618,7 @@ async fn attributes(
         .iter()
         .find(|c| c.initial_contact_id == initial && instance == s.instance_id)
     {
-        Some(c) => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(json!({"Attributes": c.attributes}).to_string()),
+        Some(c) => ok_json(&json!({"Attributes": c.attributes})),
         None => error(404, "ResourceNotFoundException", "Contact not found"),
     }
 }
@@ -278,6 +628,7 @@ impl ConnectFake {
         let state = Arc::new(Mutex::new(FakeState {
             instance_id: instance_id.to_owned(),
             contacts,
+            token_len: 20_000,
             ..Default::default()
         }));
         let data = web::Data::new(Arc::clone(&state));
@@ -306,6 +657,19 @@ impl ConnectFake {
 
     pub fn set_mode(&self, mode: Mode) {
         self.state.lock().unwrap().mode = Some(mode);
+    }
+
+    /// The next `n` requests answer 429 ThrottlingException.
+    pub fn throttle_next(&self, n: usize) {
+        self.state.lock().unwrap().throttle_next = n;
+    }
+
+    pub fn calls_to(&self, operation: &str) -> usize {
+        self.state.lock().unwrap().calls_to(operation)
+    }
+
+    pub fn connect_calls(&self) -> usize {
+        self.state.lock().unwrap().connect_calls()
     }
 
     /// An SDK configuration pointing at this fake (dummy credentials, no retries).

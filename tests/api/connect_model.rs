@@ -23,11 +23,17 @@ async fn the_connect_fake_answers_as_botocores_connect_model_says() {
             channel: "VOICE".into(),
             initiated_secs: chrono::Utc::now().timestamp() as f64 - 60.0,
             attributes: BTreeMap::from([("creditcard_status".to_owned(), "captured".to_owned())]),
+            agent_id: Some("agent-1".into()),
+            queue_id: Some("queue-1".into()),
+            customer_number: Some("+14155550123".into()),
+            disconnect_reason: Some("CUSTOMER_DISCONNECT".into()),
+            ..Default::default()
         }],
     );
     {
         let mut s = fake.state.lock().unwrap();
         s.flow_logs = true;
+        s.throttle_next = 1;
         s.v2_bots = (0..30)
             .map(|i| format!("arn:aws:lex:us-east-1:123456789012:bot-alias/BOT{i:07}/ALIAS{i:05}"))
             .collect();

@@ -93,6 +93,21 @@ fn local_settings(dir: &tempfile::TempDir, db_url: &str) -> Settings {
     )
 }
 
+/// The console on these sources and settings (its database and secrets in `dir`).
+#[allow(dead_code)]
+pub async fn spawn_with_sources(
+    dir: tempfile::TempDir,
+    settings: Settings,
+    sources: callvault::startup::Sources,
+) -> TestApp {
+    let clock = Arc::new(OffsetClock::default());
+    let db_url = settings.database_url.clone();
+    let app = Application::build_with(settings, clock.clone(), sources, None)
+        .await
+        .expect("build app");
+    launch(app, clock, dir, db_url, None)
+}
+
 /// Runs a built app in the background.
 fn launch(
     app: Application,

@@ -3,11 +3,14 @@
 
 mod connect_fake;
 mod helpers;
+mod logs_fake;
 
 mod architecture;
 mod attacks;
 mod audit_chain;
 mod audit_pages;
+mod aws_pages;
+mod aws_paging;
 mod aws_sources;
 mod browser;
 mod cli;
@@ -23,6 +26,7 @@ mod headers;
 mod legacy;
 mod login;
 mod logs;
+mod logs_model;
 mod matrix;
 mod metrics;
 mod preflight;
