@@ -9,6 +9,7 @@ mod architecture;
 mod attacks;
 mod audit_chain;
 mod audit_pages;
+mod aws_bench;
 mod aws_pages;
 mod aws_paging;
 mod aws_sources;
