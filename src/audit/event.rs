@@ -163,25 +163,7 @@ impl AuditRow {
     /// The bytes the HMAC covers: every column but the hashes, length-prefixed.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(CANONICAL_TAG);
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(&self.ts_us.to_be_bytes());
-        for text in [
-            &self.actor,
-            &self.role,
-            &self.action,
-            &self.contact_id,
-            &self.field,
-            &self.reason,
-            &self.outcome,
-            &self.client_addr,
-            &self.user_agent,
-            &self.request_id,
-            &self.detail,
-        ] {
-            out.extend_from_slice(&(text.len() as u32).to_be_bytes());
-            out.extend_from_slice(text.as_bytes());
-        }
+        super::verify::canonical_into(&mut out, &self.as_stored());
         out
     }
 }

@@ -137,6 +137,97 @@ async fn a_forged_row_at_i64_max_fails_verification_on_postgres() {
     forged_rows_fail_verification(Backend::Postgres).await;
 }
 
+/// Verify reads SQLite in batches of 1,000 rows per range: a chain longer
+/// than that verifies whole, and tampering just past a batch's end is named.
+#[tokio::test]
+async fn tampering_past_the_first_verify_batch_is_detected() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let cases: [(&str, &str, Option<i64>); 3] = [
+            (
+                "nothing (on the attacker's copy of the table)",
+                "SELECT 1",
+                None,
+            ),
+            (
+                "edit the first row of a second batch",
+                "UPDATE audit_log SET reason = 'x' WHERE seq = 1001",
+                Some(1001),
+            ),
+            (
+                "delete it",
+                "DELETE FROM audit_log WHERE seq = 1001",
+                Some(1002),
+            ),
+        ];
+        for (name, statement, expected) in cases {
+            let Some(s) = store(backend).await else {
+                return;
+            };
+            let events = (0..4_500)
+                .map(|i| {
+                    AuditEvent::new(
+                        Action::ContactView,
+                        &format!("user{i}"),
+                        "supervisor",
+                        "ok",
+                        &RequestMeta::default(),
+                    )
+                })
+                .collect();
+            s.log.append_many(events).await.unwrap();
+            let whole = s.log.verify().await.unwrap();
+            assert!(
+                whole.ok() && whole.rows_checked == 4_500,
+                "{backend:?}: {whole:?}"
+            );
+            drop_append_only_triggers(&s.db).await;
+            sql(&s.db, statement).await;
+            let report = s.log.verify().await.unwrap();
+            match expected {
+                None => assert!(
+                    report.ok() && report.rows_checked == 4_500,
+                    "{backend:?}: {report:?}"
+                ),
+                Some(seq) => assert_eq!(bad_at(&report), seq, "{backend:?}: {name}: {report:?}"),
+            }
+        }
+    }
+}
+
+/// SQLite keeps any value in any column of a rebuilt table: a column that
+/// no longer holds its type names its row (and is not an error).
+#[tokio::test]
+async fn a_column_of_the_wrong_type_names_its_row_on_sqlite() {
+    let cases = [
+        (
+            "a NULL text column",
+            "UPDATE audit_log SET detail = NULL WHERE seq = 5",
+        ),
+        (
+            "a reason stored as a BLOB of the same bytes",
+            "UPDATE audit_log SET reason = CAST(reason AS BLOB) WHERE seq = 5",
+        ),
+        (
+            "a NULL timestamp",
+            "UPDATE audit_log SET ts_us = NULL WHERE seq = 5",
+        ),
+        (
+            "a timestamp with text after it",
+            "UPDATE audit_log SET ts_us = ts_us || 'x' WHERE seq = 5",
+        ),
+    ];
+    for (name, statement) in cases {
+        let Some(s) = store(Backend::Sqlite).await else {
+            return;
+        };
+        append_n(&s.log, 20).await;
+        drop_append_only_triggers(&s.db).await;
+        sql(&s.db, statement).await;
+        let report = s.log.verify().await.unwrap();
+        assert_eq!(bad_at(&report), 5, "{name}: {report:?}");
+    }
+}
+
 #[tokio::test]
 async fn appends_after_a_forged_row_at_i64_max_fail_cleanly_without_wrapping() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
