@@ -4,6 +4,13 @@
 //!
 //!     cargo bench --bench load
 //!     LOAD_SECONDS=10 LOAD_CLIENTS=64 cargo bench --bench load
+//!     LOAD_FLOOD=40 LOAD_CLIENTS=8 cargo bench --bench load
+//!
+//! `LOAD_FLOOD=N` runs the contact page alone and then again during a flood
+//! of wrong passwords from N more clients, each attempt from its own
+//! loopback address (127.x.y.z) under a name that is no user's, so no
+//! throttle bucket ever locks and every attempt costs a full Argon2
+//! verification: an attacker with many addresses.
 //!
 //! Every contact page and log page writes an audit row (durable commit), and
 //! every decrypt writes one before answering, so these are end-to-end numbers.
@@ -56,6 +63,116 @@ async fn signed_in(base: &str) -> reqwest::Client {
         .expect("login");
     assert_eq!(r.status(), 303, "signed in");
     c
+}
+
+/// One wrong-password sign-in from a fresh loopback address (a client bound
+/// to it: the console sees a new address, so the address bucket never
+/// locks); the time of the POST.
+async fn wrong_password(base: &str, n: u32) -> Duration {
+    let addr = std::net::Ipv4Addr::new(127, 1 + ((n >> 16) % 250) as u8, (n >> 8) as u8, n as u8);
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::V4(addr))
+        .build()
+        .expect("client");
+    let html = c
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("body");
+    let t = Instant::now();
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[
+            ("username", format!("flood{n}").as_str()),
+            ("password", "not the password"),
+            ("csrf_token", &csrf_in(&html)),
+        ])
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(r.status(), 401, "refused, not throttled");
+    let _ = r.bytes().await;
+    t.elapsed()
+}
+
+fn summary(name: &str, clients: usize, seconds: f64, mut lat: Vec<Duration>) {
+    lat.sort();
+    let n = lat.len();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{name}: {clients} clients, {seconds:.1} s: {:.1} /s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({n} requests)",
+        n as f64 / seconds,
+        ms(lat[n / 2]),
+        ms(lat[n * 99 / 100]),
+        ms(lat[n - 1]),
+    );
+}
+
+/// The contact page during a wrong-password flood of `flood` clients, and
+/// one user signing in with the right password over and over meanwhile.
+async fn during_flood(base: &str, clients: &[reqwest::Client], flood: usize, seconds: u64) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let started = Instant::now();
+    let attackers: Vec<_> = (0..flood)
+        .map(|_| {
+            let (stop, next, base) = (stop.clone(), next.clone(), base.to_owned());
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    lat.push(wrong_password(&base, n).await);
+                }
+                lat
+            })
+        })
+        .collect();
+    let user = {
+        let (stop, base) = (stop.clone(), base.to_owned());
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                signed_in(&base).await;
+                lat.push(t.elapsed());
+            }
+            lat
+        })
+    };
+    // Let the flood build up before measuring the pages.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    run(
+        &format!("contact page during a {flood}-client wrong-password flood"),
+        base,
+        clients,
+        Work::ContactPage,
+        seconds,
+    )
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut lat = Vec::new();
+    for a in attackers {
+        lat.extend(a.await.expect("flood client"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    summary(
+        "wrong-password sign-ins answered (POST /login, 401)",
+        flood,
+        elapsed,
+        lat,
+    );
+    let signed = user.await.expect("user");
+    summary(
+        "right-password sign-ins during the flood (GET + POST /login)",
+        1,
+        elapsed,
+        signed,
+    );
 }
 
 #[derive(Clone, Copy)]
@@ -192,6 +309,15 @@ fn main() {
         let mut clients = Vec::new();
         for _ in 0..n {
             clients.push(signed_in(&base).await);
+        }
+        let flood: usize = std::env::var("LOAD_FLOOD")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if flood > 0 {
+            run("contact page, no flood", &base, &clients, Work::ContactPage, seconds).await;
+            during_flood(&base, &clients, flood, seconds).await;
+            return;
         }
         run(
             "contact page (GET /contacts/{id}, audited)",
