@@ -18,6 +18,7 @@ mod query;
 pub mod ship;
 mod tally;
 mod verify;
+mod verify_sqlite;
 
 use std::sync::Arc;
 
