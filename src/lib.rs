@@ -18,6 +18,7 @@ pub mod audit;
 pub mod aws;
 pub mod guard;
 pub mod sources;
+pub mod sso;
 // Capabilities: services and their pages.
 pub mod account;
 pub mod admin;

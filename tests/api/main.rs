@@ -4,6 +4,7 @@
 mod connect_fake;
 mod helpers;
 mod logs_fake;
+mod oidc;
 
 mod architecture;
 mod attacks;
@@ -36,5 +37,6 @@ mod proxies;
 mod readiness;
 mod sessions;
 mod shipping;
+mod sso_flow;
 mod static_assets;
 mod users_admin;
