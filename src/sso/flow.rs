@@ -3,7 +3,8 @@
 //! `nonce`; `prompt=login`, `max_age` and `acr_values` for a step-up) and its
 //! end (the code exchanged once, the ID token's signature and claims checked:
 //! issuer, audience, expiry, nonce, `at_hash`, and for a step-up a fresh
-//! `auth_time` and the configured `acr`/`amr`).
+//! `auth_time` and the configured `acr`/`amr`). The roles claim is read from
+//! the ID token, else from the userinfo endpoint (same subject only).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -578,13 +579,21 @@ impl Sso {
                 return Err(SsoError::AuthContext);
             }
         }
-        let role = role_from_claim(
-            claims
-                .additional_claims()
-                .claims
-                .get(&self.settings.roles_claim),
-            &self.settings.role_map,
-        );
+        let in_id_token = claims
+            .additional_claims()
+            .claims
+            .get(&self.settings.roles_claim)
+            .cloned();
+        // Some providers release groups at the userinfo endpoint only; its
+        // answer counts only for the same subject.
+        let roles_claim = match in_id_token {
+            Some(v) => Some(v),
+            None => {
+                self.userinfo_claim(&client, &token, claims.subject().clone())
+                    .await?
+            }
+        };
+        let role = role_from_claim(roles_claim.as_ref(), &self.settings.role_map);
         let display_name = claims
             .preferred_username()
             .map(|u| u.as_str().to_owned())
@@ -604,6 +613,35 @@ impl Sso {
             auth_time_us,
             purpose: pending.purpose,
         })
+    }
+
+    /// The roles claim from the userinfo endpoint, if the provider has one.
+    async fn userinfo_claim(
+        &self,
+        client: &OidcClient,
+        token: &TokenResponseT,
+        subject: openidconnect::SubjectIdentifier,
+    ) -> Result<Option<serde_json::Value>, SsoError> {
+        let Ok(request) = client.user_info(token.access_token().clone(), Some(subject)) else {
+            return Ok(None);
+        };
+        let info: openidconnect::UserInfoClaims<OtherClaims, CoreGenderClaim> = request
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                openidconnect::UserInfoError::Request(_) => {
+                    SsoError::Unreachable("userinfo endpoint".into())
+                }
+                openidconnect::UserInfoError::ClaimsVerification(_) => {
+                    SsoError::IdToken(IdTokenProblem::Subject)
+                }
+                _ => SsoError::BadTokenResponse,
+            })?;
+        Ok(info
+            .additional_claims()
+            .claims
+            .get(&self.settings.roles_claim)
+            .cloned())
     }
 
     /// Where to send the browser to sign out at the provider too, if it

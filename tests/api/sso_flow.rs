@@ -95,6 +95,14 @@ async fn each_mapped_group_signs_in_with_its_one_role() {
 }
 
 #[tokio::test]
+async fn groups_released_only_at_userinfo_still_give_the_role() {
+    let Some(iss) = issuer() else { return };
+    let sso = sso_for(&iss).await;
+    let login = sign_in(&sso, &iss, "userinfo.sso").await.unwrap();
+    assert_eq!(login.role, Ok(Role::Auditor));
+}
+
+#[tokio::test]
 async fn the_authorization_request_carries_pkce_state_nonce_and_the_groups_scope() {
     let Some(iss) = issuer() else { return };
     let sso = sso_for(&iss).await;

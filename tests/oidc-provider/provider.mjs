@@ -18,8 +18,9 @@
 //   an account (for example {"groups": ["cc-supervisors"]}). The claim
 //   `tamper` (never released) makes the token endpoint hand back a broken ID
 //   token for this account: "expired", "foreign-key" (same kid, another key),
-//   "nonce", "audience", "issuer". Everything else is issued as a real
-//   provider issues it.
+//   "nonce", "audience", "issuer". The claim `groups_at_userinfo_only` keeps
+//   the groups out of the ID token (userinfo has them). Everything else is
+//   issued as a real provider issues it.
 // - GET /test/health answers 200 once the provider is up.
 //
 // Test hooks exist because this provider only ever runs on loopback in tests.
@@ -57,6 +58,7 @@ const accounts = new Map(Object.entries({
   'nonce.sso': { name: 'Wrong Nonce', groups: ['cc-supervisors'], tamper: 'nonce' },
   'audience.sso': { name: 'Wrong Audience', groups: ['cc-supervisors'], tamper: 'audience' },
   'issuer.sso': { name: 'Wrong Issuer', groups: ['cc-supervisors'], tamper: 'issuer' },
+  'userinfo.sso': { name: 'Groups At Userinfo', groups: ['cc-auditors'], groups_at_userinfo_only: true },
 }));
 
 const KID = 'callvault-test-signing-key';
@@ -81,8 +83,10 @@ const provider = new Provider(issuer, {
     if (!account) return undefined;
     return {
       accountId: id,
-      async claims() {
-        const { tamper, ...claims } = account;
+      async claims(use) {
+        const { tamper, groups_at_userinfo_only: userinfoOnly, ...claims } = account;
+        // Like providers that keep groups out of the ID token.
+        if (userinfoOnly && use === 'id_token') delete claims.groups;
         return { sub: id, preferred_username: id, ...claims };
       },
     };
