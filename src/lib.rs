@@ -18,7 +18,6 @@ pub mod audit;
 pub mod aws;
 pub mod guard;
 pub mod sources;
-pub mod sso;
 // Capabilities: services and their pages.
 pub mod account;
 pub mod admin;
@@ -28,6 +27,7 @@ pub mod decrypt;
 pub mod health;
 pub mod logs;
 pub mod review;
+pub mod sso;
 // Composition.
 pub mod cli;
 pub mod config;

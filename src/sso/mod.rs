@@ -3,8 +3,10 @@
 //! token verification, and the roles claim mapped to one callvault role.
 
 pub mod config;
+pub mod error;
 pub mod flow;
 pub mod http;
+pub mod pending;
 pub mod roles;
 
 pub use config::{OidcArgs, RoleMap, SsoConfigError, SsoSettings, StepUpRequirements};

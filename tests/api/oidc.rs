@@ -257,6 +257,7 @@ pub fn query_of(url: &str) -> Vec<(String, String)> {
 }
 
 /// The `href` of the element with this id in a page, unescaped.
+#[allow(dead_code)] // for the console-level SSO tests
 pub fn href_of(html: &str, id: &str) -> String {
     let at = html
         .find(&format!("id=\"{id}\""))
