@@ -8,6 +8,7 @@ pub mod flow;
 pub mod http;
 pub mod pending;
 pub mod roles;
+pub mod store;
 
 pub use config::{OidcArgs, RoleMap, SsoConfigError, SsoSettings, StepUpRequirements};
 pub use flow::{CallbackParams, PendingAuth, Purpose, Sso, SsoError, VerifiedLogin};
