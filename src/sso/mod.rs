@@ -8,8 +8,11 @@ pub mod flow;
 pub mod http;
 pub mod pending;
 pub mod roles;
+pub mod signin;
 pub mod store;
+pub mod web;
 
 pub use config::{OidcArgs, RoleMap, SsoConfigError, SsoSettings, StepUpRequirements};
 pub use flow::{CallbackParams, PendingAuth, Purpose, Sso, SsoError, VerifiedLogin};
 pub use roles::RoleRefusal;
+pub use web::{configure, SsoConsole, SsoState};
