@@ -256,8 +256,137 @@ pub fn query_of(url: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A demo console (contacts, reveals) with single sign-on at `issuer`.
+pub struct SsoApp {
+    pub app: crate::helpers::TestApp,
+    pub issuer: String,
+    pub client: RegisteredClient,
+}
+
+pub const ROLE_MAP: &str = "cc-supervisors=supervisor,cc-auditors=auditor,cc-admins=admin";
+
+/// The demo console with SSO at the test provider (None, and SKIPPED, when
+/// scripts/test did not start one).
+pub async fn spawn_sso_app() -> Option<SsoApp> {
+    let issuer = issuer()?;
+    Some(spawn_sso_app_at(&issuer, true).await)
+}
+
+/// As `spawn_sso_app`, with the provider at `issuer`; `register` false for
+/// an issuer nothing answers at (the client is then made up).
+pub async fn spawn_sso_app_at(issuer: &str, register: bool) -> SsoApp {
+    // The redirect URI names the port, so the port is chosen first.
+    let port = crate::helpers::free_port();
+    let public_url = format!("http://127.0.0.1:{port}");
+    let client = if register {
+        register_client(issuer, &public_url).await
+    } else {
+        RegisteredClient {
+            client_id: "never-registered".into(),
+            client_secret: "never-registered".into(),
+        }
+    };
+    let args = callvault::sso::OidcArgs {
+        oidc_issuer: Some(issuer.to_owned()),
+        oidc_client_id: Some(client.client_id.clone()),
+        oidc_client_secret: Some(client.client_secret.clone()),
+        public_url: Some(public_url),
+        oidc_roles_claim: "groups".into(),
+        oidc_role_map: Some(ROLE_MAP.into()),
+        ..Default::default()
+    };
+    let sso = args.settings().unwrap().unwrap();
+    let app = crate::helpers::spawn_demo_app_custom(
+        |_, _| {},
+        move |s| {
+            s.listen = format!("127.0.0.1:{port}").parse().unwrap();
+            s.sso = Some(sso);
+        },
+    )
+    .await;
+    SsoApp {
+        app,
+        issuer: issuer.to_owned(),
+        client,
+    }
+}
+
+/// What a sign-in through the provider came to.
+pub struct SsoOutcome {
+    /// The callback's status (200: verified, on to `resume`).
+    pub callback: StatusCode,
+    /// The callback page.
+    pub callback_body: String,
+    /// The resume's status and location (303 to "/" when signed in).
+    pub resumed: Option<(StatusCode, String)>,
+}
+
+impl SsoApp {
+    /// `browser` starts at `start` (e.g. /login/oidc), signs in at the
+    /// provider as `login` says, and follows the console's callback.
+    pub async fn through(&self, browser: &Client, start: &str, login: &Login<'_>) -> SsoOutcome {
+        let back = through_provider(browser, &self.issuer, &self.app.url(start), login).await;
+        assert!(
+            back.starts_with(&self.app.url("/login/oidc/callback?")),
+            "{back}"
+        );
+        self.callback(browser, &back).await
+    }
+
+    /// The console's callback at `url`, and its resume if it verified.
+    pub async fn callback(&self, browser: &Client, url: &str) -> SsoOutcome {
+        let r = browser.get(url).send().await.unwrap();
+        let callback = r.status();
+        let callback_body = r.text().await.unwrap();
+        let resumed = if callback == StatusCode::OK {
+            assert!(callback_body.contains("http-equiv=\"refresh\""));
+            let r = browser
+                .get(self.app.url("/login/oidc/callback?resume=1"))
+                .send()
+                .await
+                .unwrap();
+            let location = r
+                .headers()
+                .get(LOCATION)
+                .map(|l| l.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            Some((r.status(), location))
+        } else {
+            None
+        };
+        SsoOutcome {
+            callback,
+            callback_body,
+            resumed,
+        }
+    }
+
+    /// A browser signed in by SSO as `account` (which must be allowed in).
+    pub async fn sign_in(&self, account: &str) -> Client {
+        let b = browser();
+        let out = self.through(&b, "/login/oidc", &Login::as_(account)).await;
+        assert_eq!(out.callback, StatusCode::OK, "{}", out.callback_body);
+        assert_eq!(
+            out.resumed,
+            Some((StatusCode::SEE_OTHER, "/".to_owned())),
+            "{account} signs in"
+        );
+        b
+    }
+
+    /// Is `browser` signed in?
+    pub async fn signed_in(&self, browser: &Client) -> bool {
+        browser
+            .get(self.app.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == StatusCode::OK
+    }
+}
+
 /// The `href` of the element with this id in a page, unescaped.
-#[allow(dead_code)] // for the console-level SSO tests
 pub fn href_of(html: &str, id: &str) -> String {
     let at = html
         .find(&format!("id=\"{id}\""))
