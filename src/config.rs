@@ -104,6 +104,8 @@ pub struct ServeArgs {
     pub metrics_token: Option<String>,
     #[command(flatten)]
     pub protection: ProtectionArgs,
+    #[command(flatten)]
+    pub oidc: crate::sso::OidcArgs,
 }
 
 /// Step-up, dual control, budgets (issue 6).
@@ -223,6 +225,8 @@ pub enum SettingsError {
     TrustedProxies(#[from] crate::web::client_addr::TrustedProxiesError),
     #[error(transparent)]
     Aws(#[from] crate::aws::settings::AwsSettingsError),
+    #[error(transparent)]
+    Sso(#[from] crate::sso::SsoConfigError),
 }
 
 /// Everything `Application::build` needs.
@@ -251,6 +255,8 @@ pub struct Settings {
     pub metrics_token: Option<MetricsToken>,
     /// AWS quotas, retries, the contact cache, flow-log budget, search.
     pub aws: crate::aws::settings::AwsSettings,
+    /// Single sign-on with an OpenID Provider; None keeps local sign-in only.
+    pub sso: Option<crate::sso::SsoSettings>,
 }
 
 pub use crate::health::MetricsToken;
@@ -365,6 +371,7 @@ impl Settings {
             ready_interval: Duration::from_secs(5),
             metrics_token: None,
             aws: Default::default(),
+            sso: None,
         }
     }
 
@@ -398,6 +405,7 @@ impl Settings {
         serve
             .protection
             .apply(&mut settings, storage.audit_log_group())?;
+        settings.sso = serve.oidc.settings()?;
         Ok(settings)
     }
 }

@@ -27,6 +27,7 @@ pub mod decrypt;
 pub mod health;
 pub mod logs;
 pub mod review;
+pub mod sso;
 // Composition.
 pub mod cli;
 pub mod config;

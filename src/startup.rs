@@ -42,6 +42,7 @@ pub fn routes(routes: &mut Routes) {
     crate::decrypt::configure(routes);
     crate::logs::configure(routes);
     crate::review::configure(routes);
+    crate::sso::configure(routes);
     crate::web::assets::configure(routes);
 }
 
@@ -77,6 +78,8 @@ pub struct Services {
     pub readiness: Readiness,
     /// Paging state behind the handles in page links (contacts, logs).
     pub paging: Arc<crate::sources::paging::PagingStore>,
+    /// Single sign-on, when configured.
+    pub sso: Option<Arc<crate::sso::SsoConsole>>,
 }
 
 /// Each capability's state, as app data (built once, shared by every worker).
@@ -96,6 +99,11 @@ impl Registry {
 fn register(s: &Services) -> Registry {
     let mut r = Registry { items: Vec::new() };
     let policy = s.settings.policy.clone();
+    // What auth and the capabilities it serves know of single sign-on.
+    let external: crate::auth::external::ExternalHook = s
+        .sso
+        .clone()
+        .map(|c| c as Arc<dyn crate::auth::external::ExternalSignIn>);
     r.add(s.db.clone());
     r.add(s.audit.clone());
     r.add(s.clock.clone());
@@ -110,6 +118,7 @@ fn register(s: &Services) -> Registry {
         audit: s.audit.clone(),
         clock: s.clock.clone(),
         absolute_timeout: s.settings.absolute_timeout,
+        external: external.clone(),
     });
     r.add(crate::account::AccountState {
         audit: s.audit.clone(),
@@ -118,11 +127,19 @@ fn register(s: &Services) -> Registry {
         totp: s.totp.clone(),
         clock: s.clock.clone(),
         step_up_window: policy.step_up_window,
+        external: external.clone(),
+    });
+    r.add(crate::sso::SsoState {
+        console: s.sso.clone(),
+        audit: s.audit.clone(),
+        clock: s.clock.clone(),
+        step_up_window: policy.step_up_window,
     });
     r.add(crate::admin::AdminState {
         audit: s.audit.clone(),
         users: s.users.clone(),
         totp: s.totp.clone(),
+        external: external.clone(),
     });
     r.add(crate::contacts::ContactsState {
         audit: s.audit.clone(),
@@ -160,6 +177,7 @@ fn register(s: &Services) -> Registry {
         directory: Arc::clone(&s.directory),
         revealer: s.revealer.clone(),
         policy,
+        external,
     });
     r
 }
@@ -182,6 +200,8 @@ pub enum StartupError {
     Totp(#[from] crate::auth::totp::TotpError),
     #[error("AWS sources are configured but no AWS region is set (set AWS_REGION, or a profile with a region)")]
     NoRegion,
+    #[error("cannot set up single sign-on")]
+    Sso(#[from] crate::sso::SsoError),
 }
 
 /// The external services the console reads.
@@ -307,7 +327,20 @@ impl Application {
             settings.aws.cache,
             clock.clone(),
         ));
+        let sso = match &settings.sso {
+            Some(sso_settings) => {
+                let flow = crate::sso::Sso::new(sso_settings.clone(), clock.clone())?;
+                Some(Arc::new(crate::sso::SsoConsole::new(
+                    flow,
+                    crate::sso::store::SsoStore::new(db.clone(), clock.clone()),
+                    Key::from(&secrets.session_key),
+                    settings.cookie_secure,
+                )))
+            }
+            None => None,
+        };
         let state = Arc::new(Services {
+            sso: sso.clone(),
             readiness,
             paging: Arc::new(crate::sources::paging::PagingStore::new(clock.clone())),
             directory,
@@ -393,6 +426,16 @@ impl Application {
 
         if let Some(shipper) = shipper {
             shipper.spawn();
+        }
+        // Discovery now, so a misconfigured or unreachable provider shows in
+        // the log at start-up; the console starts regardless (its sign-in
+        // page says so when someone tries).
+        if let Some(sso) = sso {
+            tokio::spawn(async move {
+                if let Err(e) = sso.flow.warm_up().await {
+                    tracing::warn!(kind = e.kind(), error = %e, "the OpenID Provider is not usable yet");
+                }
+            });
         }
         // Summaries of anonymous refusals reach the log within an interval
         // even when no further refusal comes to write them.

@@ -28,6 +28,8 @@ pub struct AccountState {
     pub clock: SharedClock,
     /// How long a step-up opens reveals for (`CALLVAULT_STEP_UP_MIN`).
     pub step_up_window: std::time::Duration,
+    /// Sign-in at an identity provider: its users step up there.
+    pub external: crate::auth::external::ExternalHook,
 }
 
 type State = actix_web::web::Data<AccountState>;
@@ -370,6 +372,18 @@ pub async fn step_up_form(
     session: Session,
     q: web::Query<NextQuery>,
 ) -> Result<HttpResponse, AppError> {
+    // Single sign-on users confirm at their identity provider.
+    if let (Some(_), Some(external)) = (&user.principal().sso_subject, &state.external) {
+        return external.step_up_page(
+            Layout::signed_in(
+                "Confirm it is you",
+                user.principal(),
+                csrf::token(&session)?,
+            ),
+            &safe_next(q.next.as_deref()),
+            state.step_up_window.as_secs() / 60,
+        );
+    }
     step_up_page(
         &session,
         user.principal(),

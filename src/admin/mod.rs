@@ -23,6 +23,8 @@ pub struct AdminState {
     pub audit: AuditLog,
     pub users: Users,
     pub totp: TotpStore,
+    /// Sign-in at an identity provider, when configured.
+    pub external: crate::auth::external::ExternalHook,
 }
 
 type State = web::Data<AdminState>;
@@ -46,6 +48,8 @@ pub struct UserView {
     pub disabled: bool,
     pub created: String,
     pub totp: bool,
+    /// Created by single sign-on (its role follows the provider's groups).
+    pub sso: bool,
 }
 
 impl From<User> for UserView {
@@ -57,6 +61,7 @@ impl From<User> for UserView {
             disabled: u.disabled,
             created: format_us(u.created_us),
             totp: false,
+            sso: u.sso_subject.is_some(),
         }
     }
 }
@@ -70,6 +75,9 @@ pub struct AdminUsersPage {
     pub notice: Option<String>,
     pub error: Option<String>,
     pub totp_mandatory: bool,
+    /// Single sign-on is configured: the local sign-in setting applies.
+    pub sso: bool,
+    pub local_sign_in_admins_only: bool,
 }
 
 fn event(
@@ -131,6 +139,10 @@ async fn users_page(
         })
         .collect();
     let totp_mandatory = state.totp.mandatory().await?;
+    let local_sign_in_admins_only = match &state.external {
+        Some(external) => external.local_sign_in_admins_only().await?,
+        None => false,
+    };
     let page = AdminUsersPage {
         layout: Layout::signed_in("Users", admin.principal(), csrf::token(session)?),
         users,
@@ -138,6 +150,8 @@ async fn users_page(
         notice,
         error: error.clone(),
         totp_mandatory,
+        sso: state.external.is_some(),
+        local_sign_in_admins_only,
     };
     let mut res = html(&page)?;
     if error.is_some() {

@@ -3,6 +3,7 @@
 //! typed principal; and the sign-in, sign-out and start pages.
 
 pub mod csrf;
+pub mod external;
 pub mod pages;
 pub mod password;
 pub mod principal;

@@ -15,6 +15,7 @@ use super::principal::{
 use super::session_store::USER_ID_KEY;
 use super::throttle::{addr_bucket, user_bucket, Throttle, ThrottleDecision};
 use super::users::{AuthResult, Username};
+use super::Role;
 use crate::audit::{Action, AuditEvent};
 use crate::web::{html, request_meta, see_other, AppError, Layout};
 
@@ -25,6 +26,8 @@ pub struct LoginPage {
     pub error: Option<&'static str>,
     pub notice: Option<&'static str>,
     pub username: String,
+    /// "Sign in with <provider>" when an identity provider is configured.
+    pub sso_provider: Option<String>,
 }
 
 #[derive(Template)]
@@ -68,8 +71,13 @@ pub async fn login_form(
         error: None,
         notice: notice(query.m.as_deref()),
         username: String::new(),
+        sso_provider: sso_provider(&gate),
     };
     html(&page)
+}
+
+fn sso_provider(gate: &Gatekeeper) -> Option<String> {
+    gate.external.as_ref().map(|e| e.provider_name().to_owned())
 }
 
 #[derive(Deserialize)]
@@ -79,6 +87,7 @@ pub struct LoginForm {
 }
 
 fn login_failed_page(
+    gate: &Gatekeeper,
     session: &Session,
     status: StatusCode,
     username: &str,
@@ -90,6 +99,7 @@ fn login_failed_page(
         username: Username::parse(username)
             .map(|u| u.as_str().to_owned())
             .unwrap_or_default(),
+        sso_provider: sso_provider(gate),
     };
     let mut res = html(&page)?;
     *res.status_mut() = status;
@@ -126,7 +136,12 @@ pub async fn login(
             // Nobody is signed in: a flood of refused attempts is counted
             // into one summary row per address and interval.
             gate.audit.tally_anonymous(&event).await?;
-            return login_failed_page(&session, StatusCode::TOO_MANY_REQUESTS, &form.username);
+            return login_failed_page(
+                &gate,
+                &session,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.username,
+            );
         }
     }
 
@@ -148,9 +163,23 @@ pub async fn login(
                         .detail(reason),
                 )
                 .await?;
-            return login_failed_page(&session, StatusCode::UNAUTHORIZED, &form.username);
+            return login_failed_page(&gate, &session, StatusCode::UNAUTHORIZED, &form.username);
         }
     };
+
+    // Once an admin turns local sign-in off, only admins (break-glass) use
+    // passwords; everyone else signs in at the identity provider.
+    if let Some(external) = &gate.external {
+        if user.role != Role::Admin && external.local_sign_in_admins_only().await? {
+            gate.audit
+                .append(
+                    AuditEvent::new(Action::LoginFailed, &user.username, "", "refused", &meta)
+                        .detail("local_sign_in_off"),
+                )
+                .await?;
+            return login_failed_page(&gate, &session, StatusCode::UNAUTHORIZED, &form.username);
+        }
+    }
 
     for bucket in &buckets {
         throttle.clear(bucket).await?;
@@ -184,8 +213,10 @@ pub async fn logout(
     session: Session,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
+    let mut external_user = false;
     if let Some(p) = current_principal(&session, &gate).await? {
         let meta = request_meta(&req);
+        external_user = p.signs_in_externally(&gate);
         gate.audit
             .append(AuditEvent::new(
                 Action::Logout,
@@ -197,5 +228,12 @@ pub async fn logout(
             .await?;
     }
     session.purge();
+    // A single sign-on user is signed out at the provider too, when it
+    // offers that.
+    if let (true, Some(external)) = (external_user, &gate.external) {
+        if let Some(page) = external.signed_out_page().await? {
+            return Ok(page);
+        }
+    }
     Ok(see_other("/login?m=signed_out"))
 }

@@ -24,6 +24,8 @@ pub struct Gatekeeper {
     pub clock: SharedClock,
     /// Sessions end this long after sign-in, however active.
     pub absolute_timeout: std::time::Duration,
+    /// Sign-in at an identity provider, when configured (startup fills it in).
+    pub external: super::external::ExternalHook,
 }
 
 /// When the session signed in (µs since the epoch), for the absolute timeout.
@@ -31,6 +33,9 @@ pub const AUTH_AT_KEY: &str = "auth_us";
 /// Which sign-in the session holds: a random value set at every sign-in, so
 /// that what was bound to one sign-in (a step-up) is void in the next.
 pub const GENERATION_KEY: &str = "gen";
+/// When the ID token of an SSO sign-in expires (µs since the epoch): the
+/// session ends then, or at the absolute timeout, whichever is first.
+pub const SSO_EXPIRY_KEY: &str = "sso_exp_us";
 
 /// A fresh sign-in generation (128 random bits, hex).
 pub fn new_generation() -> Result<String, AppError> {
@@ -50,6 +55,15 @@ pub struct Principal {
     pub role: Role,
     /// The session's sign-in generation ("" for sessions from before it existed).
     pub generation: String,
+    /// The OpenID Provider's subject id, for users single sign-on created.
+    pub sso_subject: Option<String>,
+}
+
+impl Principal {
+    /// Whether this user signs in (and steps up) at the identity provider.
+    pub fn signs_in_externally(&self, gate: &Gatekeeper) -> bool {
+        self.sso_subject.is_some() && gate.external.is_some()
+    }
 }
 
 impl NavIdentity for Principal {
@@ -81,7 +95,13 @@ pub async fn current_principal(
     };
     let auth_at = session.get::<i64>(AUTH_AT_KEY).ok().flatten().unwrap_or(0);
     let max_age = i64::try_from(gate.absolute_timeout.as_micros()).unwrap_or(i64::MAX);
-    if gate.clock.now_us().saturating_sub(auth_at) > max_age {
+    let now = gate.clock.now_us();
+    let sso_expired = session
+        .get::<i64>(SSO_EXPIRY_KEY)
+        .ok()
+        .flatten()
+        .is_some_and(|exp| now >= exp);
+    if now.saturating_sub(auth_at) > max_age || sso_expired {
         session.purge();
         return Ok(None);
     }
@@ -95,6 +115,7 @@ pub async fn current_principal(
                 .ok()
                 .flatten()
                 .unwrap_or_default(),
+            sso_subject: user.sso_subject,
         })),
         _ => {
             session.purge();

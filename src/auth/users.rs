@@ -74,6 +74,8 @@ pub struct User {
     pub role: Role,
     pub disabled: bool,
     pub created_us: i64,
+    /// The OpenID Provider's subject id when single sign-on created the user.
+    pub sso_subject: Option<String>,
 }
 
 /// The result of a sign-in check. Only `Success` signs anyone in.
@@ -92,9 +94,9 @@ pub struct Users {
     clock: SharedClock,
 }
 
-const COLUMNS: &str = "id, username, role, disabled, created_us";
+pub(crate) const COLUMNS: &str = "id, username, role, disabled, created_us, sso_subject";
 
-fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
+pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
     let role: String = row.try_get("role")?;
     Ok(User {
         id: row.try_get("id")?,
@@ -103,6 +105,7 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
             .ok_or_else(|| sqlx::Error::Decode("unknown role in users table".into()))?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_us: row.try_get("created_us")?,
+        sso_subject: row.try_get("sso_subject")?,
     })
 }
 

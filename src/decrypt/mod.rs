@@ -34,6 +34,8 @@ pub struct RevealState {
     /// None when no keyring is configured: nothing can be decrypted.
     pub revealer: Option<Revealer>,
     pub policy: policy::DecryptPolicy,
+    /// Sign-in at an identity provider: its users step up there, always.
+    pub external: crate::auth::external::ExternalHook,
 }
 
 pub fn configure(routes: &mut Routes) {

@@ -76,12 +76,15 @@ impl RevealCtx<'_> {
         let state = self.state;
         let p = self.principal;
         let enrolment = state.totp.enrolment(p.user_id).await?;
+        // Single sign-on users always confirm at the provider (its MFA is
+        // their second factor); local accounts use TOTP as before.
+        let sso_user = p.sso_subject.is_some() && state.external.is_some();
         let mandatory = p.role == Role::Supervisor && state.totp.mandatory().await?;
-        if enrolment != Enrolment::Active && mandatory {
+        if enrolment != Enrolment::Active && mandatory && !sso_user {
             self.deny("totp_not_enrolled", String::new()).await?;
             return Err(Refusal::EnrolFirst.into());
         }
-        if enrolment == Enrolment::Active {
+        if enrolment == Enrolment::Active || sso_user {
             let stepped = self.session.get::<StepUp>(STEP_UP_KEY).ok().flatten();
             if !step_up_fresh(
                 stepped.as_ref(),

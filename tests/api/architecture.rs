@@ -14,7 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "capabilities",
         &[
-            "account", "admin", "auth", "contacts", "decrypt", "health", "logs", "review",
+            "account", "admin", "auth", "contacts", "decrypt", "health", "logs", "review", "sso",
         ],
     ),
     (

@@ -13,7 +13,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 
 use crate::helpers::*;
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
     _profiles: tempfile::TempDir,
@@ -26,7 +26,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver() -> Option<Driver> {
+pub(crate) async fn start_driver() -> Option<Driver> {
     let path = require_env("CALLVAULT_CHROMEDRIVER")?;
     let port = free_port();
     let child = Command::new(path)
@@ -50,7 +50,7 @@ async fn start_driver() -> Option<Driver> {
     panic!("chromedriver did not start");
 }
 
-async fn browser(driver: &Driver, name: &str) -> Client {
+pub(crate) async fn browser(driver: &Driver, name: &str) -> Client {
     let profile = driver._profiles.path().join(name);
     let chrome = std::env::var("CALLVAULT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let caps = serde_json::json!({
@@ -74,13 +74,13 @@ async fn browser(driver: &Driver, name: &str) -> Client {
         .expect("a browser session")
 }
 
-type Step = Result<(), String>;
+pub(crate) type Step = Result<(), String>;
 
-fn fail<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> String + '_ {
+pub(crate) fn fail<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> String + '_ {
     move |e| format!("{what}: {e:?}")
 }
 
-async fn fill(b: &Client, css: &str, text: &str) -> Step {
+pub(crate) async fn fill(b: &Client, css: &str, text: &str) -> Step {
     b.find(Locator::Css(css))
         .await
         .map_err(fail(css))?
@@ -89,7 +89,7 @@ async fn fill(b: &Client, css: &str, text: &str) -> Step {
         .map_err(fail("type"))
 }
 
-async fn click(b: &Client, css: &str) -> Step {
+pub(crate) async fn click(b: &Client, css: &str) -> Step {
     b.find(Locator::Css(css))
         .await
         .map_err(fail(css))?
@@ -117,7 +117,7 @@ async fn sign_in(b: &Client, app: &TestApp, user: &str) -> Step {
 }
 
 /// Waits (up to 10 s) until the browser's URL contains `needle`.
-async fn wait_for_url(b: &Client, needle: &str) -> Step {
+pub(crate) async fn wait_for_url(b: &Client, needle: &str) -> Step {
     for _ in 0..100 {
         if b.current_url()
             .await
@@ -132,7 +132,7 @@ async fn wait_for_url(b: &Client, needle: &str) -> Step {
     Err(format!("the browser never reached a URL with {needle:?}"))
 }
 
-async fn source(b: &Client) -> Result<String, String> {
+pub(crate) async fn source(b: &Client) -> Result<String, String> {
     b.source().await.map_err(fail("page source"))
 }
 

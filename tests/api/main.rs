@@ -4,6 +4,7 @@
 mod connect_fake;
 mod helpers;
 mod logs_fake;
+mod oidc;
 
 mod architecture;
 mod attacks;
@@ -14,6 +15,7 @@ mod aws_pages;
 mod aws_paging;
 mod aws_sources;
 mod browser;
+mod browser_sso;
 mod cli;
 mod configuration;
 mod connect_model;
@@ -36,5 +38,7 @@ mod proxies;
 mod readiness;
 mod sessions;
 mod shipping;
+mod sso;
+mod sso_flow;
 mod static_assets;
 mod users_admin;

@@ -1,4 +1,5 @@
-//! Every route x every role (and anonymous): the expected status. The list
+//! Every route x every role (and anonymous), for local users and for users
+//! signed in by SSO: the expected status. The list
 //! is checked against the router's own route table
 //! (`callvault::startup::route_table`), so a new route cannot miss it.
 
@@ -14,15 +15,45 @@ enum Who {
     Signed(Role),
 }
 
+/// The columns of every route's expectations, in order.
+const WHO: [Who; 4] = [
+    Who::Anonymous,
+    Who::Signed(Role::Supervisor),
+    Who::Signed(Role::Auditor),
+    Who::Signed(Role::Admin),
+];
+
 const S303: u16 = 303;
 const FAKE_REQUEST: &str = "0123456789abcdef0123456789abcdef";
 
 /// (method, path, form, [anonymous, supervisor, auditor, admin])
 type Route = (&'static str, String, Vec<(&'static str, String)>, [u16; 4]);
 
-fn routes(target: i64) -> Vec<Route> {
+/// The routes; `sso`: single sign-on is configured and the signed-in users
+/// came through it (a reveal sends them to step up at the provider; signing
+/// out sends them on to the provider's sign-out).
+fn routes(target: i64, sso: bool) -> Vec<Route> {
     let id = target.to_string();
     let contact = callvault::demo::demo_contact_id(0);
+    let (reveal, sign_out) = if sso {
+        // SSO users sign out at the provider too: a page that sends them on.
+        ([S303, S303, 403, 403], [S303, 200, 200, 200])
+    } else {
+        ([S303, 200, 403, 403], [S303, S303, S303, S303])
+    };
+    let (oidc_start, oidc_callback, sign_in_setting) = if sso {
+        (
+            [S303, S303, S303, S303],
+            [400, 400, 400, 400],
+            [S303, 403, 403, S303],
+        )
+    } else {
+        (
+            [404, 404, 404, 404],
+            [404, 404, 404, 404],
+            [S303, 403, 403, 404],
+        )
+    };
     vec![
         ("GET", "/contacts".into(), vec![], [S303, 200, 403, 403]),
         (
@@ -38,7 +69,7 @@ fn routes(target: i64) -> Vec<Route> {
                 ("field", "creditcard".into()),
                 ("reason", "route matrix".into()),
             ],
-            [S303, 200, 403, 403],
+            reveal,
         ),
         ("GET", "/logs".into(), vec![], [S303, 200, 403, 403]),
         (
@@ -184,9 +215,17 @@ fn routes(target: i64) -> Vec<Route> {
             vec![],
             [S303, 403, 403, S303],
         ),
+        ("GET", "/login/oidc".into(), vec![], oidc_start),
+        ("GET", "/login/oidc/callback".into(), vec![], oidc_callback),
+        (
+            "POST",
+            "/admin/sign-in".into(),
+            vec![("local_sign_in", "all".into())],
+            sign_in_setting,
+        ),
         ("GET", "/no-such-route".into(), vec![], [404, 404, 404, 404]),
         // Last: it ends the session.
-        ("POST", "/logout".into(), vec![], [S303, S303, S303, S303]),
+        ("POST", "/logout".into(), vec![], sign_out),
     ]
 }
 
@@ -212,7 +251,7 @@ fn matches(pattern: &str, path: &str) -> bool {
 fn the_matrix_covers_exactly_the_routers_route_table() {
     let table = callvault::startup::route_table();
     assert!(table.len() > 30, "{table:?}");
-    let matrix = routes(7);
+    let matrix = routes(7, false);
     let role_index = |r: &str| match r {
         "supervisor" => 1,
         "auditor" => 2,
@@ -259,27 +298,15 @@ fn the_matrix_covers_exactly_the_routers_route_table() {
     }
 }
 
-#[tokio::test]
-async fn every_route_answers_every_role_as_designed() {
-    let app = spawn_demo_app().await;
-    let target = app.add_user("matrix-target", Role::Auditor).await;
-    let whos = [
-        Who::Anonymous,
-        Who::Signed(Role::Supervisor),
-        Who::Signed(Role::Auditor),
-        Who::Signed(Role::Admin),
-    ];
+/// Walks every route as every `who`; the mismatches.
+async fn walk(app: &TestApp, clients: &[(Who, Client)], target: i64, sso: bool) -> Vec<String> {
     let mut failures = Vec::new();
-    for (i, who) in whos.iter().enumerate() {
-        let c = match who {
-            Who::Anonymous => client(),
-            Who::Signed(role) => app.login_as(*role).await,
-        };
-        for (method, path, form, expected) in routes(target) {
+    for (i, (who, c)) in clients.iter().enumerate() {
+        for (method, path, form, expected) in routes(target, sso) {
             let resp = if method == "GET" {
                 c.get(app.url(&path)).send().await.unwrap()
             } else {
-                let t = token(&app, &c, *who).await;
+                let t = token(app, c, *who).await;
                 let mut form = form.clone();
                 form.push(("csrf_token", t));
                 c.post(app.url(&path)).form(&form).send().await.unwrap()
@@ -295,6 +322,7 @@ async fn every_route_answers_every_role_as_designed() {
                 && expected[i] == 303
                 && matches!(who, Who::Anonymous)
                 && path != "/logout"
+                && !path.starts_with("/login/oidc")
             {
                 assert_eq!(resp.headers()["location"], "/login", "{method} {path}");
             }
@@ -303,6 +331,22 @@ async fn every_route_answers_every_role_as_designed() {
             }
         }
     }
+    failures
+}
+
+#[tokio::test]
+async fn every_route_answers_every_role_as_designed() {
+    let app = spawn_demo_app().await;
+    let target = app.add_user("matrix-target", Role::Auditor).await;
+    let mut clients = Vec::new();
+    for who in WHO {
+        let c = match who {
+            Who::Anonymous => client(),
+            Who::Signed(role) => app.login_as(role).await,
+        };
+        clients.push((who, c));
+    }
+    let failures = walk(&app, &clients, target, false).await;
     assert!(
         failures.is_empty(),
         "route x role mismatches:\n{}",
@@ -315,10 +359,10 @@ async fn every_route_answers_every_role_as_designed() {
         .into_iter()
         .filter(|r| r.action == "access_denied")
         .collect();
-    // Supervisor: 5 audit + 7 admin routes; auditor: 7 admin + 5 supervisor
+    // Supervisor: 5 audit + 8 admin routes; auditor: 8 admin + 5 supervisor
     // pages + 4 approval routes; admin: 5 audit + 5 supervisor pages + 4
     // approval routes. A refused decrypt is recorded as decrypt_denied instead.
-    assert_eq!(denied.len(), 12 + 16 + 14);
+    assert_eq!(denied.len(), 13 + 17 + 14);
     let decrypt_denied = app
         .audit_rows()
         .await
@@ -332,4 +376,48 @@ async fn every_route_answers_every_role_as_designed() {
     assert!(denied
         .iter()
         .any(|r| r.role == "admin" && r.detail == "POST /audit/verify"));
+}
+
+#[tokio::test]
+async fn every_route_answers_every_sso_signed_in_role_as_designed() {
+    let Some(s) = crate::oidc::spawn_sso_app().await else {
+        return;
+    };
+    let app = &s.app;
+    let target = app.add_user("matrix-target", Role::Auditor).await;
+    let mut clients = Vec::new();
+    for who in WHO {
+        let c = match who {
+            Who::Anonymous => client(),
+            Who::Signed(Role::Supervisor) => s.sign_in("sam.sso").await,
+            Who::Signed(Role::Auditor) => s.sign_in("alice.sso").await,
+            Who::Signed(Role::Admin) => s.sign_in("root.sso").await,
+        };
+        clients.push((who, c));
+    }
+    let failures = walk(app, &clients, target, true).await;
+    assert!(
+        failures.is_empty(),
+        "route x SSO role mismatches:\n{}",
+        failures.join("\n")
+    );
+    let denied: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "access_denied")
+        .collect();
+    assert_eq!(denied.len(), 13 + 17 + 14);
+    assert!(denied
+        .iter()
+        .any(|r| r.actor == "sam.sso" && r.detail == "GET /audit"));
+    // An SSO supervisor's reveal waits for a step-up at the provider.
+    let refused: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "decrypt_denied" && r.actor == "sam.sso")
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(refused, ["step_up_required"]);
 }
