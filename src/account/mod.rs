@@ -17,7 +17,7 @@ use crate::auth::throttle::{Throttle, ThrottleDecision};
 use crate::auth::totp::{Enrolment, NewEnrolment, TotpError, TotpStore};
 use crate::auth::users::{AuthResult, Users};
 use crate::clock::SharedClock;
-use crate::web::{html, request_meta, see_other, Access, AppError, Layout, Routes};
+use crate::web::{html, see_other, Access, AppError, Layout, Routes};
 
 /// What the account pages use; registered once as app data.
 pub struct AccountState {
@@ -86,23 +86,6 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn event(
-    req: &HttpRequest,
-    p: &Principal,
-    action: Action,
-    outcome: &str,
-    detail: &str,
-) -> AuditEvent {
-    AuditEvent::new(
-        action,
-        &p.username,
-        p.role.as_str(),
-        outcome,
-        &request_meta(req),
-    )
-    .detail(detail)
-}
-
 async fn audit(
     state: &State,
     req: &HttpRequest,
@@ -113,7 +96,7 @@ async fn audit(
 ) -> Result<(), AppError> {
     state
         .audit
-        .append(event(req, p, action, outcome, detail))
+        .append(p.event(req, action, outcome, detail))
         .await?;
     Ok(())
 }
@@ -251,7 +234,7 @@ pub async fn totp_enrol(
     {
         Ok(new) => {
             change
-                .commit(event(&req, p, Action::TotpEnrol, "started", ""))
+                .commit(p.event(&req, Action::TotpEnrol, "started", ""))
                 .await?;
             totp_view(&state, &session, p, StatusCode::OK, Some(new), None, None).await
         }
@@ -305,7 +288,7 @@ pub async fn totp_confirm(
         &form.code,
         Action::TotpEnrol,
         true,
-        event(&req, p, Action::TotpEnrol, "ok", "authenticator confirmed"),
+        p.event(&req, Action::TotpEnrol, "ok", "authenticator confirmed"),
     )
     .await?
     {
@@ -413,7 +396,7 @@ pub async fn step_up(
         &form.code,
         Action::StepUpFailed,
         false,
-        event(&req, p, Action::StepUp, "ok", "password + TOTP"),
+        p.event(&req, Action::StepUp, "ok", "password + TOTP"),
     )
     .await?
     {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::audit::{Action, AuditEvent, AuditLog, AuditedChange};
 use crate::auth::csrf;
 use crate::auth::password::Password;
-use crate::auth::principal::{Admin, Principal};
+use crate::auth::principal::Admin;
 use crate::auth::totp::TotpStore;
 use crate::auth::users::{new_password_hash, User, UserError, Username, Users};
 use crate::auth::Role;
@@ -78,23 +78,6 @@ pub struct AdminUsersPage {
     /// Single sign-on is configured: the local sign-in setting applies.
     pub sso: bool,
     pub local_sign_in_admins_only: bool,
-}
-
-fn event(
-    req: &HttpRequest,
-    p: &Principal,
-    action: Action,
-    outcome: &str,
-    detail: &str,
-) -> AuditEvent {
-    AuditEvent::new(
-        action,
-        &p.username,
-        p.role.as_str(),
-        outcome,
-        &request_meta(req),
-    )
-    .detail(detail)
 }
 
 #[derive(Deserialize)]
@@ -385,9 +368,8 @@ pub async fn admin_reset_totp(
     let Some(user) = state.users.by_id(id).await? else {
         state
             .audit
-            .append(event(
+            .append(p.event(
                 &req,
-                p,
                 Action::TotpReset,
                 "refused",
                 &format!("no user #{id}"),
@@ -399,9 +381,8 @@ pub async fn admin_reset_totp(
     let removed = state.totp.reset(change.conn(), id).await?;
     let detail = format!("authenticator of {} reset", user.username);
     change
-        .commit(event(
+        .commit(p.event(
             &req,
-            p,
             Action::TotpReset,
             if removed { "ok" } else { "none_enrolled" },
             &detail,
@@ -429,9 +410,8 @@ pub async fn admin_settings(
     let mut change = state.audit.begin_change().await?;
     state.totp.set_mandatory(change.conn(), on).await?;
     change
-        .commit(event(
+        .commit(admin.principal().event(
             &req,
-            admin.principal(),
             Action::SettingChange,
             "ok",
             &format!("totp_mandatory = {}", if on { "on" } else { "off" }),

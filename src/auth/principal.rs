@@ -66,6 +66,26 @@ impl Principal {
     }
 }
 
+impl Principal {
+    /// An audit row of this person's action in the request `req`.
+    pub fn event(
+        &self,
+        req: &HttpRequest,
+        action: Action,
+        outcome: &str,
+        detail: &str,
+    ) -> AuditEvent {
+        AuditEvent::new(
+            action,
+            &self.username,
+            self.role.as_str(),
+            outcome,
+            &request_meta(req),
+        )
+        .detail(detail)
+    }
+}
+
 impl NavIdentity for Principal {
     fn nav_username(&self) -> &str {
         &self.username
