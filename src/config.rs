@@ -123,6 +123,20 @@ pub struct ProtectionArgs {
     /// Decrypts per user per rolling hour (N/h), or off.
     #[arg(long, env = "CALLVAULT_DECRYPT_BUDGET", default_value = "20/h")]
     pub decrypt_budget: String,
+    /// Seconds a revealed value's page stays before it replaces itself with
+    /// the contact page (the value is hidden until asked for meanwhile).
+    #[arg(long, env = "CALLVAULT_REVEAL_SHOW_SECS", default_value_t = 60)]
+    pub reveal_show_secs: u64,
+    /// What the reveal form calls the case or ticket reference.
+    #[arg(long, env = "CALLVAULT_CASE_LABEL", default_value = "Case or ticket")]
+    pub case_label: String,
+    /// Regular expression a case reference must match whole (default: a
+    /// letter or digit, then letters, digits and . _ : / # -).
+    #[arg(long, env = "CALLVAULT_CASE_PATTERN", default_value = "")]
+    pub case_pattern: String,
+    /// true: a reveal without a case reference is refused.
+    #[arg(long, env = "CALLVAULT_CASE_REQUIRED", default_value_t = false)]
+    pub case_required: bool,
     #[command(flatten)]
     pub ship: ShipArgs,
 }
@@ -182,11 +196,20 @@ impl ProtectionArgs {
         if self.step_up_min == 0 || self.approval_expiry_min == 0 {
             return Err(SettingsError::Timeouts);
         }
+        if !(5..=3600).contains(&self.reveal_show_secs) {
+            return Err(SettingsError::RevealShow);
+        }
         settings.policy = DecryptPolicy {
             step_up_window: Duration::from_secs(self.step_up_min * 60),
             budget: self.decrypt_budget.parse()?,
             approval: self.decrypt_approval.parse()?,
             approval_expiry: Duration::from_secs(self.approval_expiry_min * 60),
+            show_for: Duration::from_secs(self.reveal_show_secs),
+            case: crate::decrypt::case::CaseRule::new(
+                &self.case_label,
+                &self.case_pattern,
+                self.case_required,
+            )?,
         };
         settings.ship = self.ship.settings(audit_log_group)?;
         Ok(())
@@ -203,6 +226,8 @@ pub enum SettingsError {
     InsecureCookieOffLoopback,
     #[error("timeouts must be at least one minute, and the idle timeout no longer than the absolute one")]
     Timeouts,
+    #[error("CALLVAULT_REVEAL_SHOW_SECS must be 5 to 3600 seconds")]
+    RevealShow,
     #[error("CALLVAULT_KEYRING: {0}")]
     Keyring(#[from] lambda_encrypt::keyring::KeyringError),
     #[error(transparent)]
@@ -217,6 +242,8 @@ pub enum SettingsError {
     LegacyContext,
     #[error(transparent)]
     Policy(#[from] crate::decrypt::policy::PolicyConfigError),
+    #[error(transparent)]
+    Case(#[from] crate::decrypt::case::CaseConfigError),
     #[error("CALLVAULT_CHECKPOINT_KEY needs CALLVAULT_AUDIT_LOG_GROUP (checkpoints are shipped)")]
     CheckpointWithoutGroup,
     #[error("checkpoint intervals must be at least one row and one second")]

@@ -119,6 +119,10 @@ fn register(s: &Services) -> Registry {
         clock: s.clock.clone(),
         absolute_timeout: s.settings.absolute_timeout,
         external: external.clone(),
+        // Under dual control, supervisors see the requests waiting for them.
+        counts: (s.settings.policy.approval == crate::decrypt::policy::ApprovalMode::Required)
+            .then(|| Arc::new(s.approvals.clone()) as Arc<dyn crate::auth::principal::NavCounts>),
+        cookie_secure: s.settings.cookie_secure,
     });
     r.add(crate::account::AccountState {
         audit: s.audit.clone(),
@@ -182,7 +186,7 @@ fn register(s: &Services) -> Registry {
     r
 }
 
-pub const SESSION_COOKIE: &str = "callvault_session";
+pub use crate::auth::session_store::SESSION_COOKIE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -410,9 +414,12 @@ impl Application {
                     web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()),
                 )
                 .configure(|cfg| routes(&mut Routes::new(cfg, &mut Vec::new())))
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(AppError::NotFound)
-                }))
+                // Signed-in people keep the navigation on a missing page too.
+                .default_service(web::to(
+                    |_: Option<crate::auth::principal::SignedIn>| async {
+                        Err::<actix_web::HttpResponse, _>(AppError::NotFound)
+                    },
+                ))
                 .wrap(from_fn(csrf_guard))
                 .wrap(sessions)
                 .wrap(from_fn(failure_page))

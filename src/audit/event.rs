@@ -29,10 +29,13 @@ pub enum Action {
     DecryptRequest,
     DecryptApproval,
     SettingChange,
+    /// A reveal waiting for the person to confirm it is them (a step-up):
+    /// an interruption, not a refusal.
+    StepUpRequired,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 23] = [
         Self::Login,
         Self::LoginFailed,
         Self::Logout,
@@ -55,6 +58,7 @@ impl Action {
         Self::DecryptRequest,
         Self::DecryptApproval,
         Self::SettingChange,
+        Self::StepUpRequired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +85,7 @@ impl Action {
             Self::DecryptRequest => "decrypt_request",
             Self::DecryptApproval => "decrypt_approval",
             Self::SettingChange => "setting_change",
+            Self::StepUpRequired => "step_up_required",
         }
     }
 
@@ -100,6 +105,10 @@ pub struct AuditEvent {
     pub reason: String,
     pub outcome: String,
     pub detail: String,
+    /// The case or ticket reference a reveal was made for.
+    pub case_ref: String,
+    /// The contact's initial contact id (reveals on a transferred leg).
+    pub initial_contact_id: String,
     pub meta: RequestMeta,
 }
 
@@ -114,6 +123,8 @@ impl AuditEvent {
             reason: String::new(),
             outcome: outcome.to_owned(),
             detail: String::new(),
+            case_ref: String::new(),
+            initial_contact_id: String::new(),
             meta: meta.clone(),
         }
     }
@@ -131,6 +142,16 @@ impl AuditEvent {
 
     pub fn reason(mut self, reason: &str) -> Self {
         self.reason = reason.to_owned();
+        self
+    }
+
+    pub fn case_ref(mut self, case_ref: &str) -> Self {
+        self.case_ref = case_ref.to_owned();
+        self
+    }
+
+    pub fn initial_contact(mut self, initial_contact_id: &str) -> Self {
+        self.initial_contact_id = initial_contact_id.to_owned();
         self
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod csrf;
 pub mod external;
+pub mod kept;
 pub mod pages;
 pub mod password;
 pub mod principal;

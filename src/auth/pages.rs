@@ -12,12 +12,13 @@ use super::password::Password;
 use super::principal::{
     current_principal, new_generation, Gatekeeper, SignedIn, AUTH_AT_KEY, GENERATION_KEY,
 };
-use super::session_store::USER_ID_KEY;
+use super::session_store::{signed_in_marker, USER_ID_KEY};
 use super::throttle::{addr_bucket, user_bucket, Throttle, ThrottleDecision};
 use super::users::{AuthResult, Username};
 use super::Role;
 use crate::audit::{Action, AuditEvent};
-use crate::web::{html, request_meta, see_other, AppError, Layout};
+use super::kept::KeptForm;
+use crate::web::{html, local_path, request_meta, see_other, AppError, Layout};
 
 #[derive(Template)]
 #[template(path = "auth/login.html")]
@@ -42,12 +43,19 @@ const GENERIC_LOGIN_ERROR: &str =
 #[derive(Deserialize)]
 pub struct NoticeQuery {
     m: Option<String>,
+    /// The page to return to after signing in (a local path).
+    next: Option<String>,
 }
+
+/// Session key: the page to return to after signing in (a local path).
+pub const RETURN_TO_KEY: &str = "return_to";
 
 fn notice(m: Option<&str>) -> Option<&'static str> {
     match m? {
         "signed_out" => Some("You have signed out."),
-        "expired" => Some("Your session ended. Please sign in again."),
+        "expired" => Some(
+            "Your session ended. Sign in again to go back to the page you were on.",
+        ),
         _ => None,
     }
 }
@@ -65,6 +73,13 @@ pub async fn login_form(
 ) -> Result<HttpResponse, AppError> {
     if current_principal(&session, &gate).await?.is_some() {
         return Ok(see_other("/"));
+    }
+    // Where to go after signing in is kept in the session (server-side), so
+    // it needs no form field; anything but a local path is ignored.
+    if let Some(to) = query.next.as_deref().and_then(local_path) {
+        if let Err(e) = session.insert(RETURN_TO_KEY, to) {
+            tracing::warn!(error = %e, "cannot keep the return target");
+        }
     }
     let page = LoginPage {
         layout: Layout::anonymous_with_form("Sign in", csrf::token(&session)?),
@@ -196,7 +211,9 @@ pub async fn login(
         .await?;
     // ASVS 3.2.1: a sign-in starts a new session: a new id, and nothing
     // carried over from the session before it (its CSRF token, another
-    // user's step-up), under a new sign-in generation.
+    // user's step-up), under a new sign-in generation; only the page to
+    // return to and a form this same person was typing survive.
+    let carried = CarriedOver::take(&session, user.id, gate.clock.now_us());
     let generation = new_generation()?;
     session.clear();
     session.renew();
@@ -205,7 +222,38 @@ pub async fn login(
         .and_then(|_| session.insert(AUTH_AT_KEY, gate.clock.now_us()))
         .and_then(|_| session.insert(GENERATION_KEY, generation))
         .map_err(|e| AppError::Internal(format!("session: {e}")))?;
-    Ok(see_other("/"))
+    let mut res = see_other(&carried.restore(&session));
+    res.add_cookie(&signed_in_marker(gate.cookie_secure))
+        .map_err(|e| AppError::Internal(format!("cookie: {e}")))?;
+    Ok(res)
+}
+
+/// What a sign-in carries from the session before it into the new one.
+pub struct CarriedOver {
+    return_to: Option<String>,
+    kept: Option<KeptForm>,
+}
+
+impl CarriedOver {
+    /// Read before the old session is cleared.
+    pub fn take(session: &Session, user_id: i64, now_us: i64) -> Self {
+        Self {
+            return_to: session
+                .get::<String>(RETURN_TO_KEY)
+                .ok()
+                .flatten()
+                .filter(|t| local_path(t).is_some()),
+            kept: KeptForm::carried_over(session, user_id, now_us),
+        }
+    }
+
+    /// Puts the kept form into the new session; the page to go to now.
+    pub fn restore(self, session: &Session) -> String {
+        if let Some(kept) = self.kept {
+            kept.restore(session);
+        }
+        self.return_to.unwrap_or_else(|| "/".to_owned())
+    }
 }
 
 pub async fn logout(
@@ -230,10 +278,14 @@ pub async fn logout(
     session.purge();
     // A single sign-on user is signed out at the provider too, when it
     // offers that.
-    if let (true, Some(external)) = (external_user, &gate.external) {
-        if let Some(page) = external.signed_out_page().await? {
-            return Ok(page);
-        }
-    }
-    Ok(see_other("/login?m=signed_out"))
+    let mut res = match (external_user, &gate.external) {
+        (true, Some(external)) => match external.signed_out_page().await? {
+            Some(page) => page,
+            None => see_other("/login?m=signed_out"),
+        },
+        _ => see_other("/login?m=signed_out"),
+    };
+    res.add_removal_cookie(&signed_in_marker(gate.cookie_secure))
+        .map_err(|e| AppError::Internal(format!("cookie: {e}")))?;
+    Ok(res)
 }

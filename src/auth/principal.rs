@@ -9,7 +9,7 @@ use actix_session::{Session, SessionExt as _};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 
-use super::session_store::USER_ID_KEY;
+use super::session_store::{SIGNED_IN_COOKIE, USER_ID_KEY};
 use super::users::Users;
 use super::Role;
 use crate::audit::{Action, AuditEvent, AuditLog};
@@ -26,6 +26,18 @@ pub struct Gatekeeper {
     pub absolute_timeout: std::time::Duration,
     /// Sign-in at an identity provider, when configured (startup fills it in).
     pub external: super::external::ExternalHook,
+    /// Counts the top bar shows (open decrypt requests under dual control).
+    pub counts: Option<std::sync::Arc<dyn NavCounts>>,
+    /// Cookies are `Secure` (unless `CALLVAULT_INSECURE_COOKIE`).
+    pub cookie_secure: bool,
+}
+
+/// What the top bar counts for a signed-in person (filled in by startup, so
+/// `auth` need not name the capability that knows).
+#[async_trait::async_trait]
+pub trait NavCounts: Send + Sync {
+    /// Decrypt requests waiting for this person's decision.
+    async fn open_requests(&self, p: &Principal) -> i64;
 }
 
 /// When the session signed in (µs since the epoch), for the absolute timeout.
@@ -205,9 +217,28 @@ impl<R: RoleRequirement + 'static> FromRequest for Require<R> {
                 .cloned()
                 .ok_or_else(|| AppError::Internal("the gatekeeper is not configured".into()))?;
             let session = req.get_session();
-            match decide(&session, &gate, R::ROLE).await? {
+            let decision = decide(&session, &gate, R::ROLE).await?;
+            if let AccessDecision::Proceed(p) | AccessDecision::Denied(p) = &decision {
+                // Every page of this request, error pages too, keeps the
+                // navigation and its counts.
+                let open = match &gate.counts {
+                    Some(counts) => counts.open_requests(p).await,
+                    None => 0,
+                };
+                if let Ok(csrf) = super::csrf::token(&session) {
+                    crate::web::layout::remember_signed_in(p, csrf, open);
+                }
+            }
+            match decision {
                 AccessDecision::Proceed(p) => Ok(Require(p, PhantomData)),
-                AccessDecision::SignInRequired => Err(AppError::LoginRequired),
+                AccessDecision::SignInRequired => Err(AppError::LoginRequired {
+                    // Back to this page after signing in (pages, not forms).
+                    return_to: (req.method() == actix_web::http::Method::GET)
+                        .then(|| req.uri().path_and_query().map(|pq| pq.as_str().to_owned()))
+                        .flatten(),
+                    // This browser was signed in: its session ended.
+                    expired: req.cookie(SIGNED_IN_COOKIE).is_some(),
+                }),
                 AccessDecision::Denied(p) => {
                     let meta = request_meta(&req);
                     let path: String = req.path().chars().take(200).collect();

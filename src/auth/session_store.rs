@@ -17,6 +17,22 @@ use crate::clock::SharedClock;
 use crate::db::Db;
 
 pub const USER_ID_KEY: &str = "uid";
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "callvault_session";
+/// A marker that this browser's session was signed in (set at sign-in,
+/// removed at sign-out; it holds nothing else), so that a sign-in page
+/// reached without a session says "your session ended" only when one did.
+pub const SIGNED_IN_COOKIE: &str = "callvault_signed_in";
+
+/// The signed-in marker, as set at sign-in.
+pub fn signed_in_marker(secure: bool) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(SIGNED_IN_COOKIE, "1")
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .finish()
+}
 /// Idle-timeout extensions smaller than this are not written.
 const TTL_SLACK_US: i64 = 60_000_000;
 

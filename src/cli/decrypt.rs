@@ -159,6 +159,7 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
         field,
         stored_value,
         reason,
+        case_ref: String::new(),
         meta,
         detail: String::new(),
         budget: budget.cap(),

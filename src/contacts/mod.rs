@@ -17,7 +17,8 @@ use crate::auth::csrf;
 use crate::auth::principal::Supervisor;
 use crate::auth::Role;
 use crate::clock::{format_us, SharedClock};
-use crate::decrypt::reveal::contact_id;
+use crate::decrypt::reveal::{contact_id, form_view, RevealFormView};
+use crate::decrypt::RevealState;
 use crate::guard::{Sensitive, ShownValue};
 use crate::sources::paging::PagingStore;
 use crate::sources::{ContactDirectory, ContactSummary};
@@ -85,6 +86,10 @@ pub struct ContactPage {
     pub findings: usize,
     pub can_decrypt: bool,
     pub approval_required: bool,
+    /// The reveal forms' budget, case reference and kept reason.
+    pub reveal: Option<RevealFormView>,
+    /// The revealed value's page closed itself and came back here.
+    pub hidden_notice: bool,
 }
 
 pub(crate) fn row(c: ContactSummary) -> ContactRow {
@@ -132,12 +137,20 @@ fn details(state: &State, c: &ContactSummary) -> ContactDetails {
     }
 }
 
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ContactQuery {
+    /// `value_hidden`: a revealed value's page closed itself.
+    m: Option<String>,
+}
+
 pub async fn contact_page(
     state: State,
+    reveal_state: web::Data<RevealState>,
     sup: Supervisor,
     session: Session,
     req: HttpRequest,
     id: web::Path<String>,
+    query: web::Query<ContactQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = contact_id(&id)?;
     let p = sup.principal();
@@ -233,6 +246,12 @@ pub async fn contact_page(
     .contact(id.as_str(), "")];
     rows.extend(leak_rows);
     state.audit.append_many(rows).await?;
+    let path = format!("/contacts/{}", id.as_str());
+    let reveal = if state.can_decrypt {
+        Some(form_view(&reveal_state, &session, p, &path).await?)
+    } else {
+        None
+    };
     html(&ContactPage {
         layout: Layout::signed_in("Contact", p, csrf::token(&session)?),
         details: details(&state, &summary),
@@ -245,5 +264,7 @@ pub async fn contact_page(
         findings,
         can_decrypt: state.can_decrypt,
         approval_required: state.approval_required,
+        reveal,
+        hidden_notice: query.m.as_deref() == Some("value_hidden"),
     })
 }

@@ -244,7 +244,9 @@ pub async fn reveal(
         contact_id,
         field_text: request.field.clone(),
         reason_text: request.reason.clone(),
+        case_text: String::new(),
         detail: format!("request {id} approved by {}", request.decided_by),
+        initial: std::cell::OnceCell::new(),
     };
     let _permit = ctx.admit("/approvals").await?;
     match state.approvals.consume(&id, &p.username).await {

@@ -173,6 +173,19 @@ impl Approvals {
         .await?)
     }
 
+    /// Open requests `actor` could decide (someone else's, pending, not
+    /// expired): the count in the top bar.
+    pub async fn open_for(&self, actor: &str) -> Result<i64, ApprovalError> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM decrypt_requests WHERE status = 'pending' AND requester <> $1 AND expires_us > $2",
+        )
+        .bind(actor)
+        .bind(self.clock.now_us())
+        .fetch_one(&self.db.pool)
+        .await?;
+        Ok(n)
+    }
+
     /// Why a transition did not happen, from the row as it is now.
     async fn explain(
         &self,
@@ -276,6 +289,24 @@ mod tests {
             "../../etc/passwd",
         ] {
             assert!(!valid_id(bad), "{bad}");
+        }
+    }
+}
+
+/// The top bar's count of open requests, for supervisors who can decide them.
+#[async_trait::async_trait]
+impl crate::auth::principal::NavCounts for Approvals {
+    async fn open_requests(&self, p: &crate::auth::principal::Principal) -> i64 {
+        if p.role != crate::auth::Role::Supervisor {
+            return 0;
+        }
+        match self.open_for(&p.username).await {
+            Ok(n) => n,
+            Err(e) => {
+                // Only a hint: the requests page itself shows the truth.
+                tracing::warn!(error = %e, "cannot count open decrypt requests");
+                0
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod approval_pages;
 pub mod approvals;
+pub mod case;
 pub mod policy;
 pub mod refusal;
 pub mod reveal;
@@ -145,6 +146,8 @@ pub struct RevealRequest {
     /// The stored attribute value (base64 ESDK message).
     pub stored_value: String,
     pub reason: Reason,
+    /// The case or ticket reference ("" when none was given).
+    pub case_ref: String,
     pub meta: RequestMeta,
     /// Extra context for every row this reveal writes (e.g. its approval).
     pub detail: String,
@@ -197,6 +200,8 @@ impl Revealer {
         AuditEvent::new(action, &req.actor, &req.role, outcome, &req.meta)
             .contact(req.contact_id.as_str(), req.field.as_str())
             .reason(req.reason.as_str())
+            .case_ref(&req.case_ref)
+            .initial_contact(req.initial_contact_id.as_ref().map_or("", |c| c.as_str()))
             .detail(match (req.detail.is_empty(), detail.is_empty()) {
                 (true, _) => detail,
                 (_, true) => req.detail.clone(),

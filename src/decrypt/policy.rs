@@ -71,6 +71,10 @@ pub struct DecryptPolicy {
     pub approval: ApprovalMode,
     /// How long a decrypt request stays open (approval and reveal).
     pub approval_expiry: Duration,
+    /// How long a revealed value's page stays before it replaces itself.
+    pub show_for: Duration,
+    /// The case or ticket reference asked for beside the reason.
+    pub case: super::case::CaseRule,
 }
 
 impl Default for DecryptPolicy {
@@ -80,6 +84,8 @@ impl Default for DecryptPolicy {
             budget: BudgetLimit::default(),
             approval: ApprovalMode::None,
             approval_expiry: Duration::from_secs(15 * 60),
+            show_for: Duration::from_secs(60),
+            case: super::case::CaseRule::default(),
         }
     }
 }
@@ -165,6 +171,17 @@ impl Budget {
         self.audit
             .decrypt_attempts_since(actor, self.clock.now_us() - HOUR_US)
             .await
+    }
+
+    /// What is left of `actor`'s budget this hour, and the limit; `None`
+    /// when there is no budget. (Reveals in flight are not counted: this is
+    /// for showing, the reservation below decides.)
+    pub async fn remaining(&self, actor: &str) -> Result<Option<(i64, u32)>, AuditError> {
+        let Some(limit) = self.limit.0 else {
+            return Ok(None);
+        };
+        let used = self.used(actor).await?;
+        Ok(Some(((i64::from(limit) - used).max(0), limit)))
     }
 
     pub async fn reserve(&self, actor: &str) -> Result<BudgetPermit, BudgetError> {

@@ -2,6 +2,8 @@
 //! budget, the audited reveal and its never-cached page): the decrypt form's
 //! handler, and the context the dual-control reveal shares.
 
+use std::cell::OnceCell;
+
 use actix_session::Session;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -14,6 +16,7 @@ use super::refusal::Refusal;
 use super::{Reason, RevealError, RevealRequest, RevealState, MAX_REASON_CHARS};
 use crate::audit::{Action, AuditEvent, RequestMeta};
 use crate::auth::csrf;
+use crate::auth::kept::KeptForm;
 use crate::auth::principal::{Principal, SignedIn};
 use crate::auth::step_up::{step_up_fresh, StepUp, STEP_UP_KEY};
 use crate::auth::totp::Enrolment;
@@ -31,6 +34,9 @@ pub struct RevealPage {
     pub field: String,
     pub value: String,
     pub legacy: bool,
+    pub case_ref: String,
+    /// Seconds until the page replaces itself with the contact page.
+    pub show_secs: u64,
     pub audit_seq: i64,
     pub request_id: String,
 }
@@ -49,26 +55,55 @@ pub struct RevealCtx<'a> {
     pub contact_id: ContactId,
     pub field_text: String,
     pub reason_text: String,
+    /// The case or ticket reference as given (checked, or cut short when refused).
+    pub case_text: String,
     /// Extra words for every row (e.g. the approval it uses).
     pub detail: String,
+    /// The contact's initial contact id, once read (transferred legs): on
+    /// every row, so auditors find the reveal by either id.
+    pub initial: OnceCell<String>,
 }
 
 impl RevealCtx<'_> {
+    /// A row about this reveal.
+    fn event(&self, action: Action, outcome: &str, detail: &str) -> AuditEvent {
+        let p = self.principal;
+        AuditEvent::new(action, &p.username, p.role.as_str(), outcome, &self.meta)
+            .contact(self.contact_id.as_str(), &self.field_text)
+            .reason(&self.reason_text)
+            .case_ref(&self.case_text)
+            .initial_contact(self.initial.get().map_or("", String::as_str))
+            .detail(join(&self.detail, detail))
+    }
+
     /// Records a refused decrypt.
     pub async fn deny(&self, outcome: &str, detail: String) -> Result<(), AppError> {
-        let p = self.principal;
-        let event = AuditEvent::new(
-            Action::DecryptDenied,
-            &p.username,
-            p.role.as_str(),
-            outcome,
-            &self.meta,
-        )
-        .contact(self.contact_id.as_str(), &self.field_text)
-        .reason(&self.reason_text)
-        .detail(join(&self.detail, &detail));
+        let event = self.event(Action::DecryptDenied, outcome, &detail);
         self.state.audit.append(event).await?;
         Ok(())
+    }
+
+    /// Records that the reveal waits for a step-up (not a refusal), keeps
+    /// what was typed for this person, and sends them to confirm.
+    async fn wait_for_step_up(&self, back: &str) -> AppError {
+        let event = self.event(Action::StepUpRequired, "pending", "");
+        if let Err(e) = self.state.audit.append(event).await {
+            return e.into();
+        }
+        if back.starts_with("/contacts/") {
+            KeptForm::keep(
+                self.session,
+                self.principal,
+                back,
+                vec![
+                    ("field".to_owned(), self.field_text.clone()),
+                    ("reason".to_owned(), self.reason_text.clone()),
+                    ("case_ref".to_owned(), self.case_text.clone()),
+                ],
+                self.state.clock.now_us(),
+            );
+        }
+        Refusal::StepUpRequired(back.to_owned()).into()
     }
 
     /// Step-up and budget, checked before any key is used.
@@ -93,8 +128,7 @@ impl RevealCtx<'_> {
                 state.clock.now_us(),
                 state.policy.step_up_window,
             ) {
-                self.deny("step_up_required", String::new()).await?;
-                return Err(Refusal::StepUpRequired(back.to_owned()).into());
+                return Err(self.wait_for_step_up(back).await);
             }
         }
         match state.budget.reserve(&p.username).await {
@@ -125,6 +159,9 @@ impl RevealCtx<'_> {
             }
         };
         let initial = summary.initial_contact_id.unwrap_or(summary.id);
+        if initial != self.contact_id {
+            let _ = self.initial.set(initial.to_string());
+        }
         let stored = match state.directory.fresh_attributes(&initial).await {
             Ok(mut attrs) => attrs.remove(field.as_str()),
             Err(e) => {
@@ -160,12 +197,15 @@ impl RevealCtx<'_> {
             field: field.clone(),
             stored_value,
             reason,
+            case_ref: self.case_text.clone(),
             meta: self.meta.clone(),
             detail: self.detail.clone(),
             budget: state.budget.cap(),
         };
         match revealer.reveal(request).await {
             Ok(revealed) => {
+                // Done: what was kept for this reveal is not offered again.
+                KeptForm::forget(self.session);
                 let page = RevealPage {
                     layout: Layout::signed_in("Revealed value", p, csrf::token(self.session)?),
                     contact_id: id.to_string(),
@@ -176,6 +216,8 @@ impl RevealCtx<'_> {
                         .unwrap_or("(not text)")
                         .to_owned(),
                     legacy: revealed.legacy,
+                    case_ref: self.case_text.clone(),
+                    show_secs: state.policy.show_for.as_secs(),
                     audit_seq: revealed.audit_seq,
                     request_id: self.meta.request_id.clone(),
                 };
@@ -225,6 +267,8 @@ pub(super) fn join(a: &str, b: &str) -> String {
 pub struct DecryptForm {
     field: String,
     reason: String,
+    #[serde(default)]
+    case_ref: String,
 }
 
 pub async fn decrypt(
@@ -249,7 +293,12 @@ pub async fn decrypt(
             .take(64)
             .collect(),
         reason_text: String::new(),
+        case_text: crate::text::one_line(&form.case_ref)
+            .chars()
+            .take(super::case::MAX_CASE_CHARS)
+            .collect(),
         detail: String::new(),
+        initial: OnceCell::new(),
     };
     // Separation of duties: only supervisors reveal; everyone else is refused and recorded.
     if p.role != Role::Supervisor {
@@ -274,6 +323,17 @@ pub async fn decrypt(
         }
     };
     ctx.reason_text = reason.as_str().to_owned();
+    match state.policy.case.parse(&form.case_ref) {
+        Ok(case) => ctx.case_text = case,
+        Err(e) => {
+            ctx.deny(e.kind(), String::new()).await?;
+            let rule = &state.policy.case;
+            return Err(AppError::BadRequest(format!(
+                "{}: {e} (expected: {}). Nothing was revealed; the attempt was recorded.",
+                rule.label, rule.pattern
+            )));
+        }
+    }
     if state.revealer.is_none() {
         ctx.deny("not_configured", String::new()).await?;
         return Err(Refusal::Unavailable.into());
@@ -317,6 +377,7 @@ async fn request_approval(
     )
     .contact(ctx.contact_id.as_str(), field.as_str())
     .reason(reason.as_str())
+    .case_ref(&ctx.case_text)
     .detail(format!(
         "request {} expires {}",
         request.id,
@@ -324,4 +385,70 @@ async fn request_approval(
     ));
     change.commit(event).await?;
     Ok(see_other("/approvals?m=requested"))
+}
+
+/// What every reveal form shows besides the field: the budget left, the
+/// case reference it asks for, and what this person typed before a step-up
+/// or sign-in interrupted them.
+pub struct RevealFormView {
+    /// "3 of 20 reveals left this hour", or "" when there is no budget.
+    pub budget: String,
+    pub budget_spent: bool,
+    pub case_label: String,
+    pub case_pattern: String,
+    pub case_required: bool,
+    /// The field whose form was interrupted, and what was typed into it.
+    pub kept_field: String,
+    pub kept_reason: String,
+    pub kept_case: String,
+}
+
+impl RevealFormView {
+    /// The reason to show in `field`'s form ("" unless it was interrupted).
+    pub fn reason_for(&self, field: &str) -> &str {
+        if self.kept_field == field {
+            &self.kept_reason
+        } else {
+            ""
+        }
+    }
+
+    pub fn case_for(&self, field: &str) -> &str {
+        if self.kept_field == field {
+            &self.kept_case
+        } else {
+            ""
+        }
+    }
+}
+
+/// The reveal form's view for `principal` on the page at `path`.
+pub async fn form_view(
+    state: &RevealState,
+    session: &Session,
+    principal: &Principal,
+    path: &str,
+) -> Result<RevealFormView, AppError> {
+    let remaining = state.budget.remaining(&principal.username).await?;
+    let kept = KeptForm::for_page(session, principal, path, state.clock.now_us());
+    let kept_value = |name: &str| {
+        kept.as_ref()
+            .and_then(|k| k.field(name))
+            .unwrap_or("")
+            .to_owned()
+    };
+    let rule = &state.policy.case;
+    Ok(RevealFormView {
+        budget: match remaining {
+            Some((left, limit)) => format!("{left} of {limit} reveals left this hour"),
+            None => String::new(),
+        },
+        budget_spent: remaining.is_some_and(|(left, _)| left == 0),
+        case_label: rule.label.clone(),
+        case_pattern: rule.pattern.clone(),
+        case_required: rule.required,
+        kept_field: kept_value("field"),
+        kept_reason: kept_value("reason"),
+        kept_case: kept_value("case_ref"),
+    })
 }

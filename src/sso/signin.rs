@@ -142,7 +142,9 @@ pub(super) async fn resume(
         .detail(format!("sso subject={subject} auth_time={auth_time}")),
     );
     change.commit_many(events).await?;
-    // ASVS 3.2.1: a new session, nothing carried over, a new generation.
+    // ASVS 3.2.1: a new session, a new generation, nothing carried over but
+    // the page to return to and a form this same person was typing.
+    let carried_over = crate::auth::pages::CarriedOver::take(session, user.id, now);
     let generation = new_generation()?;
     session.clear();
     session.renew();
@@ -152,8 +154,13 @@ pub(super) async fn resume(
         .and_then(|_| session.insert(GENERATION_KEY, generation))
         .and_then(|_| session.insert(SSO_EXPIRY_KEY, expires_us))
         .map_err(|e| AppError::Internal(format!("session: {e}")))?;
-    let mut res = see_other("/");
+    let mut res = see_other(&carried_over.restore(session));
     res.add_removal_cookie(&sso.removal_cookie())
+        .and_then(|_| {
+            res.add_cookie(&crate::auth::session_store::signed_in_marker(
+                gate.cookie_secure,
+            ))
+        })
         .map_err(|e| AppError::Internal(format!("sso cookie: {e}")))?;
     Ok(res)
 }

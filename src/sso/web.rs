@@ -252,7 +252,7 @@ pub async fn start(
     let (purpose, step_up) = match (q.step_up.is_some(), principal) {
         (false, Some(_)) => return Ok(see_other("/")),
         (false, None) => (Purpose::SignIn, None),
-        (true, None) => return Err(AppError::LoginRequired),
+        (true, None) => return Err(AppError::sign_in()),
         (true, Some(p)) => {
             let next = crate::account::safe_next(q.next.as_deref());
             let Some(subject) = p.sso_subject.clone() else {

@@ -16,8 +16,13 @@ type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum AppError {
     #[error("page not found")]
     NotFound,
+    /// Nobody is signed in: to the sign-in page, which comes back to
+    /// `return_to` (a GET page) and says when a session ended.
     #[error("sign-in required")]
-    LoginRequired,
+    LoginRequired {
+        return_to: Option<String>,
+        expired: bool,
+    },
     #[error("forbidden for this role")]
     Forbidden,
     #[error("bad request: {0}")]
@@ -54,6 +59,14 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// Sign-in required, nothing to come back to.
+    pub fn sign_in() -> Self {
+        Self::LoginRequired {
+            return_to: None,
+            expired: false,
+        }
+    }
+
     /// A refusal with its own status, title and message.
     pub fn refused(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
         Self::Refused {
@@ -66,7 +79,7 @@ impl AppError {
     fn title_and_message(&self) -> (&'static str, String) {
         match self {
             Self::NotFound => ("Not found", "There is no page at this address.".into()),
-            Self::LoginRequired => ("Sign in", "Please sign in.".into()),
+            Self::LoginRequired { .. } => ("Sign in", "Please sign in.".into()),
             Self::Forbidden => (
                 "Not allowed",
                 "Your role does not give access to this page. The attempt has been recorded."
@@ -101,7 +114,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::LoginRequired | Self::SeeOther(_) => StatusCode::SEE_OTHER,
+            Self::LoginRequired { .. } | Self::SeeOther(_) => StatusCode::SEE_OTHER,
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -118,8 +131,20 @@ impl ResponseError for AppError {
             tracing::error!(request_id = request_id.as_str(), error = %self, cause = ?std::error::Error::source(self), "request failed");
         }
         let location = match self {
-            Self::LoginRequired => Some("/login"),
-            Self::SeeOther(to) => Some(to.as_str()),
+            Self::LoginRequired { return_to, expired } => {
+                let mut q: Vec<(&str, &str)> = Vec::new();
+                if *expired {
+                    q.push(("m", "expired"));
+                }
+                if let Some(to) = return_to.as_deref().and_then(super::forms::local_path) {
+                    q.push(("next", to));
+                }
+                Some(match serde_urlencoded::to_string(q) {
+                    Ok(q) if !q.is_empty() => format!("/login?{q}"),
+                    _ => "/login".to_owned(),
+                })
+            }
+            Self::SeeOther(to) => Some(to.clone()),
             _ => None,
         };
         if let Some(location) = location {
@@ -130,7 +155,7 @@ impl ResponseError for AppError {
         }
         let (title, message) = self.title_and_message();
         let page = ErrorPage {
-            layout: Layout::anonymous(title),
+            layout: Layout::for_error_page(title),
             status: status.as_u16(),
             message,
             request_id,

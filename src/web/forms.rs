@@ -29,9 +29,55 @@ pub fn see_other(location: &str) -> actix_web::HttpResponse {
         .finish()
 }
 
+/// Longest return target kept (bytes).
+pub const MAX_RETURN_TARGET: usize = 512;
+
+/// A page of this console to return to after signing in: a local path (and
+/// its query), never another site. Absolute and protocol-relative targets
+/// (`https://...`, `//host`, `/\\host`), anything with spaces, control or
+/// non-ASCII characters, and the sign-in pages themselves are refused.
+pub fn local_path(target: &str) -> Option<&str> {
+    let b = target.as_bytes();
+    let ok = (1..=MAX_RETURN_TARGET).contains(&b.len())
+        && b[0] == b'/'
+        && !matches!(b.get(1), Some(b'/' | b'\\'))
+        && b.iter().all(|&c| c.is_ascii_graphic() && c != b'\\')
+        && !target.contains("/..")
+        && !["/login", "/logout", "/account/step-up"]
+            .iter()
+            .any(|p| target.starts_with(p));
+    ok.then_some(target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_local_paths_are_return_targets() {
+        for good in ["/", "/contacts/abc-1", "/audit?contact=ab&action=decrypt"] {
+            assert_eq!(local_path(good), Some(good), "{good}");
+        }
+        for bad in [
+            "",
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "/\\/evil",
+            "javascript:alert(1)",
+            "evil.example",
+            "/a b",
+            "/a\r\nLocation: x",
+            "/caf\u{e9}",
+            "/login?next=/x",
+            "/logout",
+            "/account/step-up?next=/contacts/x",
+            "/contacts/../admin",
+            &format!("/{}", "a".repeat(600)),
+        ] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn days_parse_only_as_iso_dates() {

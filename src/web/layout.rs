@@ -21,9 +21,12 @@ pub struct Layout {
     pub csrf: String,
 }
 
+#[derive(Clone)]
 pub struct NavUser {
     pub username: String,
     pub role: &'static str,
+    /// Decrypt requests waiting for this person's decision (0: none shown).
+    pub open_requests: i64,
 }
 
 impl Layout {
@@ -50,13 +53,60 @@ impl Layout {
     }
 
     pub fn signed_in(title: &str, who: &impl NavIdentity, csrf: String) -> Self {
+        // The counts noted when this request's sign-in was checked.
+        let open_requests = SIGNED_IN
+            .try_with(|cell| {
+                cell.borrow()
+                    .as_ref()
+                    .filter(|(u, _)| u.username == who.nav_username())
+                    .map_or(0, |(u, _)| u.open_requests)
+            })
+            .unwrap_or(0);
         Self {
             title: title.to_owned(),
             user: Some(NavUser {
                 username: who.nav_username().to_owned(),
                 role: who.nav_role(),
+                open_requests,
             }),
             csrf,
+        }
+    }
+}
+
+tokio::task_local! {
+    /// Who the request being handled is signed in as, once the
+    /// authentication check has said so: error pages keep the navigation.
+    static SIGNED_IN: std::cell::RefCell<Option<(NavUser, String)>>;
+}
+
+/// Runs a request with room to note who it is signed in as.
+pub(crate) fn nav_scope<F: std::future::Future>(f: F) -> impl std::future::Future<Output = F::Output> {
+    SIGNED_IN.scope(std::cell::RefCell::new(None), f)
+}
+
+/// Notes who the current request is signed in as (and the CSRF token of the
+/// sign-out form), for an error page it may end in.
+pub fn remember_signed_in(who: &impl NavIdentity, csrf: String, open_requests: i64) {
+    let user = NavUser {
+        username: who.nav_username().to_owned(),
+        role: who.nav_role(),
+        open_requests,
+    };
+    let _ = SIGNED_IN.try_with(|cell| *cell.borrow_mut() = Some((user, csrf)));
+}
+
+impl Layout {
+    /// An error page's layout: with the navigation and sign-out when the
+    /// request was signed in, anonymous otherwise.
+    pub fn for_error_page(title: &str) -> Self {
+        match SIGNED_IN.try_with(|cell| cell.borrow().clone()).ok().flatten() {
+            Some((user, csrf)) => Self {
+                title: title.to_owned(),
+                user: Some(user),
+                csrf,
+            },
+            None => Self::anonymous(title),
         }
     }
 }

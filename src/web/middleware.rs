@@ -42,7 +42,9 @@ pub async fn request_id(
     let started = Instant::now();
     let method = req.method().to_string();
     let path = req.path().chars().take(200).collect::<String>();
-    let result = REQUEST_ID.scope(id.clone(), next.call(req)).await;
+    let result = REQUEST_ID
+        .scope(id.clone(), super::layout::nav_scope(next.call(req)))
+        .await;
     let status = match &result {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),

@@ -11,7 +11,7 @@ pub mod middleware;
 pub mod routes;
 
 pub use error::AppError;
-pub use forms::{day_start_us, non_empty, see_other, DAY_US};
+pub use forms::{day_start_us, local_path, non_empty, see_other, DAY_US};
 pub use layout::{html, Layout, NavIdentity};
 pub use middleware::{request_meta, RequestMeta};
 pub use routes::{Access, Route, Routes};

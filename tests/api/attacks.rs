@@ -77,10 +77,10 @@ async fn a_second_supervisor_signing_in_in_the_same_browser_does_not_inherit_the
         count(&rows, |r| r.action == "step_up" && r.actor == "bob"),
         0
     );
-    let denied = app.last_audit("decrypt_denied").await.unwrap();
+    let waiting = app.last_audit("step_up_required").await.unwrap();
     assert_eq!(
-        (denied.actor.as_str(), denied.outcome.as_str()),
-        ("bob", "step_up_required")
+        (waiting.actor.as_str(), waiting.outcome.as_str()),
+        ("bob", "pending")
     );
 }
 

@@ -497,7 +497,7 @@ async fn when_the_audit_store_refuses_writes_nobody_signs_in() {
     let r = app.login(&c, "sam", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.text().await.unwrap().contains("Audit log unavailable"));
-    assert_redirects_to(&c.get(app.url("/audit")).send().await.unwrap(), "/login");
+    assert_sent_to_sign_in(&c.get(app.url("/audit")).send().await.unwrap());
     // Recovery: once the store takes writes again, sign-in works.
     sql(&app.state.db, "DROP TRIGGER audit_log_full").await;
     assert_redirects_to(&app.login(&c, "sam", PASSWORD).await, "/");

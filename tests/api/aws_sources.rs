@@ -312,11 +312,11 @@ async fn end_to_end_over_the_aws_apis_only_ciphertext_is_shown_and_reveals_are_a
     let list = app.page(&c, "/contacts").await;
     assert!(list.contains(a) && list.contains(b));
     let page = app.page(&c, &format!("/contacts/{a}")).await;
-    assert!(page.contains("badge\">ciphertext") && !page.contains(CARD));
+    assert!(page.contains("badge\">encrypted") && !page.contains(CARD));
     let enc_group = group.replace('/', "%2F");
     let log_page = app.page(&c, &format!("/logs/{enc_group}/flow%2Fe2e")).await;
     assert!(
-        log_page.contains("badge\">ciphertext") && !log_page.contains(CARD),
+        log_page.contains("badge\">encrypted") && !log_page.contains(CARD),
         "{log_page}"
     );
 

@@ -98,7 +98,7 @@ pub(crate) async fn click(b: &Client, css: &str) -> Step {
         .map_err(fail("click"))
 }
 
-async fn sign_in(b: &Client, app: &TestApp, user: &str) -> Step {
+pub(crate) async fn sign_in(b: &Client, app: &TestApp, user: &str) -> Step {
     b.goto(&app.url("/login"))
         .await
         .map_err(fail("open /login"))?;
@@ -132,6 +132,20 @@ pub(crate) async fn wait_for_url(b: &Client, needle: &str) -> Step {
     Err(format!("the browser never reached a URL with {needle:?}"))
 }
 
+/// The revealed value: on the page hidden, until "Show the value" is pressed.
+pub(crate) async fn revealed_value(b: &Client) -> Result<String, String> {
+    let el = b
+        .wait()
+        .for_element(Locator::Id("revealed-value"))
+        .await
+        .map_err(fail("revealed value"))?;
+    if el.is_displayed().await.map_err(fail("displayed"))? {
+        return Err("the revealed value is shown before it is asked for".into());
+    }
+    click(b, "#reveal-toggle summary").await?;
+    el.text().await.map_err(fail("text"))
+}
+
 pub(crate) async fn source(b: &Client) -> Result<String, String> {
     b.source().await.map_err(fail("page source"))
 }
@@ -161,14 +175,7 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
     )
     .await?;
     click(sup, "form.reveal button").await?;
-    let value = sup
-        .wait()
-        .for_element(Locator::Id("revealed-value"))
-        .await
-        .map_err(fail("revealed value"))?
-        .text()
-        .await
-        .map_err(fail("text"))?;
+    let value = revealed_value(sup).await?;
     if value != card {
         return Err(format!("revealed {value:?}, expected the card"));
     }
@@ -193,10 +200,7 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client, adm: &Client) -> Ste
             .map_err(fail("contact"))?;
         fill(sup, "form.reveal input[name=reason]", "second look").await?;
         click(sup, "form.reveal button").await?;
-        sup.wait()
-            .for_element(Locator::Id("revealed-value"))
-            .await
-            .map_err(fail("second reveal"))?;
+        revealed_value(sup).await?;
     }
     let reveals = app
         .audit_rows()
@@ -351,15 +355,19 @@ async fn step_up_journey(app: &TestApp, sup: &Client) -> Step {
     fill(sup, "input[name=code]", &code(app)).await?;
     click(sup, "form[action='/account/step-up'] button").await?;
     wait_for_url(sup, &format!("/contacts/{contact}")).await?;
-    reveal().await?;
-    let value = sup
-        .wait()
-        .for_element(Locator::Id("revealed-value"))
+    // Back on the contact: the reason is still there, nothing to retype.
+    let kept = sup
+        .find(Locator::Css("form.reveal input[name=reason]"))
         .await
-        .map_err(fail("revealed value"))?
-        .text()
+        .map_err(fail("reason box"))?
+        .prop("value")
         .await
-        .map_err(fail("text"))?;
+        .map_err(fail("reason value"))?;
+    if kept.as_deref() != Some("dispute 31") {
+        return Err(format!("the reason after the step-up is {kept:?}"));
+    }
+    click(sup, "form.reveal button").await?;
+    let value = revealed_value(sup).await?;
     if value != demo_card(3) {
         return Err(format!("revealed {value:?} after the step-up"));
     }
@@ -396,7 +404,7 @@ async fn a_supervisor_enrols_an_authenticator_and_steps_up_in_a_real_browser() {
         .filter(|r| {
             matches!(
                 r.action.as_str(),
-                "totp_enrol" | "decrypt_denied" | "step_up" | "decrypt"
+                "totp_enrol" | "decrypt_denied" | "step_up_required" | "step_up" | "decrypt"
             )
         })
         .map(|r| format!("{}:{}", r.action, r.outcome))
@@ -406,7 +414,7 @@ async fn a_supervisor_enrols_an_authenticator_and_steps_up_in_a_real_browser() {
         [
             "totp_enrol:started",
             "totp_enrol:ok",
-            "decrypt_denied:step_up_required",
+            "step_up_required:pending",
             "step_up:ok",
             "decrypt:ok"
         ]

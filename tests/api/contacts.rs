@@ -24,8 +24,9 @@ async fn a_supervisor_finds_a_contact_and_sees_only_ciphertext() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
-    assert_eq!(html.matches("badge\">ciphertext").count(), 2, "{html}");
-    assert!(html.contains("field <b>creditcard</b>") && html.contains("field <b>zipcode</b>"));
+    assert_eq!(html.matches("badge\">encrypted").count(), 2, "{html}");
+    assert!(html.contains("The caller's <b>creditcard</b>")
+            && html.contains("The caller's <b>zipcode</b>"));
     assert!(!html.contains(&demo_card(0)) && !html.contains(&demo_zip(0)));
     let row = app.last_audit("contact_view").await.unwrap();
     assert_eq!(
@@ -431,7 +432,7 @@ async fn a_console_without_a_keyring_shows_ciphertext_but_offers_no_reveal() {
     let c = app.login_as(Role::Supervisor).await;
     let id = demo_contact_id(0);
     let html = app.page(&c, &format!("/contacts/{id}")).await;
-    assert!(html.contains("badge\">ciphertext"));
+    assert!(html.contains("badge\">encrypted"));
     assert!(!html.contains("/decrypt\"") && html.contains("No keyring is configured"));
     let r = app.decrypt(&c, &id, "creditcard", "try anyway").await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -289,6 +289,18 @@ pub fn assert_redirects_to(response: &Response, location: &str) {
     assert_eq!(response.headers()[LOCATION], location);
 }
 
+/// A 303 to the sign-in page, whatever return target or notice it carries
+/// (`reveal_pages.rs` checks those exactly).
+pub fn assert_sent_to_sign_in(response: &Response) {
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "expected a redirect to sign in"
+    );
+    let to = response.headers()[LOCATION].to_str().unwrap();
+    assert!(to == "/login" || to.starts_with("/login?"), "sent to {to}");
+}
+
 /// One decrypt against a server that may be failing or going away: loads the
 /// contact's page, posts its form (with whatever token the page had).
 /// (status, body, request id), or None if the connection failed.

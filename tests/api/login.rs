@@ -71,7 +71,7 @@ async fn sign_out_ends_the_session() {
     );
     let r = app.post_form(&c, "/", "/logout", &[]).await;
     assert_redirects_to(&r, "/login?m=signed_out");
-    assert_redirects_to(&c.get(app.url("/audit")).send().await.unwrap(), "/login");
+    assert_sent_to_sign_in(&c.get(app.url("/audit")).send().await.unwrap());
     assert!(app.last_audit("logout").await.is_some());
 }
 

@@ -40,7 +40,7 @@ async fn streams_are_listed_and_events_show_ciphertext_only() {
         .to_owned();
     let html = app.page(&c, &format!("/logs/{first}")).await;
     assert!(html.contains("SetAttributes"));
-    assert!(html.contains("badge\">ciphertext"));
+    assert!(html.contains("badge\">encrypted"));
     for i in 0..60 {
         assert!(!html.contains(&demo_card(i)));
     }
@@ -212,7 +212,11 @@ async fn search_by_contact_finds_that_contacts_events_only() {
         "GetUserInput, two SetAttributes, Disconnect"
     );
     // Four event rows, plus the two ciphertext summaries naming their contact.
-    assert_eq!(html.matches(&format!("<code>{id}</code>")).count(), 6);
+    assert_eq!(
+        html.matches(&format!("<code>{id}</code>")).count()
+            + html.matches(&format!("<code class=\"id\">{id}</code>")).count(),
+        6
+    );
     assert!(!html.contains(&demo_contact_id(8)));
     let row = app.last_audit("log_view").await.unwrap();
     assert_eq!(

@@ -91,8 +91,11 @@ async fn a_decrypt_without_a_fresh_totp_is_refused_and_a_fresh_one_opens_it() {
         .unwrap()
         .starts_with("/account/step-up?next=%2Fcontacts%2F"));
     assert!(!r.text().await.unwrap().contains(&demo_card(2)));
-    let denied = app.last_audit("decrypt_denied").await.unwrap();
-    assert_eq!(denied.outcome, "step_up_required");
+    // An interruption, recorded as what it is: not a refused decrypt.
+    let waiting = app.last_audit("step_up_required").await.unwrap();
+    assert_eq!(waiting.outcome, "pending");
+    assert_eq!(waiting.reason, "case 1");
+    assert!(app.last_audit("decrypt_denied").await.is_none());
     assert!(app.last_audit("decrypt").await.is_none());
 
     // Wrong, malformed and expired codes are refused and audited.

@@ -18,7 +18,7 @@ async fn an_idle_session_expires() {
     );
     // Activity extended it; 16 quiet minutes end it.
     app.clock.advance(Duration::from_secs(16 * 60));
-    assert_redirects_to(&c.get(app.url("/audit")).send().await.unwrap(), "/login");
+    assert_sent_to_sign_in(&c.get(app.url("/audit")).send().await.unwrap());
 }
 
 #[tokio::test]
@@ -29,7 +29,7 @@ async fn an_active_session_still_ends_at_the_absolute_timeout() {
         app.clock.advance(Duration::from_secs(10 * 60));
         let r = c.get(app.url("/")).send().await.unwrap();
         if r.status() != StatusCode::OK {
-            assert_redirects_to(&r, "/login");
+            assert_sent_to_sign_in(&r);
             return;
         }
     }
@@ -54,7 +54,7 @@ async fn disabling_a_user_ends_their_open_session() {
         .find(|u| u.role == Role::Supervisor)
         .unwrap();
     app.state.users.set_disabled(user.id, true).await.unwrap();
-    assert_redirects_to(&c.get(app.url("/")).send().await.unwrap(), "/login");
+    assert_sent_to_sign_in(&c.get(app.url("/")).send().await.unwrap());
 }
 
 #[tokio::test]
@@ -70,7 +70,7 @@ async fn a_password_change_ends_every_session_of_the_user() {
         .await
         .unwrap();
     for c in [&a, &b] {
-        assert_redirects_to(&c.get(app.url("/audit")).send().await.unwrap(), "/login");
+        assert_sent_to_sign_in(&c.get(app.url("/audit")).send().await.unwrap());
     }
 }
 
@@ -126,7 +126,7 @@ async fn the_session_id_changes_at_sign_in_and_the_old_one_is_dead() {
         .send()
         .await
         .unwrap();
-    assert_redirects_to(&old, "/login");
+    assert_sent_to_sign_in(&old);
 }
 
 #[tokio::test]
@@ -181,7 +181,7 @@ async fn forged_and_stale_cookies_are_treated_as_signed_out() {
         .send()
         .await
         .unwrap();
-    assert_redirects_to(&stale, "/login");
+    assert_sent_to_sign_in(&stale);
 }
 
 #[tokio::test]

@@ -143,10 +143,7 @@ async fn a_role_change_ends_the_users_sessions_and_applies_at_once() {
         )
         .await;
     assert_redirects_to(&r, "/admin/users?m=role");
-    assert_redirects_to(
-        &mover.get(app.url("/audit")).send().await.unwrap(),
-        "/login",
-    );
+    assert_sent_to_sign_in(&mover.get(app.url("/audit")).send().await.unwrap());
     assert_redirects_to(&app.login(&mover, "mover", PASSWORD).await, "/");
     assert_eq!(
         mover.get(app.url("/audit")).send().await.unwrap().status(),

@@ -1,0 +1,145 @@
+//! The case or ticket reference a reveal is made for (a chargeback case, a
+//! support ticket): the number the rest of the company searches by, kept in
+//! its own audit column. Its label and pattern are the deployment's
+//! (`CALLVAULT_CASE_LABEL`, `CALLVAULT_CASE_PATTERN`, `CALLVAULT_CASE_REQUIRED`).
+
+/// Longest reference kept (characters).
+pub const MAX_CASE_CHARS: usize = 64;
+
+/// The pattern used when the deployment sets none: a letter or digit, then
+/// letters, digits and `. _ : / # -`.
+pub const DEFAULT_CASE_PATTERN: &str = "[A-Za-z0-9][A-Za-z0-9._:/#-]*";
+
+/// How references are asked for and checked.
+#[derive(Debug, Clone)]
+pub struct CaseRule {
+    /// What the form calls it ("Case or ticket", "Chargeback case", ...).
+    pub label: String,
+    /// The pattern as configured, for the form's `pattern` attribute and the
+    /// refusal's wording.
+    pub pattern: String,
+    /// `pattern`, anchored at both ends.
+    matcher: regex_lite::Regex,
+    /// A reveal without a reference is refused.
+    pub required: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaseConfigError {
+    #[error("CALLVAULT_CASE_PATTERN is not a regular expression: {0}")]
+    Pattern(String),
+    #[error("CALLVAULT_CASE_LABEL must be 1 to 40 characters of plain text")]
+    Label,
+}
+
+/// Why a reference was refused (never echoes the value itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CaseError {
+    #[error("a case or ticket reference is required")]
+    Missing,
+    #[error("the reference is longer than {MAX_CASE_CHARS} characters")]
+    TooLong,
+    #[error("the reference does not have the expected form")]
+    Pattern,
+}
+
+impl CaseError {
+    /// The outcome word for the audit row.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Missing => "no_case_ref",
+            Self::TooLong | Self::Pattern => "bad_case_ref",
+        }
+    }
+}
+
+impl CaseRule {
+    pub fn new(label: &str, pattern: &str, required: bool) -> Result<Self, CaseConfigError> {
+        let label = crate::text::one_line(label).trim().to_owned();
+        if label.is_empty() || label.chars().count() > 40 || label.chars().any(char::is_control) {
+            return Err(CaseConfigError::Label);
+        }
+        let pattern = pattern.trim();
+        let pattern = if pattern.is_empty() {
+            DEFAULT_CASE_PATTERN
+        } else {
+            pattern
+        };
+        let matcher = regex_lite::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| CaseConfigError::Pattern(e.to_string()))?;
+        Ok(Self {
+            label,
+            pattern: pattern.to_owned(),
+            matcher,
+            required,
+        })
+    }
+
+    /// The reference as stored: one trimmed line that matches the pattern,
+    /// or "" when none was given and none is required.
+    pub fn parse(&self, raw: &str) -> Result<String, CaseError> {
+        let cleaned = crate::text::one_line(raw);
+        let value = cleaned.trim();
+        if value.is_empty() {
+            return if self.required {
+                Err(CaseError::Missing)
+            } else {
+                Ok(String::new())
+            };
+        }
+        if value.chars().count() > MAX_CASE_CHARS {
+            return Err(CaseError::TooLong);
+        }
+        if value.chars().any(char::is_control) || !self.matcher.is_match(value) {
+            return Err(CaseError::Pattern);
+        }
+        Ok(value.to_owned())
+    }
+}
+
+impl Default for CaseRule {
+    fn default() -> Self {
+        #[allow(clippy::expect_used)]
+        Self::new("Case or ticket", DEFAULT_CASE_PATTERN, false)
+            .expect("the default case pattern compiles")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_follow_the_pattern_and_are_optional_by_default() {
+        let rule = CaseRule::default();
+        assert_eq!(rule.parse("  CB-2026/0042 ").unwrap(), "CB-2026/0042");
+        assert_eq!(rule.parse("").unwrap(), "");
+        assert_eq!(rule.parse(" \u{200B} ").unwrap(), "");
+        // Bidi controls and invisible characters go, as in reasons.
+        assert_eq!(rule.parse("\u{202E}CB-7\u{200B}").unwrap(), "CB-7");
+        for bad in [
+            "<script>",
+            "a b",
+            "-lead",
+            "x\u{2028}y",
+            "CB\u{0}7",
+            "😀",
+        ] {
+            assert!(rule.parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(rule.parse(&"9".repeat(65)), Err(CaseError::TooLong));
+    }
+
+    #[test]
+    fn a_deployment_sets_its_own_label_pattern_and_requirement() {
+        let rule = CaseRule::new("Chargeback case", "CB-[0-9]{6}", true).unwrap();
+        assert_eq!(rule.parse("CB-123456").unwrap(), "CB-123456");
+        assert_eq!(rule.parse("CB-12345"), Err(CaseError::Pattern));
+        // Anchored: a match inside a longer value is not enough.
+        assert_eq!(rule.parse("xCB-123456"), Err(CaseError::Pattern));
+        assert_eq!(rule.parse(" "), Err(CaseError::Missing));
+        assert!(CaseRule::new("x", "([", false).is_err());
+        assert!(CaseRule::new("", "", false).is_err());
+        assert!(CaseRule::new(&"l".repeat(41), "", false).is_err());
+    }
+}
