@@ -27,6 +27,7 @@ pub struct RequestView {
     pub contact_id: String,
     pub field: String,
     pub reason: String,
+    pub case_ref: String,
     pub created: String,
     pub expires: String,
     pub decided_by: String,
@@ -55,6 +56,7 @@ fn view(r: &DecryptRequest, me: &str, now_us: i64) -> RequestView {
         contact_id: r.contact_id.clone(),
         field: r.field.clone(),
         reason: r.reason.clone(),
+        case_ref: r.case_ref.clone(),
         created: format_us(r.created_us),
         expires: format_us(r.expires_us),
         decided_by: r.decided_by.clone(),
@@ -134,7 +136,10 @@ fn approval_event(
     )
     .detail(join(&format!("request {id_text}"), detail));
     if let Some(r) = request {
-        event = event.contact(&r.contact_id, &r.field).reason(&r.reason);
+        event = event
+            .contact(&r.contact_id, &r.field)
+            .reason(&r.reason)
+            .case_ref(&r.case_ref);
     }
     event
 }
@@ -244,7 +249,7 @@ pub async fn reveal(
         contact_id,
         field_text: request.field.clone(),
         reason_text: request.reason.clone(),
-        case_text: String::new(),
+        case_text: request.case_ref.clone(),
         detail: format!("request {id} approved by {}", request.decided_by),
         initial: std::cell::OnceCell::new(),
     };

@@ -15,6 +15,8 @@ pub struct DecryptRequest {
     pub contact_id: String,
     pub field: String,
     pub reason: String,
+    /// The case or ticket reference ("" when none was given).
+    pub case_ref: String,
     pub created_us: i64,
     pub expires_us: i64,
     pub status: String,
@@ -78,7 +80,7 @@ impl ApprovalError {
     }
 }
 
-const COLUMNS: &str = "id, requester, contact_id, field, reason, created_us, expires_us, status, decided_by, decided_us, used_us";
+const COLUMNS: &str = "id, requester, contact_id, field, reason, case_ref, created_us, expires_us, status, decided_by, decided_us, used_us";
 
 /// Request ids are 128 random bits in hex; anything else is not looked up.
 pub fn valid_id(id: &str) -> bool {
@@ -104,6 +106,7 @@ impl Approvals {
         contact_id: &str,
         field: &str,
         reason: &str,
+        case_ref: &str,
         expiry: std::time::Duration,
     ) -> Result<DecryptRequest, ApprovalError> {
         let mut raw = [0u8; 16];
@@ -117,6 +120,7 @@ impl Approvals {
             contact_id: contact_id.to_owned(),
             field: field.to_owned(),
             reason: reason.to_owned(),
+            case_ref: case_ref.to_owned(),
             created_us: now,
             expires_us: now + i64::try_from(expiry.as_micros()).unwrap_or(i64::MAX / 2),
             status: "pending".into(),
@@ -125,14 +129,15 @@ impl Approvals {
             used_us: 0,
         };
         sqlx::query(
-            "INSERT INTO decrypt_requests (id, requester, contact_id, field, reason, created_us, expires_us, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')",
+            "INSERT INTO decrypt_requests (id, requester, contact_id, field, reason, case_ref, created_us, expires_us, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')",
         )
         .bind(&request.id)
         .bind(&request.requester)
         .bind(&request.contact_id)
         .bind(&request.field)
         .bind(&request.reason)
+        .bind(&request.case_ref)
         .bind(request.created_us)
         .bind(request.expires_us)
         .execute(&mut *conn)

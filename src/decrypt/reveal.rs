@@ -365,6 +365,7 @@ async fn request_approval(
             ctx.contact_id.as_str(),
             field.as_str(),
             reason.as_str(),
+            &ctx.case_text,
             state.policy.approval_expiry,
         )
         .await?;

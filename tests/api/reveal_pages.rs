@@ -348,8 +348,10 @@ async fn supervisors_see_how_many_requests_wait_for_their_decision() {
     assert_redirects_to(&app.login(&bob, "bob", PASSWORD).await, "/");
     assert!(!app.page(&bob, "/").await.contains(r#"id="open-requests""#));
     let id = demo_contact_id(6);
-    let r = app.decrypt(&sam, &id, "creditcard", "chargeback 6").await;
+    let r = reveal_with_case(&app, &sam, &id, "chargeback 6", "CB-6").await;
     assert_redirects_to(&r, "/approvals?m=requested");
+    // The request keeps its case reference.
+    assert!(app.page(&bob, "/approvals").await.contains("case <b>CB-6</b>"));
     let page = app.page(&bob, "/contacts").await;
     assert!(
         page.contains(r#"id="open-requests" aria-label="1 waiting for your decision">1<"#),
