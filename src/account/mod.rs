@@ -43,8 +43,16 @@ pub fn configure(routes: &mut Routes) {
         .post("/account/totp/confirm", Access::SignedIn, totp_confirm)
         .get("/account/step-up", Access::SignedIn, step_up_form)
         .post("/account/step-up", Access::SignedIn, step_up)
-        .get("/account/settings", Access::SignedIn, settings::settings_page)
-        .post("/account/settings", Access::SignedIn, settings::save_settings);
+        .get(
+            "/account/settings",
+            Access::SignedIn,
+            settings::settings_page,
+        )
+        .post(
+            "/account/settings",
+            Access::SignedIn,
+            settings::save_settings,
+        );
 }
 
 #[derive(Template)]

@@ -82,7 +82,12 @@ pub async fn save_settings(
         );
         state
             .audit
-            .append(p.event(&req, Action::SettingChange, "refused", &format!("time zone: {message}")))
+            .append(p.event(
+                &req,
+                Action::SettingChange,
+                "refused",
+                &format!("time zone: {message}"),
+            ))
             .await?;
         return Err(AppError::refused(
             StatusCode::BAD_REQUEST,

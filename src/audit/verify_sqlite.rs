@@ -167,10 +167,14 @@ const SQLITE_BATCH: &str = "SELECT group_concat(rec, '') FROM (SELECT \
     ELSE concat_ws(',', seq, 'T', '') END AS rec \
     FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3)";
 
+/// Why a record could not be read: its sequence number if it was read, and
+/// what is wrong.
+type RecordError = (Option<i64>, &'static str);
+
 /// Decodes one record of a `SQLITE_BATCH` value into the row it stores and
 /// the rest of the batch. On failure: the row's sequence number if it was
 /// read, and what is wrong.
-fn stored_record(batch: &[u8]) -> Result<(StoredRow<'_>, &[u8]), (Option<i64>, &'static str)> {
+fn stored_record(batch: &[u8]) -> Result<(StoredRow<'_>, &[u8]), RecordError> {
     /// A decimal `i64` as SQLite writes one: no sign but `-`, no leading zero.
     fn integer(digits: &[u8]) -> Option<i64> {
         let magnitude = digits.strip_prefix(b"-").unwrap_or(digits);

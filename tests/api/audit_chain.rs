@@ -531,7 +531,10 @@ async fn new_columns_are_chained(backend: Backend) {
     // here by hand from its columns, nothing of the new encoding involved.
     let secrets = Secrets::load_or_create(&s.secrets_dir).unwrap();
     let row = s.log.row(2).await.unwrap().unwrap();
-    assert_eq!((row.case_ref.as_str(), row.initial_contact_id.as_str()), ("", ""));
+    assert_eq!(
+        (row.case_ref.as_str(), row.initial_contact_id.as_str()),
+        ("", "")
+    );
     let mut v1 = b"callvault-audit-v1".to_vec();
     v1.extend(row.seq.to_be_bytes());
     v1.extend(row.ts_us.to_be_bytes());

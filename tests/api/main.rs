@@ -9,6 +9,7 @@ mod oidc;
 mod architecture;
 mod attacks;
 mod audit_chain;
+mod audit_filters;
 mod audit_pages;
 mod aws_bench;
 mod aws_pages;
