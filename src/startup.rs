@@ -84,8 +84,11 @@ pub struct Services {
 
 /// Each capability's state, as app data (built once, shared by every worker).
 struct Registry {
-    items: Vec<Box<dyn Fn(&mut web::ServiceConfig) + Send + Sync>>,
+    items: Vec<RegistryItem>,
 }
+
+/// Registers one capability's state as app data.
+type RegistryItem = Box<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
 impl Registry {
     fn add<T: 'static + Send + Sync>(&mut self, value: T) {

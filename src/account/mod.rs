@@ -1,5 +1,7 @@
-//! The signed-in user's own account: TOTP enrolment, and the step-up before a
-//! decrypt. Every outcome is audited.
+//! The signed-in user's own account: TOTP enrolment, the step-up before a
+//! decrypt, and settings (`settings`: the time zone). Every outcome is audited.
+
+mod settings;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -40,7 +42,17 @@ pub fn configure(routes: &mut Routes) {
         .post("/account/totp/enrol", Access::SignedIn, totp_enrol)
         .post("/account/totp/confirm", Access::SignedIn, totp_confirm)
         .get("/account/step-up", Access::SignedIn, step_up_form)
-        .post("/account/step-up", Access::SignedIn, step_up);
+        .post("/account/step-up", Access::SignedIn, step_up)
+        .get(
+            "/account/settings",
+            Access::SignedIn,
+            settings::settings_page,
+        )
+        .post(
+            "/account/settings",
+            Access::SignedIn,
+            settings::save_settings,
+        );
 }
 
 #[derive(Template)]

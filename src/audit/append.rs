@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::event::{clean, ROW_COLUMNS};
+use super::event::{clean, MAX_CASE_REF_CHARS, MAX_INITIAL_CONTACT_CHARS, ROW_COLUMNS};
 use super::{
     Action, AuditError, AuditEvent, AuditLog, AuditRow, Waiter, GENESIS_HASH, MAX_FIELD_CHARS,
     MAX_REASON_CHARS, PG_APPEND_LOCK,
@@ -203,10 +203,12 @@ impl AuditLog {
                 detail: clean(&event.detail, MAX_FIELD_CHARS),
                 prev_hash,
                 hash: String::new(),
+                case_ref: clean(&event.case_ref, MAX_CASE_REF_CHARS),
+                initial_contact_id: clean(&event.initial_contact_id, MAX_INITIAL_CONTACT_CHARS),
             };
             row.hash = self.mac(&row.prev_hash, &row)?;
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO audit_log ({ROW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                "INSERT INTO audit_log ({ROW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
             )))
             .bind(row.seq)
             .bind(row.ts_us)
@@ -223,6 +225,8 @@ impl AuditLog {
             .bind(&row.detail)
             .bind(&row.prev_hash)
             .bind(&row.hash)
+            .bind(&row.case_ref)
+            .bind(&row.initial_contact_id)
             .execute(&mut *tx)
             .await?;
             if self.outbox {

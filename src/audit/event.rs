@@ -105,9 +105,9 @@ pub struct AuditEvent {
     pub reason: String,
     pub outcome: String,
     pub detail: String,
-    /// The case or ticket reference a reveal was made for.
+    /// The case or ticket reference given with a reveal ('' if none).
     pub case_ref: String,
-    /// The contact's initial contact id (reveals on a transferred leg).
+    /// The contact's initial contact id, on reveals of a transferred leg.
     pub initial_contact_id: String,
     pub meta: RequestMeta,
 }
@@ -145,16 +145,26 @@ impl AuditEvent {
         self
     }
 
+    /// The case or ticket reference the supervisor gave (stored cleaned,
+    /// at most [`MAX_CASE_REF_CHARS`] characters).
     pub fn case_ref(mut self, case_ref: &str) -> Self {
         self.case_ref = case_ref.to_owned();
         self
     }
 
+    /// The contact's initial contact id (stored cleaned, at most
+    /// [`MAX_INITIAL_CONTACT_CHARS`] characters): a reveal on a transferred
+    /// leg is then found by the id the call started with.
     pub fn initial_contact(mut self, initial_contact_id: &str) -> Self {
         self.initial_contact_id = initial_contact_id.to_owned();
         self
     }
 }
+
+/// Longest case reference stored.
+pub const MAX_CASE_REF_CHARS: usize = 64;
+/// Longest initial contact id stored.
+pub const MAX_INITIAL_CONTACT_CHARS: usize = 128;
 
 /// A committed row.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
@@ -174,14 +184,22 @@ pub struct AuditRow {
     pub detail: String,
     pub prev_hash: String,
     pub hash: String,
+    /// Added by issue 16; '' on older rows (and then outside the hash's
+    /// canonical bytes, so older rows verify as they always did).
+    #[serde(default)]
+    pub case_ref: String,
+    #[serde(default)]
+    pub initial_contact_id: String,
 }
 
 pub(crate) const ROW_COLUMNS: &str =
     "seq, ts_us, actor, role, action, contact_id, field, reason, outcome, \
-     client_addr, user_agent, request_id, detail, prev_hash, hash";
+     client_addr, user_agent, request_id, detail, prev_hash, hash, \
+     case_ref, initial_contact_id";
 
 impl AuditRow {
-    /// The bytes the HMAC covers: every column but the hashes, length-prefixed.
+    /// The bytes the HMAC covers: every column but the hashes, length-prefixed
+    /// (the issue-16 columns only when either is set).
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         super::verify::canonical_into(&mut out, &self.as_stored());
@@ -230,11 +248,58 @@ mod tests {
             detail: String::new(),
             prev_hash: String::new(),
             hash: String::new(),
+            case_ref: String::new(),
+            initial_contact_id: String::new(),
         };
         let before = a.canonical_bytes();
         a.actor = "a".into();
         a.role = "bc".into();
         assert_ne!(before, a.canonical_bytes());
+        // The issue-16 columns: absent when both are empty, and never
+        // interchangeable with each other.
+        let v1 = a.canonical_bytes();
+        a.case_ref = "x".into();
+        let with_case = a.canonical_bytes();
+        assert!(with_case.starts_with(&v1) && with_case.len() == v1.len() + 9);
+        a.case_ref = String::new();
+        a.initial_contact_id = "x".into();
+        assert_ne!(with_case, a.canonical_bytes());
+        assert!(a.canonical_bytes().starts_with(&v1));
+    }
+
+    const V1_GOLDEN: &str = "7b7e323778d890056a38c552bed1efcdd216f3988a7983c29c8c48f07e024803";
+
+    /// A row as every version before issue 16 hashed it: the expected MAC
+    /// was computed outside this code base from the v1 layout (tag, seq and
+    /// ts_us as big-endian i64, then each text as a big-endian u32 length
+    /// and its bytes), so a change to the canonical bytes of rows without a
+    /// case reference or initial contact id fails here.
+    #[test]
+    fn rows_without_the_new_columns_hash_exactly_as_before() {
+        use hmac::{Hmac, Mac};
+        let row = AuditRow {
+            seq: 42,
+            ts_us: 1_764_763_200_000_000,
+            actor: "sam".into(),
+            role: "supervisor".into(),
+            action: "decrypt".into(),
+            contact_id: "c-1".into(),
+            field: "creditcard".into(),
+            reason: "chargeback 12".into(),
+            outcome: "ok".into(),
+            client_addr: "127.0.0.1".into(),
+            user_agent: "agent".into(),
+            request_id: "r-1".into(),
+            detail: String::new(),
+            prev_hash: "0".repeat(64),
+            hash: String::new(),
+            case_ref: String::new(),
+            initial_contact_id: String::new(),
+        };
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"k").unwrap();
+        mac.update(row.prev_hash.as_bytes());
+        mac.update(&row.canonical_bytes());
+        assert_eq!(hex::encode(mac.finalize().into_bytes()), V1_GOLDEN);
     }
 
     #[test]

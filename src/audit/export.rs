@@ -37,7 +37,8 @@ impl ExportFormat {
     }
 }
 
-const CSV_HEADER: &str = "seq,time,actor,role,action,contact_id,field,reason,outcome,client_addr,user_agent,request_id,detail,prev_hash,hash\n";
+/// The issue-16 columns come last, so every older column keeps its position.
+const CSV_HEADER: &str = "seq,time,actor,role,action,contact_id,field,reason,outcome,client_addr,user_agent,request_id,detail,prev_hash,hash,case_ref,initial_contact_id\n";
 
 /// One CSV cell: one line (line breaks, U+2028/U+2029 and bidi controls can
 /// never reach a line-based reader), quoted when needed, and defused when a
@@ -83,6 +84,8 @@ fn csv_row(row: &AuditRow) -> String {
         &row.detail,
         &row.prev_hash,
         &row.hash,
+        &row.case_ref,
+        &row.initial_contact_id,
     ];
     for (i, cell) in cells.iter().enumerate() {
         if i > 0 {

@@ -8,10 +8,12 @@
 //! numbers have no gaps and the chain cannot fork.
 //!
 //! One file per job: `event` (what a row holds), `append` (the chain's only
-//! writer), `verify`, `query` (filters and counts), `tally` (anonymous
-//! refusals summarised), `export`, `ship` (the copy outside the database).
+//! writer), `verify`, `query` (filters and counts), `counts` (alerts and
+//! charts, counted by the database), `tally` (anonymous refusals
+//! summarised), `export`, `ship` (the copy outside the database).
 
 mod append;
+mod counts;
 mod event;
 pub mod export;
 mod query;
@@ -28,8 +30,9 @@ use zeroize::Zeroizing;
 
 pub use crate::web::RequestMeta;
 pub use append::AuditedChange;
+pub use counts::{ActorCount, OffsetSpan};
 pub(crate) use event::ROW_COLUMNS;
-pub use event::{Action, AuditEvent, AuditRow};
+pub use event::{Action, AuditEvent, AuditRow, MAX_CASE_REF_CHARS, MAX_INITIAL_CONTACT_CHARS};
 pub use query::AuditFilter;
 pub use verify::{BadRow, VerifyReport};
 
@@ -116,8 +119,6 @@ impl AuditLog {
     pub fn db(&self) -> &Db {
         &self.db
     }
-
-    /// Decrypt attempts (revealed or failed) by `actor` since `since_us`,
 
     fn mac(&self, prev_hash: &str, row: &AuditRow) -> Result<String, AuditError> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).map_err(|_| AuditError::Key)?;

@@ -1,14 +1,21 @@
 //! Reading the log: the auditor's filters, keyset pages and counts.
 
 use super::{Action, AuditError, AuditLog, AuditRow, ROW_COLUMNS};
+use crate::db::Backend;
 
-/// Filters of the auditor's pages and exports.
-#[derive(Debug, Clone, Default)]
+/// Filters of the auditor's pages and exports. Within a kind the values are
+/// alternatives (any of these actors), across kinds all must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
-    pub actor: Option<String>,
-    pub action: Option<String>,
-    pub contact_id: Option<String>,
+    /// Actor names, matched in any letter case.
+    pub actors: Vec<String>,
+    /// Action names (`Action::as_str`).
+    pub actions: Vec<String>,
+    pub outcomes: Vec<String>,
+    /// A prefix of the contact id or of the initial contact id.
+    pub contact_prefix: Option<String>,
     pub from_us: Option<i64>,
+    /// Exclusive.
     pub to_us: Option<i64>,
 }
 
@@ -17,46 +24,95 @@ enum Bind {
     Int(i64),
 }
 
-impl AuditFilter {
-    /// `WHERE ...` with `$N` placeholders starting after `first - 1`.
-    fn where_clause(&self, first: usize) -> (String, Vec<Bind>) {
-        let mut clauses = Vec::new();
-        let mut binds = Vec::new();
-        let mut n = first;
-        let mut push = |sql: &str, bind: Bind, clauses: &mut Vec<String>, binds: &mut Vec<Bind>| {
-            clauses.push(sql.replace('?', &format!("${n}")));
-            binds.push(bind);
-            n += 1;
+/// The smallest string greater than every string that starts with `prefix`
+/// (in code point order, which is UTF-8 byte order): `prefix` with its last
+/// character replaced by the next one. `None` when every character is the
+/// last one (then every string not below `prefix` starts with it).
+pub(crate) fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match u32::from(last) + 1 {
+            0xD800 => Some('\u{E000}'),
+            n => char::from_u32(n),
         };
-        if let Some(a) = &self.actor {
-            push("actor = ?", Bind::Text(a.clone()), &mut clauses, &mut binds);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
         }
-        if let Some(a) = &self.action {
-            push(
-                "action = ?",
-                Bind::Text(a.clone()),
-                &mut clauses,
-                &mut binds,
-            );
+    }
+    None
+}
+
+struct Clauses {
+    sql: Vec<String>,
+    binds: Vec<Bind>,
+    next: usize,
+}
+
+impl Clauses {
+    fn placeholder(&mut self, bind: Bind) -> String {
+        let p = format!("${}", self.next);
+        self.next += 1;
+        self.binds.push(bind);
+        p
+    }
+
+    /// `expr IN (wrap($a), wrap($b), ...)` for a non-empty list.
+    fn any_of(&mut self, expr: &str, wrap: &str, values: &[String]) {
+        if values.is_empty() {
+            return;
         }
-        if let Some(c) = &self.contact_id {
-            push(
-                "contact_id = ?",
-                Bind::Text(c.clone()),
-                &mut clauses,
-                &mut binds,
-            );
+        let list: Vec<String> = values
+            .iter()
+            .map(|v| wrap.replace('?', &self.placeholder(Bind::Text(v.clone()))))
+            .collect();
+        self.sql.push(format!("{expr} IN ({})", list.join(", ")));
+    }
+}
+
+impl AuditFilter {
+    /// `WHERE ...` with `$N` placeholders starting at `first`.
+    fn where_clause(&self, first: usize, backend: Backend) -> (String, Vec<Bind>) {
+        let mut c = Clauses {
+            sql: Vec::new(),
+            binds: Vec::new(),
+            next: first,
+        };
+        c.any_of("lower(actor)", "lower(?)", &self.actors);
+        c.any_of("action", "?", &self.actions);
+        c.any_of("outcome", "?", &self.outcomes);
+        if let Some(prefix) = self.contact_prefix.as_deref().filter(|p| !p.is_empty()) {
+            // A range in byte order (index-friendly; no LIKE wildcards to
+            // escape): PostgreSQL compares in "C" order whatever the
+            // database's collation, SQLite's TEXT is BINARY already.
+            let collate = match backend {
+                Backend::Postgres => " COLLATE \"C\"",
+                Backend::Sqlite => "",
+            };
+            let lo = c.placeholder(Bind::Text(prefix.to_owned()));
+            let hi = prefix_successor(prefix).map(|s| c.placeholder(Bind::Text(s)));
+            let range = |column: &str| match &hi {
+                Some(hi) => format!("({column}{collate} >= {lo} AND {column}{collate} < {hi})"),
+                None => format!("{column}{collate} >= {lo}"),
+            };
+            c.sql.push(format!(
+                "({} OR {})",
+                range("contact_id"),
+                range("initial_contact_id")
+            ));
         }
         if let Some(t) = self.from_us {
-            push("ts_us >= ?", Bind::Int(t), &mut clauses, &mut binds);
+            let p = c.placeholder(Bind::Int(t));
+            c.sql.push(format!("ts_us >= {p}"));
         }
         if let Some(t) = self.to_us {
-            push("ts_us < ?", Bind::Int(t), &mut clauses, &mut binds);
+            let p = c.placeholder(Bind::Int(t));
+            c.sql.push(format!("ts_us < {p}"));
         }
-        if clauses.is_empty() {
-            ("1 = 1".to_owned(), binds)
+        if c.sql.is_empty() {
+            ("1 = 1".to_owned(), c.binds)
         } else {
-            (clauses.join(" AND "), binds)
+            (c.sql.join(" AND "), c.binds)
         }
     }
 }
@@ -126,7 +182,7 @@ impl AuditLog {
         before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRow>, AuditError> {
-        let (mut clause, mut binds) = filter.where_clause(1);
+        let (mut clause, mut binds) = filter.where_clause(1, self.db.backend);
         if let Some(before) = before_seq {
             clause.push_str(&format!(" AND seq < ${}", binds.len() + 1));
             binds.push(Bind::Int(before));
@@ -152,7 +208,7 @@ impl AuditLog {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<AuditRow>, AuditError> {
-        let (clause, binds) = filter.where_clause(2);
+        let (clause, binds) = filter.where_clause(2, self.db.backend);
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM audit_log WHERE seq > $1 AND {clause} ORDER BY seq LIMIT ${}",
             binds.len() + 2

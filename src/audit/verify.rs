@@ -170,11 +170,21 @@ pub(super) struct StoredRow<'a> {
     /// actor, role, action, contact_id, field, reason, outcome, client_addr,
     /// user_agent, request_id, detail: the canonical order.
     pub(super) texts: [&'a [u8]; 11],
+    /// case_ref, initial_contact_id (issue 16).
+    pub(super) extra: [&'a [u8]; 2],
     pub(super) prev_hash: &'a [u8],
     pub(super) hash: &'a [u8],
 }
 
 /// Writes a row's canonical bytes (what the HMAC covers) into `out`.
+///
+/// The v1 part (tag, sequence number, timestamp, the eleven texts each
+/// length-prefixed) is self-delimiting. The issue-16 columns (case
+/// reference, initial contact id) follow it, length-prefixed, only when
+/// either is non-empty: rows written before they existed (both empty) keep
+/// exactly the bytes they were hashed with, and the encoding stays
+/// injective (a reader knows where the v1 part ends, then finds either
+/// nothing or exactly two length-prefixed values).
 pub(super) fn canonical_into(out: &mut Vec<u8>, row: &StoredRow<'_>) {
     out.clear();
     out.extend_from_slice(CANONICAL_TAG);
@@ -183,6 +193,12 @@ pub(super) fn canonical_into(out: &mut Vec<u8>, row: &StoredRow<'_>) {
     for text in row.texts {
         out.extend_from_slice(&(text.len() as u32).to_be_bytes());
         out.extend_from_slice(text);
+    }
+    if row.extra.iter().any(|t| !t.is_empty()) {
+        for text in row.extra {
+            out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+            out.extend_from_slice(text);
+        }
     }
 }
 
@@ -205,6 +221,7 @@ impl AuditRow {
                 self.request_id.as_bytes(),
                 self.detail.as_bytes(),
             ],
+            extra: [self.case_ref.as_bytes(), self.initial_contact_id.as_bytes()],
             prev_hash: self.prev_hash.as_bytes(),
             hash: self.hash.as_bytes(),
         }

@@ -98,7 +98,7 @@ impl AuditLog {
 
     /// Verifies the rows numbered `lo..=hi` on SQLite, a batch at a time:
     /// SQLite encodes each batch of rows as one value (`SQLITE_BATCH`), so
-    /// the driver hands over one value per batch instead of fifteen per row,
+    /// the driver hands over one value per batch instead of seventeen per row,
     /// and the rows are checked in place, without a copy per column.
     async fn verify_sqlite_range(
         &self,
@@ -155,20 +155,26 @@ const SQLITE_BATCH_ROWS: i64 = 1_000;
 const SQLITE_BATCH: &str = "SELECT group_concat(rec, '') FROM (SELECT \
     CASE WHEN typeof(ts_us) = 'integer' AND min(typeof(actor), typeof(role), typeof(action), \
     typeof(contact_id), typeof(field), typeof(reason), typeof(outcome), typeof(client_addr), \
-    typeof(user_agent), typeof(request_id), typeof(detail), typeof(prev_hash), typeof(hash)) = 'text' \
+    typeof(user_agent), typeof(request_id), typeof(detail), typeof(prev_hash), typeof(hash), \
+    typeof(case_ref), typeof(initial_contact_id)) = 'text' \
     THEN concat(concat_ws(',', seq, ts_us, octet_length(actor), octet_length(role), \
     octet_length(action), octet_length(contact_id), octet_length(field), octet_length(reason), \
     octet_length(outcome), octet_length(client_addr), octet_length(user_agent), \
-    octet_length(request_id), octet_length(detail), octet_length(prev_hash), octet_length(hash), ''), \
+    octet_length(request_id), octet_length(detail), octet_length(prev_hash), octet_length(hash), \
+    octet_length(case_ref), octet_length(initial_contact_id), ''), \
     actor, role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, \
-    detail, prev_hash, hash) \
+    detail, prev_hash, hash, case_ref, initial_contact_id) \
     ELSE concat_ws(',', seq, 'T', '') END AS rec \
     FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3)";
+
+/// Why a record could not be read: its sequence number if it was read, and
+/// what is wrong.
+type RecordError = (Option<i64>, &'static str);
 
 /// Decodes one record of a `SQLITE_BATCH` value into the row it stores and
 /// the rest of the batch. On failure: the row's sequence number if it was
 /// read, and what is wrong.
-fn stored_record(batch: &[u8]) -> Result<(StoredRow<'_>, &[u8]), (Option<i64>, &'static str)> {
+fn stored_record(batch: &[u8]) -> Result<(StoredRow<'_>, &[u8]), RecordError> {
     /// A decimal `i64` as SQLite writes one: no sign but `-`, no leading zero.
     fn integer(digits: &[u8]) -> Option<i64> {
         let magnitude = digits.strip_prefix(b"-").unwrap_or(digits);
@@ -202,14 +208,14 @@ fn stored_record(batch: &[u8]) -> Result<(StoredRow<'_>, &[u8]), (Option<i64>, &
             .and_then(integer)
             .ok_or((Some(seq), "its timestamp is not an integer")),
     }?;
-    let mut lengths = [0usize; 13];
+    let mut lengths = [0usize; 15];
     for length in &mut lengths {
         *length = next_field(&mut rest)
             .and_then(integer)
             .and_then(|n| usize::try_from(n).ok())
             .ok_or((Some(seq), "its record is malformed"))?;
     }
-    let mut texts: [&[u8]; 13] = [&[]; 13];
+    let mut texts: [&[u8]; 15] = [&[]; 15];
     for (text, length) in texts.iter_mut().zip(lengths) {
         if rest.len() < length {
             return Err((Some(seq), "its record is malformed"));
@@ -218,7 +224,7 @@ fn stored_record(batch: &[u8]) -> Result<(StoredRow<'_>, &[u8]), (Option<i64>, &
         *text = head;
         rest = tail;
     }
-    let [actor, role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, prev_hash, hash] =
+    let [actor, role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, prev_hash, hash, case_ref, initial_contact_id] =
         texts;
     Ok((
         StoredRow {
@@ -237,6 +243,7 @@ fn stored_record(batch: &[u8]) -> Result<(StoredRow<'_>, &[u8]), (Option<i64>, &
                 request_id,
                 detail,
             ],
+            extra: [case_ref, initial_contact_id],
             prev_hash,
             hash,
         },
@@ -255,6 +262,7 @@ mod tests {
         let stored = row.as_stored();
         let mut texts = stored.texts.to_vec();
         texts.extend([stored.prev_hash, stored.hash]);
+        texts.extend(stored.extra);
         let mut out = format!("{},{},", row.seq, row.ts_us).into_bytes();
         for t in &texts {
             out.extend(format!("{},", t.len()).bytes());
@@ -283,6 +291,8 @@ mod tests {
             detail: String::new(),
             prev_hash: "p".repeat(64),
             hash: "h".repeat(64),
+            case_ref: "CASE-1,2".into(),
+            initial_contact_id: "c-0".into(),
         };
         let mut batch = record_of(&row);
         batch.extend(record_of(&AuditRow {
@@ -304,7 +314,7 @@ mod tests {
         assert!(rest.is_empty());
 
         let whole = record_of(&row);
-        let refused: [(&[u8], Option<i64>); 8] = [
+        let refused: [(&[u8], Option<i64>); 9] = [
             (b"7.5,1,", None),
             (b"007,1,", None),
             (b"-0,1,", None),
@@ -312,6 +322,8 @@ mod tests {
             (b"7,T,", Some(7)),
             (b"7,1.5e3,", Some(7)),
             (b"7,1,2,3,", Some(7)),
+            // A record of the 13 columns before issue 16: too short.
+            (b"7,1,0,0,0,0,0,0,0,0,0,0,0,0,0,", Some(7)),
             (&whole[..whole.len() - 1], Some(7)),
         ];
         for (record, seq) in refused {

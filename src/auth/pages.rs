@@ -8,6 +8,7 @@ use serde::Deserialize;
 use askama::Template;
 
 use super::csrf;
+use super::kept::KeptForm;
 use super::password::Password;
 use super::principal::{
     current_principal, new_generation, Gatekeeper, SignedIn, AUTH_AT_KEY, GENERATION_KEY,
@@ -17,7 +18,6 @@ use super::throttle::{addr_bucket, user_bucket, Throttle, ThrottleDecision};
 use super::users::{AuthResult, Username};
 use super::Role;
 use crate::audit::{Action, AuditEvent};
-use super::kept::KeptForm;
 use crate::web::{html, local_path, request_meta, see_other, AppError, Layout};
 
 #[derive(Template)]
@@ -53,9 +53,7 @@ pub const RETURN_TO_KEY: &str = "return_to";
 fn notice(m: Option<&str>) -> Option<&'static str> {
     match m? {
         "signed_out" => Some("You have signed out."),
-        "expired" => Some(
-            "Your session ended. Sign in again to go back to the page you were on.",
-        ),
+        "expired" => Some("Your session ended. Sign in again to go back to the page you were on."),
         _ => None,
     }
 }

@@ -67,6 +67,12 @@ impl Username {
     }
 }
 
+/// An IANA time zone name this build knows (exact spelling, as listed in
+/// `chrono_tz::TZ_VARIANTS`), or `None`.
+pub fn parse_time_zone(name: &str) -> Option<chrono_tz::Tz> {
+    name.parse::<chrono_tz::Tz>().ok()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: i64,
@@ -332,6 +338,46 @@ impl Users {
         Self::revoke_sessions_in(conn, id).await
     }
 
+    /// The time zone the user reads times in (UTC when none was chosen, or
+    /// when the stored name is no longer a zone this build knows).
+    pub async fn time_zone(&self, user_id: i64) -> Result<chrono_tz::Tz, UserError> {
+        let zone: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT time_zone FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.db.pool)
+                .await?;
+        Ok(zone
+            .and_then(|(z,)| z)
+            .and_then(|z| parse_time_zone(&z))
+            .unwrap_or(chrono_tz::Tz::UTC))
+    }
+
+    /// Sets the user's time zone on `conn` (an audited change's
+    /// transaction); UTC is stored as NULL. The previous zone's name.
+    pub async fn set_time_zone_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        user_id: i64,
+        zone: chrono_tz::Tz,
+    ) -> Result<String, UserError> {
+        let before: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT time_zone FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some((before,)) = before else {
+            return Err(UserError::NotFound);
+        };
+        let stored = (zone != chrono_tz::Tz::UTC).then(|| zone.name().to_owned());
+        sqlx::query("UPDATE users SET time_zone = $1, updated_us = $2 WHERE id = $3")
+            .bind(stored)
+            .bind(self.clock.now_us())
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(before.unwrap_or_else(|| "UTC".to_owned()))
+    }
+
     pub async fn revoke_sessions(&self, user_id: i64) -> Result<(), UserError> {
         let mut conn = self.db.pool.acquire().await?;
         Self::revoke_sessions_in(&mut conn, user_id).await
@@ -358,6 +404,26 @@ mod tests {
         assert!(Username::parse("sam.supervisor@example").is_ok());
         for bad in ["", "a b", "<script>", "x\n", &"a".repeat(65), "ünï"] {
             assert!(Username::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn time_zones_are_iana_names_only() {
+        assert_eq!(
+            parse_time_zone("Europe/Paris"),
+            Some(chrono_tz::Tz::Europe__Paris)
+        );
+        assert_eq!(parse_time_zone("UTC"), Some(chrono_tz::Tz::UTC));
+        for bad in [
+            "",
+            "Mars/Olympus",
+            "europe/paris",
+            " UTC",
+            "<b>",
+            "Europe/Paris\n",
+            "../etc/passwd",
+        ] {
+            assert!(parse_time_zone(bad).is_none(), "{bad:?}");
         }
     }
 }

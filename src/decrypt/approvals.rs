@@ -99,6 +99,7 @@ impl Approvals {
     }
 
     /// On `conn`: an audited change's transaction.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -279,6 +280,24 @@ impl Approvals {
     }
 }
 
+/// The top bar's count of open requests, for supervisors who can decide them.
+#[async_trait::async_trait]
+impl crate::auth::principal::NavCounts for Approvals {
+    async fn open_requests(&self, p: &crate::auth::principal::Principal) -> i64 {
+        if p.role != crate::auth::Role::Supervisor {
+            return 0;
+        }
+        match self.open_for(&p.username).await {
+            Ok(n) => n,
+            Err(e) => {
+                // Only a hint: the requests page itself shows the truth.
+                tracing::warn!(error = %e, "cannot count open decrypt requests");
+                0
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,24 +313,6 @@ mod tests {
             "../../etc/passwd",
         ] {
             assert!(!valid_id(bad), "{bad}");
-        }
-    }
-}
-
-/// The top bar's count of open requests, for supervisors who can decide them.
-#[async_trait::async_trait]
-impl crate::auth::principal::NavCounts for Approvals {
-    async fn open_requests(&self, p: &crate::auth::principal::Principal) -> i64 {
-        if p.role != crate::auth::Role::Supervisor {
-            return 0;
-        }
-        match self.open_for(&p.username).await {
-            Ok(n) => n,
-            Err(e) => {
-                // Only a hint: the requests page itself shows the truth.
-                tracing::warn!(error = %e, "cannot count open decrypt requests");
-                0
-            }
         }
     }
 }

@@ -445,7 +445,7 @@ pub async fn stream_page(
         stream: stream.as_str().to_owned(),
         events,
         findings,
-        newer: page.forward_token.map(|token| link(token)),
-        older: page.backward_token.map(|token| link(token)),
+        newer: page.forward_token.map(&link),
+        older: page.backward_token.map(link),
     })
 }

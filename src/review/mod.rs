@@ -1,25 +1,32 @@
 //! The auditor's pages: browse and filter, export, verify, and the decrypt
-//! volume. Each is itself audited.
+//! volume. Each is itself audited, refusals included.
 
+mod alerts;
+mod charts;
+mod filter;
 mod volume;
 
 use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
+use chrono::TimeZone as _;
+use chrono_tz::Tz;
 use futures_util::StreamExt as _;
-use serde::Deserialize;
 
 use crate::audit::export::{self, ExportFormat};
 use crate::audit::ship::Shipper;
-use crate::audit::{Action, AuditEvent, AuditFilter, AuditLog, AuditRow, VerifyReport};
+use crate::audit::{Action, AuditLog, AuditRow, VerifyReport};
 use crate::auth::csrf;
 use crate::auth::principal::Auditor;
 use crate::auth::users::Users;
 use crate::auth::Role;
 use crate::clock::{format_us, SharedClock};
 use crate::decrypt::policy::BudgetLimit;
-use crate::web::{day_start_us, html, request_meta, AppError, Layout, Routes, DAY_US};
+use crate::web::{html, AppError, Layout, Routes};
+
+pub use alerts::AlertView;
+use filter::{AuditQuery, Refusal, KNOWN_OUTCOMES};
 
 /// What the auditor's pages use; registered once as app data.
 pub struct ReviewState {
@@ -43,6 +50,26 @@ pub fn configure(routes: &mut Routes) {
         .get("/audit/volume", auditor, volume::volume_page);
 }
 
+/// A stored time in the reader's zone, to the second.
+pub fn local_time(us: i64, zone: Tz) -> String {
+    zone.timestamp_micros(us)
+        .single()
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| format_us(us))
+}
+
+/// An id cut to `n` characters for a compact table (the whole id goes in
+/// the cell's `title`).
+fn short(id: &str, n: usize) -> String {
+    if id.chars().count() > n {
+        let mut s: String = id.chars().take(n).collect();
+        s.push('…');
+        s
+    } else {
+        id.to_owned()
+    }
+}
+
 /// One audit row as shown.
 pub struct AuditRowView {
     pub seq: i64,
@@ -51,27 +78,39 @@ pub struct AuditRowView {
     pub role: String,
     pub action: String,
     pub contact_id: String,
+    pub contact_short: String,
+    pub initial_contact_id: String,
+    pub initial_short: String,
     pub field: String,
     pub reason: String,
+    pub case_ref: String,
     pub outcome: String,
     pub client_addr: String,
     pub request_id: String,
+    pub request_short: String,
     pub detail: String,
+    pub hash: String,
     pub hash_prefix: String,
 }
 
-impl From<AuditRow> for AuditRowView {
-    fn from(r: AuditRow) -> Self {
+impl AuditRowView {
+    fn new(r: AuditRow, zone: Tz) -> Self {
         Self {
             seq: r.seq,
-            time: format_us(r.ts_us),
-            hash_prefix: r.hash.chars().take(12).collect(),
+            time: local_time(r.ts_us, zone),
+            hash_prefix: short(&r.hash, 12),
+            contact_short: short(&r.contact_id, 13),
+            initial_short: short(&r.initial_contact_id, 13),
+            request_short: short(&r.request_id, 8),
+            hash: r.hash,
             actor: r.actor,
             role: r.role,
             action: r.action,
             contact_id: r.contact_id,
+            initial_contact_id: r.initial_contact_id,
             field: r.field,
             reason: r.reason,
+            case_ref: r.case_ref,
             outcome: r.outcome,
             client_addr: r.client_addr,
             request_id: r.request_id,
@@ -88,14 +127,41 @@ pub struct VerifyView {
     pub bad_seq: i64,
 }
 
+/// One entry of a multi-select.
+pub struct Choice {
+    pub value: String,
+    pub selected: bool,
+}
+
+fn choices(known: &[&str], selected: &[String]) -> Vec<Choice> {
+    let mut out: Vec<Choice> = known
+        .iter()
+        .map(|v| Choice {
+            value: (*v).to_owned(),
+            selected: selected.iter().any(|s| s == v),
+        })
+        .collect();
+    // Values from a URL that the list does not offer stay selected.
+    for s in selected {
+        if !known.contains(&s.as_str()) {
+            out.push(Choice {
+                value: s.clone(),
+                selected: true,
+            });
+        }
+    }
+    out
+}
+
 #[derive(Template)]
 #[template(path = "review/audit.html")]
 pub struct AuditPage {
     pub layout: Layout,
+    pub zone: String,
     pub rows: Vec<AuditRowView>,
-    pub actions: Vec<&'static str>,
+    pub actions: Vec<Choice>,
+    pub outcomes: Vec<Choice>,
     pub f_actor: String,
-    pub f_action: String,
     pub f_contact: String,
     pub f_from: String,
     pub f_to: String,
@@ -103,16 +169,8 @@ pub struct AuditPage {
     pub filter_query: String,
     pub older: Option<i64>,
     pub verify: Option<VerifyView>,
-    pub error: Option<String>,
     pub alerts: Vec<AlertView>,
     pub shipping: Option<ShippingView>,
-}
-
-/// A supervisor refused over their decrypt budget.
-pub struct AlertView {
-    pub actor: String,
-    pub count: i64,
-    pub last: String,
 }
 
 pub struct ShippingView {
@@ -128,69 +186,23 @@ pub struct ShippingView {
 
 const PAGE_ROWS: i64 = 50;
 
-#[derive(Debug, Default, Deserialize)]
-pub struct AuditQuery {
-    actor: Option<String>,
-    action: Option<String>,
-    contact: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    before: Option<i64>,
-    format: Option<String>,
-}
-
-fn non_empty(s: &Option<String>) -> Option<String> {
-    crate::web::non_empty(s).map(str::to_owned)
-}
-
-impl AuditQuery {
-    fn filter(&self) -> Result<AuditFilter, AppError> {
-        let too_long =
-            |s: &Option<String>, n: usize| s.as_ref().is_some_and(|s| s.chars().count() > n);
-        if too_long(&self.actor, 64) || too_long(&self.contact, 128) {
-            return Err(AppError::BadRequest("A filter value is too long.".into()));
-        }
-        let action = non_empty(&self.action);
-        if let Some(a) = &action {
-            if Action::parse(a).is_none() {
-                return Err(AppError::BadRequest("Unknown action.".into()));
-            }
-        }
-        Ok(AuditFilter {
-            actor: non_empty(&self.actor),
-            action,
-            contact_id: non_empty(&self.contact),
-            from_us: non_empty(&self.from)
-                .map(|d| day_start_us(&d))
-                .transpose()?,
-            // "to" is inclusive: rows before the start of the next day.
-            to_us: non_empty(&self.to)
-                .map(|d| day_start_us(&d).map(|t| t + DAY_US))
-                .transpose()?,
-        })
-    }
-
-    /// The filter as a URL query string (without `before` and `format`).
-    fn query_string(&self) -> String {
-        let pairs: Vec<(&str, String)> = [
-            ("actor", &self.actor),
-            ("action", &self.action),
-            ("contact", &self.contact),
-            ("from", &self.from),
-            ("to", &self.to),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| non_empty(v).map(|v| (k, v)))
-        .collect();
-        serde_urlencoded::to_string(pairs).unwrap_or_default()
-    }
-
-    fn describe(&self) -> String {
-        let q = self.query_string();
-        if q.is_empty() {
-            "all rows".into()
-        } else {
-            q
+/// The request's filter, or a 400 page naming what was refused, with an
+/// `action` row (outcome `refused`) on the record.
+async fn parsed_query(
+    state: &State,
+    auditor: &Auditor,
+    req: &HttpRequest,
+    action: Action,
+) -> Result<AuditQuery, AppError> {
+    match AuditQuery::parse(req.query_string()) {
+        Ok(q) => Ok(q),
+        Err(Refusal(message)) => {
+            let p = auditor.principal();
+            state
+                .audit
+                .append(p.event(req, action, "refused", &message))
+                .await?;
+            Err(AppError::BadRequest(message))
         }
     }
 }
@@ -202,7 +214,8 @@ async fn page(
     query: &AuditQuery,
     verify: Option<VerifyReport>,
 ) -> Result<HttpResponse, AppError> {
-    let filter = query.filter()?;
+    let zone = state.users.time_zone(auditor.principal().user_id).await?;
+    let filter = query.filter(zone);
     let mut rows = state
         .audit
         .query(&filter, query.before, PAGE_ROWS + 1)
@@ -213,15 +226,20 @@ async fn page(
     } else {
         None
     };
+    let action_names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
     let page = AuditPage {
         layout: Layout::signed_in("Audit log", auditor.principal(), csrf::token(session)?),
-        rows: rows.into_iter().map(AuditRowView::from).collect(),
-        actions: Action::ALL.iter().map(|a| a.as_str()).collect(),
-        f_actor: query.actor.clone().unwrap_or_default(),
-        f_action: query.action.clone().unwrap_or_default(),
-        f_contact: query.contact.clone().unwrap_or_default(),
-        f_from: query.from.clone().unwrap_or_default(),
-        f_to: query.to.clone().unwrap_or_default(),
+        zone: zone.name().to_owned(),
+        rows: rows
+            .into_iter()
+            .map(|r| AuditRowView::new(r, zone))
+            .collect(),
+        actions: choices(&action_names, &query.actions),
+        outcomes: choices(&KNOWN_OUTCOMES, &query.outcomes),
+        f_actor: query.actors.join(", "),
+        f_contact: query.contact.clone(),
+        f_from: query.from.clone(),
+        f_to: query.to.clone(),
         filter_query: query.query_string(),
         older,
         verify: verify.map(|v| VerifyView {
@@ -231,42 +249,10 @@ async fn page(
             bad_seq: v.first_bad.as_ref().map_or(0, |b| b.seq),
             problem: v.first_bad.map(|b| b.problem).unwrap_or_default(),
         }),
-        error: None,
-        alerts: alerts(state).await?,
+        alerts: alerts::alerts(state, zone).await?,
         shipping: shipping(state).await?,
     };
     html(&page)
-}
-
-/// Budget refusals in the last day, per supervisor: the auditor's alerts.
-async fn alerts(state: &State) -> Result<Vec<AlertView>, AppError> {
-    let now = state.clock.now_us();
-    let counts = state
-        .audit
-        .counts_by_actor(
-            Action::DecryptDenied,
-            Some("budget_exceeded"),
-            now - DAY_US,
-            now + 1,
-        )
-        .await?;
-    let mut out = Vec::with_capacity(counts.len());
-    for (actor, count) in counts {
-        let filter = AuditFilter {
-            actor: Some(actor.clone()),
-            action: Some(Action::DecryptDenied.as_str().to_owned()),
-            ..AuditFilter::default()
-        };
-        let last = state
-            .audit
-            .query(&filter, None, 1)
-            .await?
-            .first()
-            .map(|r| format_us(r.ts_us))
-            .unwrap_or_default();
-        out.push(AlertView { actor, count, last });
-    }
-    Ok(out)
 }
 
 async fn shipping(state: &State) -> Result<Option<ShippingView>, AppError> {
@@ -297,20 +283,13 @@ pub async fn audit_page(
     auditor: Auditor,
     session: Session,
     req: HttpRequest,
-    query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let query = query.into_inner();
-    query.filter()?;
+    let query = parsed_query(&state, &auditor, &req, Action::AuditView).await?;
     let p = auditor.principal();
-    let event = AuditEvent::new(
-        Action::AuditView,
-        &p.username,
-        p.role.as_str(),
-        "ok",
-        &request_meta(&req),
-    )
-    .detail(query.describe());
-    state.audit.append(event).await?;
+    state
+        .audit
+        .append(p.event(&req, Action::AuditView, "ok", &query.describe()))
+        .await?;
     page(&state, &auditor, &session, &query, None).await
 }
 
@@ -318,22 +297,18 @@ pub async fn export(
     state: State,
     auditor: Auditor,
     req: HttpRequest,
-    query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let query = query.into_inner();
+    let query = parsed_query(&state, &auditor, &req, Action::AuditExport).await?;
     let format = ExportFormat::parse(query.format.as_deref().unwrap_or("csv"))
         .ok_or_else(|| AppError::BadRequest("Export format must be csv or jsonl.".into()))?;
-    let filter = query.filter()?;
+    // Exports are in UTC whatever the reader's zone, days included.
+    let filter = query.filter(Tz::UTC);
     let p = auditor.principal();
-    let event = AuditEvent::new(
-        Action::AuditExport,
-        &p.username,
-        p.role.as_str(),
-        "ok",
-        &request_meta(&req),
-    )
-    .detail(format!("{} {}", format.extension(), query.describe()));
-    state.audit.append(event).await?;
+    let detail = format!("{} {}", format.extension(), query.describe());
+    state
+        .audit
+        .append(p.event(&req, Action::AuditExport, "ok", &detail))
+        .await?;
     let stream = export::stream(state.audit.clone(), filter, format).map(|chunk| {
         chunk.map(web::Bytes::from).map_err(|e| {
             tracing::error!(error = %e, "audit export failed mid-stream");
@@ -370,16 +345,7 @@ pub async fn verify(
     let outcome = if report.ok() { "ok" } else { "broken" };
     state
         .audit
-        .append(
-            AuditEvent::new(
-                Action::AuditVerify,
-                &p.username,
-                p.role.as_str(),
-                outcome,
-                &request_meta(&req),
-            )
-            .detail(detail),
-        )
+        .append(p.event(&req, Action::AuditVerify, outcome, &detail))
         .await?;
     page(
         &state,

@@ -81,7 +81,9 @@ tokio::task_local! {
 }
 
 /// Runs a request with room to note who it is signed in as.
-pub(crate) fn nav_scope<F: std::future::Future>(f: F) -> impl std::future::Future<Output = F::Output> {
+pub(crate) fn nav_scope<F: std::future::Future>(
+    f: F,
+) -> impl std::future::Future<Output = F::Output> {
     SIGNED_IN.scope(std::cell::RefCell::new(None), f)
 }
 
@@ -100,7 +102,11 @@ impl Layout {
     /// An error page's layout: with the navigation and sign-out when the
     /// request was signed in, anonymous otherwise.
     pub fn for_error_page(title: &str) -> Self {
-        match SIGNED_IN.try_with(|cell| cell.borrow().clone()).ok().flatten() {
+        match SIGNED_IN
+            .try_with(|cell| cell.borrow().clone())
+            .ok()
+            .flatten()
+        {
             Some((user, csrf)) => Self {
                 title: title.to_owned(),
                 user: Some(user),

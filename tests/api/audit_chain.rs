@@ -96,7 +96,7 @@ async fn drop_append_only_triggers(db: &Db) {
 /// Row 20's columns under a forged sequence number (an SQL expression).
 fn forged_row(seq: &str) -> String {
     format!(
-        "INSERT INTO audit_log SELECT {seq}, ts_us, 'mallory', role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, hash, hash FROM audit_log WHERE seq = 20"
+        "INSERT INTO audit_log SELECT {seq}, ts_us, 'mallory', role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, hash, hash, case_ref, initial_contact_id FROM audit_log WHERE seq = 20"
     )
 }
 
@@ -313,7 +313,7 @@ async fn tamper_cases(backend: Backend) {
         ("edit the newest row", &["UPDATE audit_log SET actor = 'x' WHERE seq = 20"], 20),
         (
             "insert a row before the first",
-            &["INSERT INTO audit_log SELECT 0, ts_us, 'mallory', role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, prev_hash, hash FROM audit_log WHERE seq = 1"],
+            &["INSERT INTO audit_log SELECT 0, ts_us, 'mallory', role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, prev_hash, hash, case_ref, initial_contact_id FROM audit_log WHERE seq = 1"],
             0,
         ),
         ("edit a reason", &["UPDATE audit_log SET reason = 'nothing to see' WHERE seq = 7"], 7),
@@ -332,13 +332,13 @@ async fn tamper_cases(backend: Backend) {
             &[
                 "UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 7",
                 "UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1007",
-                "INSERT INTO audit_log SELECT 7, ts_us, 'mallory', role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, hash, hash FROM audit_log WHERE seq = 6",
+                "INSERT INTO audit_log SELECT 7, ts_us, 'mallory', role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, hash, hash, case_ref, initial_contact_id FROM audit_log WHERE seq = 6",
             ],
             7,
         ),
         (
             "append a forged row",
-            &["INSERT INTO audit_log SELECT 21, ts_us, 'mallory', role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, hash, hash FROM audit_log WHERE seq = 20"],
+            &["INSERT INTO audit_log SELECT 21, ts_us, 'mallory', role, action, contact_id, field, reason, outcome, client_addr, user_agent, request_id, detail, hash, hash, case_ref, initial_contact_id FROM audit_log WHERE seq = 20"],
             21,
         ),
     ];
@@ -501,4 +501,151 @@ async fn when_the_audit_store_refuses_writes_nobody_signs_in() {
     // Recovery: once the store takes writes again, sign-in works.
     sql(&app.state.db, "DROP TRIGGER audit_log_full").await;
     assert_redirects_to(&app.login(&c, "sam", PASSWORD).await, "/");
+}
+
+/// Issue 16: the case reference and the initial contact id are in the
+/// chain once set, and rows without them keep the bytes they always had.
+async fn new_columns_are_chained(backend: Backend) {
+    use hmac::{Hmac, Mac};
+    let Some(s) = store(backend).await else {
+        return;
+    };
+    // Rows as before issue 16 (neither column set) and rows with them.
+    append_n(&s.log, 3).await;
+    for i in 0..3 {
+        let ev = AuditEvent::new(
+            Action::Decrypt,
+            "sam",
+            "supervisor",
+            "ok",
+            &RequestMeta::default(),
+        )
+        .contact(&format!("leg-{i}"), "creditcard")
+        .reason("chargeback")
+        .case_ref(&format!("CASE-{i}"))
+        .initial_contact(&format!("initial-{i}"));
+        s.log.append(ev).await.unwrap();
+    }
+    assert!(s.log.verify().await.unwrap().ok());
+    // An old-format row's hash is the HMAC of the v1 layout, recomputed
+    // here by hand from its columns, nothing of the new encoding involved.
+    let secrets = Secrets::load_or_create(&s.secrets_dir).unwrap();
+    let row = s.log.row(2).await.unwrap().unwrap();
+    assert_eq!(
+        (row.case_ref.as_str(), row.initial_contact_id.as_str()),
+        ("", "")
+    );
+    let mut v1 = b"callvault-audit-v1".to_vec();
+    v1.extend(row.seq.to_be_bytes());
+    v1.extend(row.ts_us.to_be_bytes());
+    for text in [
+        &row.actor,
+        &row.role,
+        &row.action,
+        &row.contact_id,
+        &row.field,
+        &row.reason,
+        &row.outcome,
+        &row.client_addr,
+        &row.user_agent,
+        &row.request_id,
+        &row.detail,
+    ] {
+        v1.extend((text.len() as u32).to_be_bytes());
+        v1.extend(text.as_bytes());
+    }
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&secrets.audit_key).unwrap();
+    mac.update(row.prev_hash.as_bytes());
+    mac.update(&v1);
+    assert_eq!(hex::encode(mac.finalize().into_bytes()), row.hash);
+    let revealed = s.log.row(5).await.unwrap().unwrap();
+    assert_eq!(revealed.case_ref, "CASE-1");
+    assert_eq!(revealed.initial_contact_id, "initial-1");
+
+    type Case = (&'static str, &'static str, i64);
+    let cases: [Case; 5] = [
+        ("edit a case reference", "UPDATE audit_log SET case_ref = 'CASE-9' WHERE seq = 5", 5),
+        ("erase a case reference", "UPDATE audit_log SET case_ref = '' WHERE seq = 4", 4),
+        ("edit an initial contact id", "UPDATE audit_log SET initial_contact_id = 'other' WHERE seq = 6", 6),
+        ("add a case reference to an old row", "UPDATE audit_log SET case_ref = 'CASE-0' WHERE seq = 2", 2),
+        (
+            "swap the two columns",
+            "UPDATE audit_log SET case_ref = initial_contact_id, initial_contact_id = case_ref WHERE seq = 5",
+            5,
+        ),
+    ];
+    for (name, statement, expected) in cases {
+        let Some(t) = store(backend).await else {
+            return;
+        };
+        append_n(&t.log, 3).await;
+        for i in 0..3 {
+            let ev = AuditEvent::new(
+                Action::Decrypt,
+                "sam",
+                "supervisor",
+                "ok",
+                &RequestMeta::default(),
+            )
+            .case_ref(&format!("CASE-{i}"))
+            .initial_contact(&format!("initial-{i}"));
+            t.log.append(ev).await.unwrap();
+        }
+        assert!(t.log.verify().await.unwrap().ok());
+        drop_append_only_triggers(&t.db).await;
+        sql(&t.db, statement).await;
+        let report = t.log.verify().await.unwrap();
+        assert_eq!(bad_at(&report), expected, "{backend:?}: {name}: {report:?}");
+    }
+    if backend == Backend::Sqlite {
+        // The fast path's type checks cover the new columns too.
+        let Some(t) = store(backend).await else {
+            return;
+        };
+        append_n(&t.log, 5).await;
+        drop_append_only_triggers(&t.db).await;
+        sql(&t.db, "UPDATE audit_log SET case_ref = NULL WHERE seq = 3").await;
+        let report = t.log.verify().await.unwrap();
+        assert_eq!(bad_at(&report), 3, "{report:?}");
+        assert!(
+            report.first_bad.unwrap().problem.contains("well-formed"),
+            "named as a malformed row"
+        );
+    }
+}
+
+#[tokio::test]
+async fn case_references_and_initial_contact_ids_are_chained_on_sqlite() {
+    new_columns_are_chained(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn case_references_and_initial_contact_ids_are_chained_on_postgres() {
+    new_columns_are_chained(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn overlong_and_control_laden_case_references_are_cleaned_and_capped() {
+    let Some(s) = store(Backend::Sqlite).await else {
+        return;
+    };
+    let row = s
+        .log
+        .append(
+            AuditEvent::new(
+                Action::Decrypt,
+                "sam",
+                "supervisor",
+                "ok",
+                &RequestMeta::default(),
+            )
+            .case_ref(&format!("A\nB\u{0}{}", "c".repeat(200)))
+            .initial_contact(&"i".repeat(300)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.case_ref.chars().count(), 64);
+    assert!(row.case_ref.starts_with("ABccc"));
+    assert_eq!(row.initial_contact_id.chars().count(), 128);
+    assert!(s.log.verify().await.unwrap().ok());
 }

@@ -28,7 +28,11 @@ async fn auditors_filter_and_page_through_the_log() {
     assert_eq!(html.matches("<td>sup1 <span").count(), 40);
     assert!(!html.contains("Older rows"));
     let html = app.page(&c, "/audit?contact=contact-2").await;
-    assert_eq!(html.matches("<td>contact-2</td>").count(), 24);
+    assert_eq!(
+        html.matches("<code class=\"id\" title=\"contact-2\">contact-2</code>")
+            .count(),
+        24
+    );
     // Paging: 50 newest, then older ones.
     let html = app.page(&c, "/audit").await;
     assert!(html.contains("Older rows"));
@@ -68,6 +72,7 @@ async fn hostile_filters_are_refused_or_escaped() {
             "{bad}"
         );
     }
+    // Markup is refused, and the refusal repeats it escaped.
     let html = app
         .page(&c, "/audit?actor=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
         .await;
@@ -139,13 +144,14 @@ async fn exports_stream_every_matching_row_as_csv_or_jsonl() {
             .status(),
         StatusCode::BAD_REQUEST
     );
-    let exports = app
+    let exports: Vec<String> = app
         .audit_rows()
         .await
         .into_iter()
         .filter(|r| r.action == "audit_export")
-        .count();
-    assert_eq!(exports, 2);
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(exports, ["ok", "ok", "refused"]);
 }
 
 #[tokio::test]
@@ -245,4 +251,257 @@ fn assert_every_line_is_a_row(csv: &str) {
             "a line that is not a row: {line:?}"
         );
     }
+}
+
+/// A `<rect>`'s attributes as (name, value) pairs.
+fn rects(svg_part: &str) -> Vec<std::collections::HashMap<String, String>> {
+    svg_part
+        .split("<rect ")
+        .skip(1)
+        .map(|r| {
+            let tag = &r[..r.find('>').unwrap()];
+            tag.split("\" ")
+                .filter_map(|kv| kv.split_once("=\""))
+                .map(|(k, v)| (k.trim().to_owned(), v.trim_end_matches('"').to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+fn chart<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no {id}"));
+    let end = start + html[start..].find("</svg>").unwrap();
+    &html[start..end]
+}
+
+async fn reveal(app: &TestApp, actor: &str, n: usize) {
+    for _ in 0..n {
+        let ev = AuditEvent::new(
+            Action::Decrypt,
+            actor,
+            "supervisor",
+            "ok",
+            &RequestMeta::default(),
+        )
+        .contact("c-chart", "creditcard");
+        app.state.audit.append(ev).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_volume_charts_have_one_bar_per_day_per_supervisor_with_heights_to_scale() {
+    let app = spawn_app().await;
+    let day = std::time::Duration::from_secs(86_400);
+    // Day 0: ann 3, bob 1. Day 2: ann 1. Day 7 (today): bob 4. Day -20
+    // would be outside the chart: nobody revealed then.
+    reveal(&app, "ann", 3).await;
+    reveal(&app, "bob", 1).await;
+    app.clock.advance(2 * day);
+    reveal(&app, "ann", 1).await;
+    app.clock.advance(5 * day);
+    reveal(&app, "bob", 4).await;
+    let c = app.login_as(Role::Auditor).await;
+    let html = app.page(&c, "/audit/volume").await;
+    let today = (chrono::Utc::now() + chrono::Duration::days(7)).date_naive();
+    let date = |back: i64| {
+        (today - chrono::Duration::days(back))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let bars = rects(chart(&html, "chart-days"));
+    assert_eq!(bars.len(), 14 * 2, "one bar per day per supervisor");
+    let expected = [("ann", 7, 3), ("bob", 7, 1), ("ann", 5, 1), ("bob", 0, 4)];
+    for bar in &bars {
+        let count: i64 = bar["data-count"].parse().unwrap();
+        let want = expected
+            .iter()
+            .find(|(a, back, _)| bar["data-actor"] == *a && bar["data-day"] == date(*back))
+            .map_or(0, |e| e.2);
+        assert_eq!(count, want, "{bar:?}");
+        // Heights to scale: the largest count (4) fills the 160-unit area.
+        let height: f64 = bar["height"].parse().unwrap();
+        assert!(
+            (height - 160.0 * count as f64 / 4.0).abs() < 0.01,
+            "{bar:?}"
+        );
+    }
+    for back in 0..14 {
+        for actor in ["ann", "bob"] {
+            assert_eq!(
+                bars.iter()
+                    .filter(|b| b["data-actor"] == actor && b["data-day"] == date(back))
+                    .count(),
+                1,
+                "{actor} {}",
+                date(back)
+            );
+        }
+    }
+    assert!(html.contains("<title>ann, ") && html.contains("role=\"img\""));
+    assert!(
+        html.contains("the most in one day: 4 by bob on"),
+        "text alternative"
+    );
+    // The hour-of-day chart: 24 bars, every reveal of the last 28 days.
+    let hours = rects(chart(&html, "chart-hours"));
+    assert_eq!(hours.len(), 24);
+    let counts: Vec<i64> = hours
+        .iter()
+        .map(|b| b["data-count"].parse().unwrap())
+        .collect();
+    assert_eq!(counts.iter().sum::<i64>(), 9);
+    let max = *counts.iter().max().unwrap();
+    for bar in &hours {
+        let count: i64 = bar["data-count"].parse().unwrap();
+        let height: f64 = bar["height"].parse().unwrap();
+        assert!((height - 160.0 * count as f64 / max as f64).abs() < 0.01);
+    }
+    let mut hour_ids: Vec<usize> = hours
+        .iter()
+        .map(|b| b["data-hour"].parse().unwrap())
+        .collect();
+    hour_ids.sort_unstable();
+    assert_eq!(hour_ids, (0..24).collect::<Vec<_>>());
+    // The table is still there, and no script.
+    assert!(html.contains("<th>Usual per day</th>"));
+    assert!(!html.contains("<script"));
+}
+
+#[tokio::test]
+async fn alerts_cover_budget_refusals_leaks_failed_step_ups_and_unusual_volume() {
+    let app = spawn_app().await;
+    let meta = RequestMeta::default();
+    let append = |ev: AuditEvent| {
+        let log = app.state.audit.clone();
+        async move { log.append(ev).await.unwrap() }
+    };
+    append(
+        AuditEvent::new(
+            Action::DecryptDenied,
+            "ann",
+            "supervisor",
+            "budget_exceeded",
+            &meta,
+        )
+        .detail("20 of 20 per hour used"),
+    )
+    .await;
+    append(AuditEvent::new(
+        Action::LeakFound,
+        "viewer",
+        "supervisor",
+        "masked",
+        &meta,
+    ))
+    .await;
+    append(AuditEvent::new(
+        Action::StepUpFailed,
+        "bob",
+        "supervisor",
+        "refused",
+        &meta,
+    ))
+    .await;
+    append(AuditEvent::new(
+        Action::StepUpFailed,
+        "bob",
+        "supervisor",
+        "refused",
+        &meta,
+    ))
+    .await;
+    reveal(&app, "busy", 6).await;
+    reveal(&app, "calm", 5).await;
+    // Not alerts: a denial of another kind, a step-up that succeeded.
+    append(AuditEvent::new(
+        Action::DecryptDenied,
+        "dan",
+        "supervisor",
+        "denied",
+        &meta,
+    ))
+    .await;
+    append(AuditEvent::new(
+        Action::StepUp,
+        "dan",
+        "supervisor",
+        "ok",
+        &meta,
+    ))
+    .await;
+    let c = app.login_as(Role::Auditor).await;
+    let html = app.page(&c, "/audit").await;
+    let alerts = &html[html.find("id=\"alerts\"").unwrap()..];
+    let alerts = &alerts[..alerts.find("</div>").unwrap()];
+    assert!(
+        alerts.contains("ann: 1 decrypt(s) refused over budget"),
+        "{alerts}"
+    );
+    assert!(alerts.contains("viewer: 1 leak finding(s)"), "{alerts}");
+    assert!(alerts.contains("bob: 2 failed step-up(s)"), "{alerts}");
+    assert!(alerts.contains("busy: 6 reveal(s) in 24 hours"), "{alerts}");
+    assert!(
+        !alerts.contains("calm") && !alerts.contains("dan"),
+        "{alerts}"
+    );
+    assert_eq!(alerts.matches("<li class=\"alert-").count(), 4);
+    // Each links to its rows.
+    let links: Vec<String> = alerts
+        .split("<a href=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].replace("&#38;", "&"))
+        .collect();
+    assert_eq!(links.len(), 4);
+    for (link, action, n) in [
+        (&links[0], "decrypt_denied", 1),
+        (&links[1], "leak_found", 1),
+        (&links[2], "step_up_failed", 2),
+        (&links[3], "decrypt", 6),
+    ] {
+        let page = app.page(&c, link).await;
+        assert_eq!(
+            page.matches(&format!("<tr class=\"action-{action}\">"))
+                .count(),
+            n,
+            "{link}"
+        );
+        assert_eq!(page.matches("<tr class=\"action-").count(), n, "{link}");
+    }
+}
+
+#[tokio::test]
+async fn ids_stay_on_one_line_shortened_with_the_whole_value_in_a_title() {
+    let app = spawn_app().await;
+    let id = "0b8c2f3e-6a1d-4f5e-9b7a-123456789abc";
+    let meta = RequestMeta {
+        request_id: "req-0123456789abcdef".into(),
+        ..RequestMeta::default()
+    };
+    app.state
+        .audit
+        .append(
+            AuditEvent::new(Action::Decrypt, "sam", "supervisor", "ok", &meta)
+                .contact(id, "creditcard")
+                .reason("<b>chargeback</b>")
+                .case_ref("<i>CASE-1</i>")
+                .initial_contact("f00d-initial-0000-1111"),
+        )
+        .await
+        .unwrap();
+    let c = app.login_as(Role::Auditor).await;
+    let html = app.page(&c, "/audit?action=decrypt").await;
+    assert!(html.contains("<div class=\"table-scroll\">"));
+    assert!(html.contains(&format!(
+        "<code class=\"id\" title=\"{id}\">0b8c2f3e-6a1d…</code>"
+    )));
+    assert!(html.contains("<code class=\"id\" title=\"req-0123456789abcdef\">req-0123…</code>"));
+    assert!(html.contains("title=\"f00d-initial-0000-1111\">f00d-initial-…</code>"));
+    // The case reference is shown, escaped like every text.
+    assert!(html.contains("&#60;i&#62;CASE-1&#60;/i&#62;"), "{html}");
+    assert!(!html.contains("<i>CASE-1") && !html.contains("<b>chargeback"));
+    let css = app.page(&c, "/static/app.css").await;
+    assert!(css.contains("/* audit pages (issue 16) */"));
+    assert!(css.contains(".table-scroll { max-width: 100%; overflow-x: auto;"));
 }

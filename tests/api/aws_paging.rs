@@ -50,7 +50,7 @@ pub fn contact(i: usize) -> FakeContact {
     FakeContact {
         initial_contact_id: id.clone(),
         id,
-        channel: if i % 5 == 0 { "CHAT" } else { "VOICE" }.into(),
+        channel: if i.is_multiple_of(5) { "CHAT" } else { "VOICE" }.into(),
         initiated_secs: now_secs() - 60.0 * i as f64 - 30.0,
         attributes: BTreeMap::from([(
             "tier".to_owned(),

@@ -42,7 +42,10 @@ async fn fits_every_width(b: &Client, name: &str) -> Step {
             .await
             .map_err(fail("page width"))?;
         let png = b.screenshot().await.map_err(fail("screenshot"))?;
-        let _ = std::fs::write(screenshot_dir().join(format!("issue16-{name}-{width}.png")), png);
+        let _ = std::fs::write(
+            screenshot_dir().join(format!("issue16-{name}-{width}.png")),
+            png,
+        );
         let (doc, viewport) = (sizes[0].as_u64(), sizes[1].as_u64());
         if doc.is_none() || doc != viewport {
             return Err(format!(
@@ -113,10 +116,7 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client) -> Step {
     for format in ["csv", "jsonl"] {
         let body = reqwest::Client::new()
             .get(app.url(&format!("/audit/export?format={format}&action=decrypt")))
-            .header(
-                "cookie",
-                format!("callvault_session={}", cookie.value()),
-            )
+            .header("cookie", format!("callvault_session={}", cookie.value()))
             .send()
             .await
             .map_err(fail("export"))?
@@ -124,7 +124,9 @@ async fn journey(app: &TestApp, sup: &Client, aud: &Client) -> Step {
             .await
             .map_err(fail("export body"))?;
         if !body.contains("CB-2026/0042") {
-            return Err(format!("the {format} export has no case reference: {body:.300}"));
+            return Err(format!(
+                "the {format} export has no case reference: {body:.300}"
+            ));
         }
         if body.contains(&card) {
             return Err(format!("the {format} export holds the value"));
@@ -154,7 +156,10 @@ async fn a_reveal_and_the_audit_log_in_a_real_browser_at_phone_and_desk_widths()
     if let Err(e) = &result {
         for (name, b) in [("supervisor", &sup), ("auditor", &aud)] {
             if let Ok(png) = b.screenshot().await {
-                let _ = std::fs::write(screenshot_dir().join(format!("issue16-failed-{name}.png")), png);
+                let _ = std::fs::write(
+                    screenshot_dir().join(format!("issue16-failed-{name}.png")),
+                    png,
+                );
             }
         }
         eprintln!("issue 16 browser journey failed: {e}");

@@ -25,8 +25,10 @@ async fn a_supervisor_finds_a_contact_and_sees_only_ciphertext() {
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert_eq!(html.matches("badge\">encrypted").count(), 2, "{html}");
-    assert!(html.contains("The caller's <b>creditcard</b>")
-            && html.contains("The caller's <b>zipcode</b>"));
+    assert!(
+        html.contains("The caller's <b>creditcard</b>")
+            && html.contains("The caller's <b>zipcode</b>")
+    );
     assert!(!html.contains(&demo_card(0)) && !html.contains(&demo_zip(0)));
     let row = app.last_audit("contact_view").await.unwrap();
     assert_eq!(

@@ -214,7 +214,9 @@ async fn search_by_contact_finds_that_contacts_events_only() {
     // Four event rows, plus the two ciphertext summaries naming their contact.
     assert_eq!(
         html.matches(&format!("<code>{id}</code>")).count()
-            + html.matches(&format!("<code class=\"id\">{id}</code>")).count(),
+            + html
+                .matches(&format!("<code class=\"id\">{id}</code>"))
+                .count(),
         6
     );
     assert!(!html.contains(&demo_contact_id(8)));

@@ -184,6 +184,18 @@ fn routes(target: i64, sso: bool) -> Vec<Route> {
             ],
             [S303, 401, 401, 401],
         ),
+        (
+            "GET",
+            "/account/settings".into(),
+            vec![],
+            [S303, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/account/settings".into(),
+            vec![("time_zone", "Europe/Paris".into())],
+            [S303, 200, 200, 200],
+        ),
         ("GET", "/approvals".into(), vec![], [S303, 200, 403, 403]),
         (
             "POST",

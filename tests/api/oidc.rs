@@ -216,17 +216,21 @@ impl OwnProvider {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start node");
+        // Owned at once, so it is killed and reaped on every path.
+        let mut own = Self {
+            child,
+            issuer: String::new(),
+            _dir: dir,
+        };
         for _ in 0..100 {
             if let Ok(text) = std::fs::read_to_string(&file) {
                 let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                return Some(Self {
-                    child,
-                    issuer: v["issuer"].as_str().unwrap().to_owned(),
-                    _dir: dir,
-                });
+                own.issuer = v["issuer"].as_str().unwrap().to_owned();
+                return Some(own);
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        own.stop();
         panic!("the test's own OpenID Provider did not start");
     }
 

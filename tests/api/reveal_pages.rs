@@ -67,7 +67,10 @@ async fn the_budget_left_is_shown_beside_the_reveal_forms_and_counts_down() {
         );
     }
     let page = app.page(&c, &format!("/contacts/{id}")).await;
-    assert!(page.contains(r#"<p class="error" id="budget""#), "spent: shown as such");
+    assert!(
+        page.contains(r#"<p class="error" id="budget""#),
+        "spent: shown as such"
+    );
     // Without a budget nothing is claimed.
     let open = spawn_demo_app_custom(|_, _| {}, |s| s.policy.budget = BudgetLimit(None)).await;
     let c = open.login_as(Role::Supervisor).await;
@@ -198,6 +201,7 @@ async fn case_references_follow_the_pattern_and_hostile_ones_are_refused_and_rec
     assert_eq!(r.status(), StatusCode::OK);
     let body = r.text().await.unwrap();
     assert!(body.contains("CB-2026/0042") && body.contains(&demo_card(3)));
+    assert_eq!(app.last_audit("decrypt").await.unwrap().case_ref, "CB-2026/0042");
     assert_audit_free_of(&app, &demo_card(3)).await;
 
     // A deployment's own label, pattern and requirement.
@@ -223,11 +227,8 @@ async fn case_references_follow_the_pattern_and_hostile_ones_are_refused_and_rec
 
 #[tokio::test]
 async fn the_revealed_value_is_hidden_until_asked_for_and_its_page_replaces_itself() {
-    let app = spawn_demo_app_custom(
-        |_, _| {},
-        |s| s.policy.show_for = Duration::from_secs(30),
-    )
-    .await;
+    let app =
+        spawn_demo_app_custom(|_, _| {}, |s| s.policy.show_for = Duration::from_secs(30)).await;
     let c = app.login_as(Role::Supervisor).await;
     let id = demo_contact_id(4);
     let r = app.decrypt(&c, &id, "creditcard", "chargeback 4").await;
@@ -315,7 +316,11 @@ async fn off_site_and_malformed_return_targets_are_refused() {
 async fn error_pages_keep_the_navigation_and_sign_out_of_signed_in_people() {
     let app = spawn_demo_app().await;
     let sup = app.login_as(Role::Supervisor).await;
-    for path in ["/contacts/not%20a%20contact", "/no-such-page", "/admin/users"] {
+    for path in [
+        "/contacts/not%20a%20contact",
+        "/no-such-page",
+        "/admin/users",
+    ] {
         let r = sup.get(app.url(path)).send().await.unwrap();
         assert!(r.status().is_client_error(), "{path}");
         let body = r.text().await.unwrap();
@@ -335,11 +340,8 @@ async fn error_pages_keep_the_navigation_and_sign_out_of_signed_in_people() {
 
 #[tokio::test]
 async fn supervisors_see_how_many_requests_wait_for_their_decision() {
-    let app = spawn_demo_app_custom(
-        |_, _| {},
-        |s| s.policy.approval = ApprovalMode::Required,
-    )
-    .await;
+    let app =
+        spawn_demo_app_custom(|_, _| {}, |s| s.policy.approval = ApprovalMode::Required).await;
     app.add_user("sam", Role::Supervisor).await;
     app.add_user("bob", Role::Supervisor).await;
     let sam = client();
@@ -351,7 +353,10 @@ async fn supervisors_see_how_many_requests_wait_for_their_decision() {
     let r = reveal_with_case(&app, &sam, &id, "chargeback 6", "CB-6").await;
     assert_redirects_to(&r, "/approvals?m=requested");
     // The request keeps its case reference.
-    assert!(app.page(&bob, "/approvals").await.contains("case <b>CB-6</b>"));
+    assert!(app
+        .page(&bob, "/approvals")
+        .await
+        .contains("case <b>CB-6</b>"));
     let page = app.page(&bob, "/contacts").await;
     assert!(
         page.contains(r#"id="open-requests" aria-label="1 waiting for your decision">1<"#),
@@ -362,4 +367,39 @@ async fn supervisors_see_how_many_requests_wait_for_their_decision() {
     // Expired requests are not counted.
     app.clock.advance(Duration::from_secs(16 * 60));
     assert!(!app.page(&bob, "/").await.contains(r#"id="open-requests""#));
+}
+
+#[tokio::test]
+async fn a_reveal_on_a_transferred_leg_carries_the_case_and_is_found_by_the_initial_contact_id() {
+    use lambda_encrypt::context::ContactId;
+    let leg = "ffffffff-0000-4000-8000-000000000001".to_owned();
+    let first = demo_contact_id(0);
+    let app = spawn_demo_app_with(|data, _| {
+        let mut c = data.contacts[0].clone();
+        c.summary.initial_contact_id = Some(c.summary.id.clone());
+        c.summary.id = ContactId::parse(&leg).unwrap();
+        c.attributes.clear();
+        data.contacts.push(c);
+    })
+    .await;
+    let sup = app.login_as(Role::Supervisor).await;
+    let r = reveal_with_case(&app, &sup, &leg, "chargeback 0", "CB-0").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains(&demo_card(0)));
+    let row = app.last_audit("decrypt").await.unwrap();
+    assert_eq!(
+        (
+            row.contact_id.as_str(),
+            row.initial_contact_id.as_str(),
+            row.case_ref.as_str()
+        ),
+        (leg.as_str(), first.as_str(), "CB-0")
+    );
+    // The auditor asks by the id the call started with (a prefix of it).
+    let aud = app.login_as(Role::Auditor).await;
+    let page = app
+        .page(&aud, &format!("/audit?action=decrypt&contact={}", &first[..8]))
+        .await;
+    assert!(page.contains(&leg) && page.contains("CB-0"), "{page}");
+    assert_audit_free_of(&app, &demo_card(0)).await;
 }
