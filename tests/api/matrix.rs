@@ -437,7 +437,12 @@ async fn every_route_answers_every_sso_signed_in_role_as_designed() {
         .audit_rows()
         .await
         .into_iter()
-        .filter(|r| r.action.starts_with("decrypt") || r.action == "step_up_required")
+        .filter(|r| {
+            matches!(
+                r.action.as_str(),
+                "decrypt" | "decrypt_denied" | "decrypt_failed" | "step_up_required"
+            )
+        })
         .filter(|r| r.actor == "sam.sso")
         .map(|r| format!("{}:{}", r.action, r.outcome))
         .collect();
