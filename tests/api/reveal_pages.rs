@@ -201,7 +201,10 @@ async fn case_references_follow_the_pattern_and_hostile_ones_are_refused_and_rec
     assert_eq!(r.status(), StatusCode::OK);
     let body = r.text().await.unwrap();
     assert!(body.contains("CB-2026/0042") && body.contains(&demo_card(3)));
-    assert_eq!(app.last_audit("decrypt").await.unwrap().case_ref, "CB-2026/0042");
+    assert_eq!(
+        app.last_audit("decrypt").await.unwrap().case_ref,
+        "CB-2026/0042"
+    );
     assert_audit_free_of(&app, &demo_card(3)).await;
 
     // A deployment's own label, pattern and requirement.
@@ -398,7 +401,10 @@ async fn a_reveal_on_a_transferred_leg_carries_the_case_and_is_found_by_the_init
     // The auditor asks by the id the call started with (a prefix of it).
     let aud = app.login_as(Role::Auditor).await;
     let page = app
-        .page(&aud, &format!("/audit?action=decrypt&contact={}", &first[..8]))
+        .page(
+            &aud,
+            &format!("/audit?action=decrypt&contact={}", &first[..8]),
+        )
         .await;
     assert!(page.contains(&leg) && page.contains("CB-0"), "{page}");
     assert_audit_free_of(&app, &demo_card(0)).await;
