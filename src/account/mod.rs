@@ -14,7 +14,7 @@ use crate::audit::{Action, AuditEvent, AuditLog};
 use crate::auth::csrf;
 use crate::auth::password::Password;
 use crate::auth::principal::{Principal, SignedIn};
-use crate::auth::step_up::{StepUp, STEP_UP_KEY};
+use crate::auth::step_up::StepUp;
 use crate::auth::throttle::{Throttle, ThrottleDecision};
 use crate::auth::totp::{Enrolment, NewEnrolment, TotpError, TotpStore};
 use crate::auth::users::{AuthResult, Users};
@@ -306,12 +306,7 @@ pub async fn totp_confirm(
     {
         Ok(()) => {
             // The confirming code is also a fresh step-up.
-            session
-                .insert(
-                    STEP_UP_KEY,
-                    StepUp::new(p.user_id, &p.generation, state.clock.now_us()),
-                )
-                .map_err(|e| AppError::Internal(format!("session: {e}")))?;
+            StepUp::record(&session, p.user_id, &p.generation, state.clock.now_us())?;
             totp_view(
                 &state,
                 &session,
@@ -413,12 +408,7 @@ pub async fn step_up(
     .await?
     {
         Ok(()) => {
-            session
-                .insert(
-                    STEP_UP_KEY,
-                    StepUp::new(p.user_id, &p.generation, state.clock.now_us()),
-                )
-                .map_err(|e| AppError::Internal(format!("session: {e}")))?;
+            StepUp::record(&session, p.user_id, &p.generation, state.clock.now_us())?;
             Ok(see_other(&next))
         }
         Err(message) => step_up_page(

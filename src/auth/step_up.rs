@@ -27,6 +27,21 @@ impl StepUp {
     }
 }
 
+impl StepUp {
+    /// Records a passed step-up by `user_id` in the sign-in `generation` at
+    /// `at_us` in the session (replacing any earlier one).
+    pub fn record(
+        session: &actix_session::Session,
+        user_id: i64,
+        generation: &str,
+        at_us: i64,
+    ) -> Result<(), crate::web::AppError> {
+        session
+            .insert(STEP_UP_KEY, Self::new(user_id, generation, at_us))
+            .map_err(|e| crate::web::AppError::Internal(format!("session: {e}")))
+    }
+}
+
 /// Whether `stepped` is a step-up by `user_id` in the sign-in `generation`,
 /// still fresh at `now_us`.
 pub fn step_up_fresh(

@@ -15,7 +15,7 @@ use crate::auth::principal::{
     SSO_EXPIRY_KEY,
 };
 use crate::auth::session_store::USER_ID_KEY;
-use crate::auth::step_up::{StepUp, STEP_UP_KEY};
+use crate::auth::step_up::StepUp;
 use crate::auth::users::UserError;
 use crate::auth::Role;
 use crate::web::{html, request_meta, see_other, AppError, Layout, RequestMeta};
@@ -226,12 +226,7 @@ async fn finish_step_up(
                 .detail(format!("sso subject={subject} auth_time={auth_time}")),
         )
         .await?;
-    session
-        .insert(
-            STEP_UP_KEY,
-            StepUp::new(ctx.user_id, &ctx.generation, state.clock.now_us()),
-        )
-        .map_err(|e| AppError::Internal(format!("session: {e}")))?;
+    StepUp::record(session, ctx.user_id, &ctx.generation, state.clock.now_us())?;
     let mut res = see_other(&ctx.next);
     res.add_removal_cookie(&sso.removal_cookie())
         .map_err(|e| AppError::Internal(format!("sso cookie: {e}")))?;
