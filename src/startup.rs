@@ -184,6 +184,7 @@ fn register(s: &Services) -> Registry {
             approvals: s.approvals.clone(),
             directory: Some(Arc::clone(&s.directory)),
             decryptor: s.decryptor.clone(),
+            grants: crate::decrypt::grants::Grants::new(s.db.clone(), s.clock.clone()),
             legacy: s.settings.legacy_context.clone(),
             policy,
             external_sign_in: external.is_some(),

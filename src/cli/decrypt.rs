@@ -14,6 +14,7 @@ use crate::audit::Refusal as _;
 use crate::auth::principal::Principal;
 use crate::config::{Settings, StorageArgs};
 use crate::decrypt::admission::Asker;
+use crate::decrypt::service::OpenError;
 use crate::decrypt::{Ask, Channel, Decryptor, Outcome, RevealError, Reveals, SecondFactor};
 use crate::sources::ContactDirectory;
 
@@ -69,6 +70,7 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
         clock: cmd.clock.clone(),
         directory,
         decryptor,
+        grants: crate::decrypt::grants::Grants::new(cmd.db.clone(), cmd.clock.clone()),
         legacy: settings.legacy_context.clone(),
         policy: settings.policy.clone(),
         // Accounts an identity provider signs in have no authenticator
@@ -101,8 +103,18 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
     );
     ask.given_value = args.ciphertext;
     let proof = SecondFactor::Terminal(Box::new(|| read_code().ok()));
-    match reveals.reveal(ask, proof).await {
-        Ok(Outcome::Revealed(revealed)) => {
+    let meta = ask.meta.clone();
+    let granted = match reveals.reveal(ask, proof).await {
+        Ok(Outcome::Granted(grant)) => grant,
+        // The command line never asks for approval (refused above).
+        Ok(Outcome::Requested(_)) => return Ok(ExitCode::from(2)),
+        Err(e) => return refused(e),
+    };
+    match reveals
+        .open(&granted.id, granted.user_id, &granted.generation, meta)
+        .await
+    {
+        Ok(revealed) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             out.write_all(revealed.plaintext.expose())?;
@@ -111,9 +123,17 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
             eprintln!("recorded as audit row {}", revealed.audit_seq);
             Ok(ExitCode::SUCCESS)
         }
-        // The command line never asks for approval (refused above).
-        Ok(Outcome::Requested(_)) => Ok(ExitCode::from(2)),
-        Err(RevealError::Refused(recorded)) => {
+        Err(OpenError::Refused(recorded)) => refused(RevealError::Refused(recorded)),
+        Err(OpenError::Audit(e)) => Err(e.into()),
+        Err(OpenError::Grant(e)) => Err(CliError::Usage(e.to_string())),
+    }
+}
+
+/// A reveal that did not happen, as the command line says it: the same
+/// refusal and outcome as the web, exit status 2.
+fn refused(e: RevealError) -> Result<ExitCode, CliError> {
+    match e {
+        RevealError::Refused(recorded) => {
             let refusal = recorded.refusal();
             eprintln!(
                 "callvault: nothing was revealed ({}): {refusal}; the attempt was recorded as audit row {}",
@@ -122,8 +142,8 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
             );
             Ok(ExitCode::from(2))
         }
-        Err(RevealError::Audit(e)) => Err(e.into()),
-        Err(RevealError::Totp(e)) => Err(CliError::Usage(e.to_string())),
-        Err(RevealError::Requests(e)) => Err(CliError::Db(crate::db::DbError::Query(e))),
+        RevealError::Audit(e) => Err(e.into()),
+        RevealError::Totp(e) => Err(CliError::Usage(e.to_string())),
+        RevealError::Requests(e) => Err(CliError::Db(crate::db::DbError::Query(e))),
     }
 }

@@ -34,6 +34,9 @@ pub struct RequestView {
     pub expires: String,
     pub decided_by: String,
     pub status: String,
+    /// The status in words, naming who did what: "approved by kim",
+    /// "revealed by sam (approved by kim)", "rejected by kim: wrong contact".
+    pub status_text: String,
 }
 
 #[derive(Template)]
@@ -41,7 +44,13 @@ pub struct RequestView {
 pub struct ApprovalsPage {
     pub layout: Layout,
     pub mine: Vec<RequestView>,
+    /// Others' requests waiting for a decision: the inbox.
+    pub inbox: Vec<RequestView>,
+    /// Others' requests already decided, used or expired (last 24 hours).
     pub others: Vec<RequestView>,
+    /// Seconds until the page refreshes itself, while one of the viewer's
+    /// requests waits for a decision (0: no refresh).
+    pub refresh_secs: u64,
     pub enabled: bool,
     pub expiry_min: u64,
     pub notice: Option<&'static str>,
@@ -49,7 +58,15 @@ pub struct ApprovalsPage {
 
 fn view(r: &DecryptRequest, me: &str, now_us: i64) -> RequestView {
     let status = r.shown_status(now_us).to_owned();
+    let status_text = match status.as_str() {
+        "approved" => format!("approved by {}", r.decided_by),
+        "used" => format!("revealed by {} (approved by {})", r.requester, r.decided_by),
+        "rejected" if r.decision_note.is_empty() => format!("rejected by {}", r.decided_by),
+        "rejected" => format!("rejected by {}: {}", r.decided_by, r.decision_note),
+        other => other.to_owned(),
+    };
     RequestView {
+        status_text,
         id: r.id.clone(),
         mine: r.requester == me,
         can_decide: r.requester != me && status == "pending",
@@ -85,6 +102,8 @@ pub async fn approvals_page(
         .iter()
         .map(|r| view(r, &p.username, now))
         .partition(|v| v.mine);
+    let (inbox, others): (Vec<_>, Vec<_>) = others.into_iter().partition(|v| v.status == "pending");
+    let waiting = mine.iter().any(|v| v.status == "pending");
     let notice = match q.m.as_deref() {
         Some("requested") => Some(
             "Request created. Another supervisor must approve it before you can reveal the value.",
@@ -97,7 +116,9 @@ pub async fn approvals_page(
     };
     html(&ApprovalsPage {
         layout: Layout::signed_in("Decrypt requests", p, csrf::token(&session)?),
+        refresh_secs: if waiting { 15 } else { 0 },
         mine,
+        inbox,
         others,
         enabled: state.policy.approval == ApprovalMode::Required,
         expiry_min: state.policy.approval_expiry.as_secs() / 60,
@@ -179,20 +200,35 @@ fn approval_event(
     event
 }
 
+/// Longest rejection note kept (characters).
+const MAX_NOTE_CHARS: usize = 200;
+
+#[derive(serde::Deserialize, Default)]
+pub struct DecisionForm {
+    #[serde(default)]
+    note: String,
+}
+
 async fn decide(
     state: State,
     sup: Supervisor,
     req: HttpRequest,
     id: String,
     approve: bool,
+    note: &str,
 ) -> Result<HttpResponse, AppError> {
     let p = sup.principal();
+    let note: String = crate::text::one_line(note)
+        .trim()
+        .chars()
+        .take(MAX_NOTE_CHARS)
+        .collect();
     // The decision and its audit row commit together, or neither does.
     let mut change = state.reveals.audit.begin_change().await?;
     match state
         .reveals
         .approvals
-        .decide(change.conn(), &id, &p.username, approve)
+        .decide(change.conn(), &id, &p.username, approve, &note)
         .await
     {
         Ok(r) => {
@@ -205,7 +241,11 @@ async fn decide(
                     outcome,
                     Some(&r),
                     &id,
-                    &format!("requested by {}", r.requester),
+                    &if r.decision_note.is_empty() {
+                        format!("requested by {}", r.requester)
+                    } else {
+                        format!("requested by {}; note: {}", r.requester, r.decision_note)
+                    },
                 ))
                 .await?;
             Ok(see_other(&format!("/approvals?m={outcome}")))
@@ -226,7 +266,7 @@ pub async fn approve(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    decide(state, sup, req, id.into_inner(), true).await
+    decide(state, sup, req, id.into_inner(), true, "").await
 }
 
 pub async fn reject(
@@ -234,8 +274,10 @@ pub async fn reject(
     sup: Supervisor,
     req: HttpRequest,
     id: web::Path<String>,
+    form: Option<web::Form<DecisionForm>>,
 ) -> Result<HttpResponse, AppError> {
-    decide(state, sup, req, id.into_inner(), false).await
+    let note = form.map(|f| f.into_inner().note).unwrap_or_default();
+    decide(state, sup, req, id.into_inner(), false, &note).await
 }
 
 /// The requester's single reveal of an approved request. The request is
@@ -269,11 +311,9 @@ pub async fn reveal(
     let meta = request_meta(&req);
     let kept = Kept {
         back: "/approvals".to_owned(),
-        contact_id: request.contact_id.clone(),
         field: request.field.clone(),
         reason: request.reason.clone(),
         case_ref: request.case_ref.clone(),
-        request_id: meta.request_id.clone(),
     };
     let channel = Channel::Approval {
         request_id: id,

@@ -10,8 +10,10 @@ mod answer;
 pub mod approvals;
 mod approvals_page;
 pub mod case;
+pub mod grants;
 pub mod policy;
 mod reveal_form;
+mod reveal_page;
 pub mod service;
 
 pub use admission::{Ask, Channel, RevealError, RevealRefusal, SecondFactor};
@@ -44,6 +46,7 @@ pub fn configure(routes: &mut Routes) {
             Access::SignedIn,
             reveal_form::decrypt,
         )
+        .get("/reveals/{id}", supervisor, reveal_page::reveal_page)
         .get("/approvals", supervisor, approvals_page::approvals_page)
         .post(
             "/approvals/{id}/approve",
@@ -139,9 +142,15 @@ impl Decryptor {
 /// A value revealed through the admission, its row committed.
 pub struct Revealed {
     pub plaintext: Plaintext,
+    pub contact_id: lambda_encrypt::context::ContactId,
+    pub field: String,
+    pub case_ref: String,
     /// Decrypted under the reference solution's fixed context.
     pub legacy: bool,
     pub audit_seq: i64,
+    /// The request whose audit row admitted it (matches KMS's CloudTrail
+    /// event by time and encryption context).
+    pub request_id: String,
     pub fingerprint: String,
 }
 

@@ -4,45 +4,28 @@
 //! the refusal. Also what every reveal form shows (`form_view`).
 
 use actix_session::Session;
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use askama::Template;
 use lambda_encrypt::context::ContactId;
 use serde::Deserialize;
 
 use super::admission::{Ask, Channel, RevealError, RevealRefusal, SecondFactor};
 use super::service::Outcome;
 use super::RevealState;
-use crate::auth::csrf;
 use crate::auth::kept::KeptForm;
 use crate::auth::principal::{Principal, SignedIn};
 use crate::auth::step_up::{StepUp, STEP_UP_KEY};
-use crate::web::{html, request_meta, see_other, AppError, Layout};
+use crate::web::{request_meta, see_other, AppError};
 
 type State = web::Data<RevealState>;
-
-#[derive(Template)]
-#[template(path = "decrypt/reveal.html")]
-pub struct RevealPage {
-    pub layout: Layout,
-    pub contact_id: String,
-    pub field: String,
-    pub value: String,
-    pub legacy: bool,
-    pub case_ref: String,
-    /// Seconds until the page replaces itself with the contact page.
-    pub show_secs: u64,
-    pub audit_seq: i64,
-    pub request_id: String,
-}
 
 /// Parses a contact id from a path or form, or answers 404 (hostile values included).
 pub fn contact_id(raw: &str) -> Result<ContactId, AppError> {
     ContactId::parse(raw).map_err(|_| AppError::NotFound)
 }
 
-/// Answers an outcome of the admission on the web: the value's page (never
-/// cached), the request made under dual control, or the refusal. A reveal
+/// Answers an outcome of the admission on the web: to the value's page
+/// (`reveal_page`, shown once), the request made under dual control, or the
+/// refusal. A reveal
 /// interrupted for a step-up keeps what was typed (for this person, on this
 /// page) and continues at `back` after it.
 pub(super) fn respond(
@@ -52,9 +35,13 @@ pub(super) fn respond(
     ask: Kept,
     result: Result<Outcome, RevealError>,
 ) -> Result<HttpResponse, AppError> {
-    let revealed = match result {
-        Ok(Outcome::Revealed(revealed)) => revealed,
-        Ok(Outcome::Requested(_)) => return Ok(see_other("/approvals?m=requested")),
+    match result {
+        Ok(Outcome::Granted(grant)) => {
+            // Admitted: what was kept for this reveal is not offered again.
+            KeptForm::forget(session);
+            Ok(see_other(&format!("/reveals/{}", grant.id)))
+        }
+        Ok(Outcome::Requested(_)) => Ok(see_other("/approvals?m=requested")),
         Err(e) if matches!(e.refusal(), Some(RevealRefusal::StepUpRequired)) => {
             if ask.back.starts_with("/contacts/") {
                 KeptForm::keep(
@@ -70,47 +57,19 @@ pub(super) fn respond(
                 );
             }
             let q = serde_urlencoded::to_string([("next", ask.back.as_str())]).unwrap_or_default();
-            return Err(AppError::SeeOther(format!("/account/step-up?{q}")));
+            Err(AppError::SeeOther(format!("/account/step-up?{q}")))
         }
-        Err(e) => return Err(e.into()),
-    };
-    // Done: what was kept for this reveal is not offered again.
-    KeptForm::forget(session);
-    let page = RevealPage {
-        layout: Layout::signed_in("Revealed value", principal, csrf::token(session)?),
-        contact_id: ask.contact_id,
-        field: ask.field,
-        value: revealed
-            .plaintext
-            .expose_str()
-            .unwrap_or("(not text)")
-            .to_owned(),
-        legacy: revealed.legacy,
-        case_ref: ask.case_ref,
-        show_secs: state.reveals.policy.show_for.as_secs(),
-        audit_seq: revealed.audit_seq,
-        request_id: ask.request_id,
-    };
-    let mut res = html(&page)?;
-    // ASVS 8.2.1 / 8.1.1: never cached, never stored in history.
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store, max-age=0"),
-    );
-    res.headers_mut()
-        .insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
-    Ok(res)
+        Err(e) => Err(e.into()),
+    }
 }
 
-/// What the answer page shows of the ask (and keeps across a step-up).
+/// What was typed, kept across a step-up.
 pub(super) struct Kept {
     /// Where the asker continues after a step-up.
     pub back: String,
-    pub contact_id: String,
     pub field: String,
     pub reason: String,
     pub case_ref: String,
-    pub request_id: String,
 }
 
 #[derive(Deserialize)]
@@ -136,11 +95,9 @@ pub async fn decrypt(
     let meta = request_meta(&req);
     let kept = Kept {
         back: format!("/contacts/{}", id.as_str()),
-        contact_id: id.to_string(),
         field: form.field.clone(),
         reason: form.reason.clone(),
         case_ref: form.case_ref.clone(),
-        request_id: meta.request_id.clone(),
     };
     let ask = Ask::by(
         &p,

@@ -1,22 +1,24 @@
 //! The one admission every reveal passes, in one order, for every channel:
 //! role -> field -> reason -> case reference -> keyring -> dual control ->
 //! authenticator -> step-up -> budget -> (the approved request, used once)
-//! -> the stored value -> its context -> decrypt in memory -> the `decrypt`
-//! row commits (within the budget) -> the value is handed back. A refusal
+//! -> the stored value -> its context -> the `decrypt` row commits (within
+//! the budget) with a single-use grant -> (when the grant is used, once)
+//! decrypt in memory -> the value is handed back. A refusal
 //! anywhere is recorded once, at the end of [`Reveals::reveal`], and only
 //! then answered.
 
 use std::sync::Arc;
 
-use lambda_encrypt::context::{FieldContext, FieldName};
+use lambda_encrypt::context::{ContactId, FieldContext, FieldName};
 use lambda_encrypt::crypto::CryptoError;
 use lambda_encrypt::envelope::Ciphertext;
 
 use super::admission::{Ask, Channel, RevealError, RevealRefusal, SecondFactor};
 use super::approvals::{ApprovalError, Approvals, DecryptRequest};
+use super::grants::{self, Grant, GrantError, Grants, GRANT_TTL};
 use super::policy::{ApprovalMode, Budget, BudgetError, BudgetPermit, DecryptPolicy};
 use super::{Decryptor, Reason, Revealed};
-use crate::audit::{Action, AuditLog};
+use crate::audit::{Action, AuditLog, RequestMeta};
 use crate::auth::step_up::step_up_fresh;
 use crate::auth::totp::{Enrolment, TotpStore};
 use crate::auth::Role;
@@ -35,6 +37,8 @@ pub struct Reveals {
     pub directory: Option<Arc<dyn ContactDirectory>>,
     /// None when no keyring is configured: nothing can be decrypted.
     pub decryptor: Option<Decryptor>,
+    /// Admitted reveals waiting to be shown.
+    pub grants: Grants,
     /// The reference solution's fixed context, accepted and marked legacy.
     pub legacy: Option<lambda_encrypt::context::ExpectedContext>,
     pub policy: DecryptPolicy,
@@ -45,9 +49,22 @@ pub struct Reveals {
 
 /// What an admitted ask became.
 pub enum Outcome {
-    Revealed(Revealed),
+    /// Admitted and recorded: the value is shown once, when the grant is
+    /// used ([`Reveals::open`]).
+    Granted(Grant),
     /// Dual control: a request another supervisor decides (its row committed).
     Requested(DecryptRequest),
+}
+
+/// Why a granted reveal was not shown.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Grant(#[from] GrantError),
+    #[error("decrypt refused: {}", .0.refusal())]
+    Refused(crate::audit::Recorded<RevealRefusal>),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// Why [`Reveals::run`] stopped: a refusal to record, or a failure.
@@ -119,9 +136,9 @@ impl Reveals {
         if let Err(e) = case {
             return refuse(RevealRefusal::CaseRef(e));
         }
-        let Some(decryptor) = self.decryptor.clone() else {
+        if self.decryptor.is_none() {
             return refuse(RevealRefusal::NotConfigured);
-        };
+        }
         if self.policy.approval == ApprovalMode::Required {
             match ask.channel {
                 Channel::Web => return self.request(ask, &field).await,
@@ -142,7 +159,7 @@ impl Reveals {
             }
         }
         let stored = self.stored_value(ask, &field).await?;
-        self.decrypt(ask, &field, &stored, decryptor).await
+        self.grant(ask, &field, &stored).await
     }
 
     /// The authenticator, a fresh step-up and room in the budget, checked
@@ -230,15 +247,11 @@ impl Reveals {
         }
     }
 
-    /// Checks the ciphertext's context, decrypts it in memory and commits
-    /// the `decrypt` row (within the budget); the value leaves only after.
-    async fn decrypt(
-        &self,
-        ask: &Ask,
-        field: &FieldName,
-        stored: &str,
-        decryptor: Decryptor,
-    ) -> Result<Outcome, Stop> {
+    /// Checks the ciphertext's context (no key is used yet), then commits
+    /// the `decrypt` row (within the budget) and a single-use grant in one
+    /// transaction. The value is decrypted only when the grant is used
+    /// ([`Reveals::open`]).
+    async fn grant(&self, ask: &Ask, field: &FieldName, stored: &str) -> Result<Outcome, Stop> {
         let ct = match Ciphertext::from_base64(stored.trim()) {
             Ok(ct) => ct,
             Err(e) => {
@@ -255,56 +268,145 @@ impl Reveals {
             .map(|c| {
                 (
                     FieldContext::new(c.clone(), field.clone()).to_expected(),
+                    c.as_str(),
                     false,
                 )
             })
             .collect();
         if let Some(legacy) = &self.legacy {
-            candidates.push((legacy.clone(), true));
+            candidates.push((legacy.clone(), ask.contact_id.as_str(), true));
         }
-        let Some((expected, legacy)) = candidates.into_iter().find(|(e, _)| e.matches(context))
+        let Some((_, bound_to, legacy)) =
+            candidates.into_iter().find(|(e, _, _)| e.matches(context))
         else {
             return refuse(RevealRefusal::ContextMismatch { fingerprint });
         };
-        let decrypted = match decryptor.decrypt(ct, expected).await {
-            Ok(d) => d,
+        let now = self.clock.now_us();
+        let principal = ask.principal.as_ref();
+        let mut grant = Grant {
+            id: grants::new_id().map_err(|e| RevealError::Audit(e.into()))?,
+            user_id: principal.map_or(0, |p| p.user_id),
+            generation: principal.map_or_else(String::new, |p| p.generation.clone()),
+            actor: ask.actor.clone(),
+            role: ask.role.clone(),
+            contact_id: ask.contact_id.to_string(),
+            bound_to: bound_to.to_owned(),
+            initial_contact_id: ask
+                .initial
+                .as_ref()
+                .map_or_else(String::new, |c| c.to_string()),
+            field: field.to_string(),
+            reason: ask.reason_text.clone(),
+            case_ref: ask.case_text.clone(),
+            stored_value: stored.trim().to_owned(),
+            legacy: i64::from(legacy),
+            audit_seq: 0,
+            request_id: ask.meta.request_id.clone(),
+            created_us: now,
+            expires_us: now + i64::try_from(GRANT_TTL.as_micros()).unwrap_or(i64::MAX),
+            used_us: 0,
+        };
+        let detail = format!(
+            "ciphertext {fingerprint}, suite 0x{:04X}, grant {}{}",
+            ct.header().suite_id,
+            grant.id,
+            if legacy { ", legacy context" } else { "" }
+        );
+        let event = ask.event(Action::Decrypt, "ok", &detail);
+        let mut change = self.audit.begin_change().await?;
+        if let Some(cap) = self.budget.cap() {
+            // Spent meanwhile by reveals elsewhere (another replica)?
+            let used = change.attempts_since(&ask.actor, cap.since_us).await?;
+            if used >= i64::from(cap.limit) {
+                change.rollback().await;
+                return refuse(RevealRefusal::BudgetExceeded {
+                    used,
+                    limit: cap.limit,
+                });
+            }
+        }
+        grant.audit_seq = change.next_seq().await?;
+        Grants::create(change.conn(), &grant)
+            .await
+            .map_err(|e| RevealError::Audit(e.into()))?;
+        change.commit(event).await?;
+        Ok(Outcome::Granted(grant))
+    }
+
+    /// Shows a granted reveal: uses grant `id` (once, by the person it was
+    /// made for, in the same sign-in) and decrypts its value in memory. A
+    /// decryption that fails is recorded (`decrypt_failed`).
+    pub async fn open(
+        &self,
+        id: &str,
+        user_id: i64,
+        generation: &str,
+        meta: RequestMeta,
+    ) -> Result<Revealed, OpenError> {
+        let grant = self.grants.consume(id, user_id, generation).await?;
+        let fail =
+            |kind: &'static str, fingerprint: String| RevealRefusal::Failed { kind, fingerprint };
+        let (Ok(contact_id), Ok(bound_to), Ok(field)) = (
+            ContactId::parse(&grant.contact_id),
+            ContactId::parse(&grant.bound_to),
+            FieldName::parse(&grant.field),
+        ) else {
+            return Err(OpenError::Grant(GrantError::NotFound));
+        };
+        let ask = Ask {
+            actor: grant.actor.clone(),
+            role: grant.role.clone(),
+            principal: None,
+            channel: Channel::Web,
+            initial: ContactId::parse(&grant.initial_contact_id).ok(),
+            contact_id: contact_id.clone(),
+            field_text: grant.field.clone(),
+            reason_raw: String::new(),
+            case_raw: String::new(),
+            reason_text: grant.reason.clone(),
+            case_text: grant.case_ref.clone(),
+            given_value: None,
+            meta,
+        };
+        let refused = |r: RevealRefusal| async {
+            let recorded = self
+                .audit
+                .refuse(r, |action, outcome, detail| {
+                    ask.event(action, outcome, &detail)
+                })
+                .await?;
+            Err(OpenError::Refused(recorded))
+        };
+        let Some(decryptor) = self.decryptor.clone() else {
+            return refused(RevealRefusal::NotConfigured).await;
+        };
+        let ct = match Ciphertext::from_base64(&grant.stored_value) {
+            Ok(ct) => ct,
+            Err(e) => return refused(fail(CryptoError::from(e).kind(), String::new())).await,
+        };
+        let fingerprint = ct.fingerprint();
+        let expected = match (grant.legacy != 0, &self.legacy) {
+            (true, Some(legacy)) => legacy.clone(),
+            (true, None) => return refused(RevealRefusal::ContextMismatch { fingerprint }).await,
+            (false, _) => FieldContext::new(bound_to, field).to_expected(),
+        };
+        match decryptor.decrypt(ct, expected).await {
+            Ok(decrypted) => Ok(Revealed {
+                plaintext: decrypted.plaintext,
+                legacy: grant.legacy != 0,
+                audit_seq: grant.audit_seq,
+                request_id: grant.request_id,
+                fingerprint,
+                contact_id,
+                field: grant.field,
+                case_ref: grant.case_ref,
+            }),
             Err(e) => {
                 let kind = e.kind();
                 tracing::warn!(request_id = ask.meta.request_id.as_str(), error_kind = kind, error = %e, "decrypt failed");
-                return refuse(RevealRefusal::Failed { kind, fingerprint });
+                refused(fail(kind, fingerprint)).await
             }
-        };
-        let detail = format!(
-            "ciphertext {fingerprint}, suite 0x{:04X}{}",
-            decrypted.suite_id,
-            if legacy { ", legacy context" } else { "" }
-        );
-        // The row commits before the value leaves this function; if the
-        // commit fails, `decrypted` is dropped (and wiped) here.
-        let event = ask.event(Action::Decrypt, "ok", &detail);
-        let audit_seq = match self.budget.cap() {
-            None => self.audit.append(event).await?.seq,
-            Some(cap) => match self
-                .audit
-                .append_within_budget(event, cap.limit, cap.since_us)
-                .await?
-            {
-                Ok(row) => row.seq,
-                // Spent by reveals elsewhere (another replica) meanwhile.
-                Err(used) => {
-                    return refuse(RevealRefusal::BudgetExceeded {
-                        used,
-                        limit: cap.limit,
-                    })
-                }
-            },
-        };
-        Ok(Outcome::Revealed(Revealed {
-            plaintext: decrypted.plaintext,
-            legacy,
-            audit_seq,
-            fingerprint,
-        }))
+        }
     }
 
     /// Dual control: the reveal becomes a request another supervisor

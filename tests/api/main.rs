@@ -40,6 +40,7 @@ mod protection;
 mod proxies;
 mod readiness;
 mod reveal_channels;
+mod reveal_once;
 mod reveal_pages;
 mod sessions;
 mod shipping;
