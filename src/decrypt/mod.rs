@@ -46,6 +46,12 @@ pub fn configure(routes: &mut Routes) {
             Access::SignedIn,
             reveal_form::decrypt,
         )
+        // Before `/reveals/{id}`, which would take "continue" for an id.
+        .get(
+            crate::account::CONTINUE_REVEAL,
+            supervisor,
+            reveal_form::continue_kept,
+        )
         .get("/reveals/{id}", supervisor, reveal_page::reveal_page)
         .get("/approvals", supervisor, approvals_page::approvals_page)
         .post(

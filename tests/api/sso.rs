@@ -415,7 +415,7 @@ async fn a_reveal_sends_an_sso_supervisor_to_the_provider_and_needs_a_fresh_auth
     let r = app.decrypt(&b, &id, "creditcard", "ticket 7").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let step_up = r.headers()[LOCATION].to_str().unwrap().to_owned();
-    assert!(step_up.starts_with("/account/step-up?next=%2Fcontacts%2F"));
+    assert!(step_up.starts_with("/account/step-up?next=%2Freveals%2Fcontinue"));
     assert_eq!(
         app.last_audit("step_up_required").await.unwrap().outcome,
         "pending"
@@ -463,7 +463,10 @@ async fn a_reveal_sends_an_sso_supervisor_to_the_provider_and_needs_a_fresh_auth
     assert_eq!(out.callback, StatusCode::OK);
     let (st, next) = out.resumed.unwrap();
     assert_eq!(st, StatusCode::SEE_OTHER);
-    assert!(next.starts_with("/contacts/"), "{next}");
+    assert_eq!(
+        next, "/reveals/continue",
+        "the interrupted reveal continues"
+    );
     let row = app.last_audit("step_up").await.unwrap();
     assert!(row.detail.starts_with("sso subject=sam.sso auth_time="));
     let r = app.decrypt(&b, &id, "creditcard", "ticket 7").await;
