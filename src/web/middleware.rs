@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -70,13 +70,19 @@ pub async fn request_id(
     Ok(res)
 }
 
-/// Security headers on every response.
+/// Security headers on every response, error pages included: an error from
+/// below (the failure page, a refusal by an extractor) is rendered here, so
+/// it gets them too instead of leaving the middleware as a bare error.
 pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let https = req.connection_info().scheme() == "https";
-    let mut res = next.call(req).await?;
+    let http_req = req.request().clone();
+    let mut res = match next.call(req).await {
+        Ok(res) => res.map_into_boxed_body(),
+        Err(e) => ServiceResponse::new(http_req, e.error_response()),
+    };
     let h = res.headers_mut();
     // ASVS 14.4.3 / 50.2: a CSP with no inline script, no framing, no plugins.
     h.insert(
@@ -156,8 +162,8 @@ pub fn request_meta(req: &actix_web::HttpRequest) -> RequestMeta {
 /// or its connection cut) makes actix-session answer with a bare, empty 500.
 /// Fail closed with the console's own error page and request id instead;
 /// errors that are already the console's own pass through unchanged. (The
-/// page is rendered after every middleware, so it carries actix's headers
-/// only: it holds no user data.)
+/// page is rendered by `security_headers`, above this, so it carries the
+/// same headers as every other page.)
 pub async fn failure_page(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
