@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -70,20 +70,22 @@ pub async fn request_id(
     Ok(res)
 }
 
-/// Security headers on every response, error pages included: an error from
-/// below (the failure page, a refusal by an extractor) is rendered here, so
-/// it gets them too instead of leaving the middleware as a bare error.
+/// Security headers on every response.
 pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let https = req.connection_info().scheme() == "https";
-    let http_req = req.request().clone();
-    let mut res = match next.call(req).await {
-        Ok(res) => res.map_into_boxed_body(),
-        Err(e) => ServiceResponse::new(http_req, e.error_response()),
-    };
-    let h = res.headers_mut();
+    let mut res = next.call(req).await?;
+    insert_security_headers(res.headers_mut(), https);
+    Ok(res)
+}
+
+/// The security headers, into `h`. Also used by the console's error page
+/// itself: the failure page is rendered after every middleware (from an
+/// error that left them), so it would otherwise carry none. HSTS only when
+/// the request is known to have come over TLS.
+pub fn insert_security_headers(h: &mut header::HeaderMap, https: bool) {
     // ASVS 14.4.3 / 50.2: a CSP with no inline script, no framing, no plugins.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -123,7 +125,6 @@ pub async fn security_headers(
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
     }
-    Ok(res)
 }
 
 /// The client's address: the peer's, or what a trusted proxy says it is
@@ -162,8 +163,8 @@ pub fn request_meta(req: &actix_web::HttpRequest) -> RequestMeta {
 /// or its connection cut) makes actix-session answer with a bare, empty 500.
 /// Fail closed with the console's own error page and request id instead;
 /// errors that are already the console's own pass through unchanged. (The
-/// page is rendered by `security_headers`, above this, so it carries the
-/// same headers as every other page.)
+/// page is rendered after every middleware; `AppError`'s page inserts the
+/// security headers itself.)
 pub async fn failure_page(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
