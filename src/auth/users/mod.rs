@@ -6,6 +6,8 @@
 
 use sqlx::Row as _;
 
+mod provider;
+
 use super::password::{self, Password, PasswordError};
 use super::Role;
 use crate::clock::SharedClock;
@@ -138,7 +140,7 @@ pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error
 }
 
 /// One user row by id or by name (in any letter case), on `conn`.
-async fn fetch_user(
+pub(super) async fn fetch_user(
     conn: &mut sqlx::AnyConnection,
     bind: UserKey<'_>,
 ) -> Result<Option<User>, UserError> {
@@ -156,12 +158,12 @@ async fn fetch_user(
     Ok(row.as_ref().map(user_from_row).transpose()?)
 }
 
-enum UserKey<'a> {
+pub(super) enum UserKey<'a> {
     Id(i64),
     Name(&'a str),
 }
 
-fn unique_violation(e: sqlx::Error) -> UserError {
+pub(super) fn unique_violation(e: sqlx::Error) -> UserError {
     match e {
         sqlx::Error::Database(d) if d.is_unique_violation() => UserError::Exists,
         e => e.into(),
@@ -209,80 +211,6 @@ impl Users {
         .bind(password_hash)
         .bind(role.as_str())
         .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(unique_violation)?;
-        fetch_user(conn, UserKey::Name(username.as_str()))
-            .await?
-            .ok_or(UserError::NotFound)
-    }
-
-    /// Whether a user holds `username` in any letter case, on `conn`.
-    pub async fn name_taken_in(
-        conn: &mut sqlx::AnyConnection,
-        username: &Username,
-    ) -> Result<bool, UserError> {
-        Ok(fetch_user(conn, UserKey::Name(username.as_str()))
-            .await?
-            .is_some())
-    }
-
-    /// The user single sign-on created for `subject` at `issuer`, on
-    /// `conn`. A user recorded before issuers were kept (no issuer yet) is
-    /// that subject's too, and is bound to `issuer` now.
-    pub async fn by_sso_subject_in(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        issuer: &str,
-        subject: &str,
-    ) -> Result<Option<User>, UserError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM users WHERE sso_subject = $1 \
-             AND (sso_issuer = $2 OR sso_issuer IS NULL) ORDER BY sso_issuer IS NULL LIMIT 1"
-        )))
-        .bind(subject)
-        .bind(issuer)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(user) = row.as_ref().map(user_from_row).transpose()? else {
-            return Ok(None);
-        };
-        if user.sso_issuer.is_none() {
-            sqlx::query(
-                "UPDATE users SET sso_issuer = $1, updated_us = $2 WHERE id = $3 AND sso_issuer IS NULL",
-            )
-            .bind(issuer)
-            .bind(self.clock.now_us())
-            .bind(user.id)
-            .execute(&mut *conn)
-            .await
-            .map_err(unique_violation)?;
-            return fetch_user(conn, UserKey::Id(user.id)).await;
-        }
-        Ok(Some(user))
-    }
-
-    /// Adds a user for `subject` at `issuer`, with no password, on `conn`
-    /// (an audited change's transaction).
-    pub async fn add_sso_in(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        username: &Username,
-        role: Role,
-        issuer: &str,
-        subject: &str,
-    ) -> Result<User, UserError> {
-        let now = self.clock.now_us();
-        sqlx::query(
-            "INSERT INTO users (username, password_hash, role, disabled, created_us, updated_us, sso_subject, sso_issuer) \
-             VALUES ($1, $2, $3, 0, $4, $4, $5, $6)",
-        )
-        .bind(username.as_str())
-        .bind(NO_PASSWORD)
-        .bind(role.as_str())
-        .bind(now)
-        .bind(subject)
-        .bind(issuer)
         .execute(&mut *conn)
         .await
         .map_err(unique_violation)?;
@@ -403,18 +331,7 @@ impl Users {
         self.change_role_in(conn, user, role).await
     }
 
-    /// The role the provider's claim gives a single sign-on user, on `conn`
-    /// (the sign-in's audited change); the same last-admin rule.
-    pub async fn set_role_from_provider_in(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        user: &User,
-        role: Role,
-    ) -> Result<User, UserError> {
-        self.change_role_in(conn, user.clone(), role).await
-    }
-
-    async fn change_role_in(
+    pub(super) async fn change_role_in(
         &self,
         conn: &mut sqlx::AnyConnection,
         user: User,
