@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use callvault::auth::Role;
 use callvault::demo::{demo_contact_id, DemoStream};
+use callvault::sources::ContactDirectory as _;
 use callvault::sources::LogEvent;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
@@ -226,13 +227,52 @@ async fn a_card_number_typed_as_the_reason_or_case_reference_is_refused_and_neve
             assert!(!body.contains(card) && !body.contains("4111 1111"));
         }
     }
+    // The command line refuses them alike.
+    app.add_user("cli-sam", Role::Supervisor).await;
+    let contact = demo_contact_id(0);
+    let id = lambda_encrypt::context::ContactId::parse(&contact).unwrap();
+    let ciphertext = app.state.directory.attributes(&id).await.unwrap()["creditcard"].clone();
+    let key = app.key_path.as_ref().unwrap();
+    for (reason, case_ref) in [
+        ("refund for 4111 1111 1111 1111", "CB-1"),
+        ("refund", "4111-1111-1111-1111"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_callvault"))
+            .args(["decrypt", "--contact-id", &contact, "--field", "creditcard"])
+            .args([
+                "--operator",
+                "cli-sam",
+                "--reason",
+                reason,
+                "--case-ref",
+                case_ref,
+            ])
+            .args(["--ciphertext", &ciphertext])
+            .env("DATABASE_URL", &app.db_url)
+            .env("CALLVAULT_SECRETS_DIR", &app.secrets_dir)
+            .env("CALLVAULT_KEYRING", format!("raw-aes:{}", key.display()))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(text.contains("card number"), "{text}");
+        assert!(
+            !text.contains("4111 1111") && !text.contains("4111-1111"),
+            "{text}"
+        );
+    }
     let rows = app.audit_rows().await;
     assert!(
         !rows.iter().any(|r| r.action == "decrypt"),
         "nothing revealed"
     );
     let denied = rows.iter().filter(|r| r.action == "decrypt_denied").count();
-    assert_eq!(denied, 18, "each refusal recorded");
+    assert_eq!(denied, 18 + 2, "each refusal recorded");
     for row in &rows {
         let all = format!("{} {} {}", row.reason, row.case_ref, row.detail);
         let digits: String = all.chars().filter(char::is_ascii_digit).collect();
