@@ -36,7 +36,7 @@ pub struct StorageArgs {
         default_value = "sqlite://callvault.db",
         global = true
     )]
-    pub database_url: String,
+    pub database_url: crate::db::DatabaseUrl,
     /// Directory of the audit and session keys (created with 0600 files if absent).
     #[arg(
         long,
@@ -272,7 +272,7 @@ pub enum SettingsError {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
-    pub database_url: String,
+    pub database_url: crate::db::DatabaseUrl,
     pub secrets_dir: PathBuf,
     pub cookie_secure: bool,
     pub idle_timeout: Duration,
@@ -409,7 +409,7 @@ impl Settings {
             .and_then(|d| Self::from_args(&d.storage, &d.serve).map_err(|e| e.to_string()));
         #[allow(clippy::expect_used)]
         let mut settings = parsed.expect("the defaults parse (config tests check it)");
-        settings.database_url = database_url;
+        settings.database_url = database_url.into();
         settings.secrets_dir = secrets_dir;
         settings
     }
@@ -486,6 +486,6 @@ mod tests {
             s.policy.step_up_window,
             DecryptPolicy::default().step_up_window
         );
-        assert_eq!(s.database_url, "sqlite://x.db");
+        assert_eq!(s.database_url.as_str(), "sqlite://x.db");
     }
 }

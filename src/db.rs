@@ -23,6 +23,60 @@ pub enum DbError {
     Query(#[from] sqlx::Error),
 }
 
+/// `DATABASE_URL`: its password never shows in Debug output (settings,
+/// `--help`, panics); reading it is an explicit `as_str`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    /// `postgres://user:***@host/db`: the scheme, user and host stay.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = match self.0.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((who, host)) => {
+                    let user = who.split_once(':').map_or(who, |(u, _)| u);
+                    format!("{scheme}://{user}:***@{host}")
+                }
+                None => self.0.clone(),
+            },
+            None => "***".to_owned(),
+        };
+        write!(f, "{shown:?}")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -132,5 +186,19 @@ impl Db {
         let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
         let expected: Vec<i64> = self.migrator().iter().map(|m| m.version).collect();
         Ok(expected.iter().all(|v| applied.contains(v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_urls_password_never_shows_in_debug() {
+        let url = DatabaseUrl::from("postgres://cv:s3cret-pw@db.internal:5432/callvault");
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+        assert!(shown.contains("postgres://cv:***@db.internal:5432/callvault"));
+        assert_eq!(url.as_str(), "postgres://cv:s3cret-pw@db.internal:5432/callvault");
     }
 }

@@ -315,7 +315,7 @@ impl Application {
         let readiness = crate::health::readiness::Readiness::start(
             crate::health::readiness::Probes {
                 db: db.clone(),
-                database_url: settings.database_url.clone(),
+                database_url: settings.database_url.as_str().to_owned(),
                 keyring: settings.keyring.clone(),
                 kms,
                 directory: Arc::clone(&sources.directory),

@@ -20,7 +20,7 @@ use crate::sources::ContactDirectory;
 
 pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, CliError> {
     let mut settings =
-        Settings::defaults(storage.database_url.clone(), storage.secrets_dir.clone());
+        Settings::defaults(storage.database_url.as_str().to_owned(), storage.secrets_dir.clone());
     args.sources.apply(&mut settings)?;
     args.protection
         .apply(&mut settings, storage.audit_log_group())?;

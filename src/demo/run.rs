@@ -187,7 +187,7 @@ pub async fn run(
     log_to_file(dir, log_level)?;
     let app = prepare(dir, listen, Arc::new(SystemClock), true, |s| {
         if let Some(url) = shared_database {
-            s.database_url = url.to_owned();
+            s.database_url = url.into();
         }
         protection.apply(s, audit_log_group)
     })

@@ -58,7 +58,7 @@ async fn fault_app(database_url: String) -> TestApp {
         |_, _| {},
         |s| {
             s.policy.budget = BudgetLimit(None);
-            s.database_url = database_url;
+            s.database_url = database_url.into();
         },
     )
     .await

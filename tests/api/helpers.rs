@@ -101,7 +101,7 @@ pub async fn spawn_with_sources(
     sources: callvault::startup::Sources,
 ) -> TestApp {
     let clock = Arc::new(OffsetClock::default());
-    let db_url = settings.database_url.clone();
+    let db_url = settings.database_url.as_str().to_owned();
     let app = Application::build_with(settings, clock.clone(), sources, None)
         .await
         .expect("build app");
