@@ -593,7 +593,6 @@ async fn the_users_time_zone_changes_the_contact_and_log_pages() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    use callvault::sources::ContactDirectory as _;
     let summary = app
         .state
         .directory
