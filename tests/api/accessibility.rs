@@ -2,7 +2,8 @@
 //! every `pattern` attribute the pages render compiles the way browsers now
 //! compile it (the `v` flag; an invalid one is silently ignored), and axe-core
 //! (tests/axe, installed by scripts/test) finds nothing critical or serious on
-//! the main pages in the real Chromium at a desk's and a phone's width.
+//! the main pages in the real Chromium at a desk's and a phone's width, where
+//! nothing is off-screen sideways and the first key press offers a skip link.
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -203,6 +204,34 @@ async fn check_pages(
                 .map_err(fail("window size"))?;
             tokio::time::sleep(Duration::from_millis(150)).await;
             out.extend(axe_findings(b, axe, page, width).await?);
+            // Nothing off-screen sideways: wide tables stack or scroll in
+            // their own (focusable) box.
+            let sizes = b
+                .execute(
+                    "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                    vec![],
+                )
+                .await
+                .map_err(fail("page width"))?;
+            if sizes[0].as_u64().is_none() || sizes[0] != sizes[1] {
+                out.push(format!(
+                    "{page} at {width} px: the document is {} px wide in a {} px viewport",
+                    sizes[0], sizes[1]
+                ));
+            }
+            // The first thing the keyboard reaches skips to the content.
+            let first = b
+                .execute(
+                    "const a = document.querySelector('a[href], button, input, select, textarea'); return a ? a.outerHTML : '';",
+                    vec![],
+                )
+                .await
+                .map_err(fail("first focusable"))?;
+            if !first.as_str().unwrap_or("").contains("href=\"#main\"") {
+                out.push(format!(
+                    "{page}: the first focusable element is not the skip link: {first}"
+                ));
+            }
         }
     }
     Ok(())

@@ -513,3 +513,51 @@ async fn ids_stay_on_one_line_shortened_with_the_whole_value_in_a_title() {
     assert!(css.contains("/* audit pages (issue 16) */"));
     assert!(css.contains(".table-scroll { max-width: 100%; overflow-x: auto;"));
 }
+
+#[tokio::test]
+async fn the_filter_bar_has_checkboxes_a_summary_a_count_and_a_clear_link_and_tints_refusals() {
+    let app = spawn_app().await;
+    let meta = RequestMeta::default();
+    for (action, outcome) in [
+        (Action::Decrypt, "ok"),
+        (Action::Decrypt, "ok"),
+        (Action::DecryptDenied, "budget_exceeded"),
+        (Action::LeakFound, "masked"),
+    ] {
+        app.state
+            .audit
+            .append(
+                AuditEvent::new(action, "sam", "supervisor", outcome, &meta)
+                    .contact("0b8c2f3e-6a1d-4f5e-9b7a-123456789abc", "creditcard"),
+            )
+            .await
+            .unwrap();
+    }
+    let c = app.login_as(Role::Auditor).await;
+    let html = app
+        .page(&c, "/audit?action=decrypt&action=decrypt_denied&actor=sam")
+        .await;
+    // Checkboxes, not a multi-select needing Ctrl-click.
+    assert!(!html.contains("<select name=\"action\" multiple"));
+    assert!(html.contains("type=\"checkbox\" name=\"action\" value=\"decrypt\" checked>"));
+    assert!(html.contains("type=\"checkbox\" name=\"outcome\" value=\"refused\">"));
+    assert!(html
+        .contains("<a class=\"button secondary\" href=\"/audit\" id=\"clear-filter\">Clear</a>"));
+    let summary = &html[html.find("id=\"filter-summary\"").unwrap()..];
+    let summary = &summary[..summary.find("</p>").unwrap()];
+    assert!(summary.contains("<b>3 rows</b>"), "{summary}");
+    assert!(
+        summary.contains("actor sam; actions decrypt, decrypt_denied"),
+        "{summary}"
+    );
+    // The refusal stands out; the reveals do not.
+    assert_eq!(html.matches("tint-refusal").count(), 1, "{html}");
+    assert_eq!(html.matches("<tr class=\"action-decrypt\">").count(), 2);
+    let html = app.page(&c, "/audit?action=leak_found").await;
+    assert_eq!(html.matches("tint-leak\">").count(), 1);
+    let all = app.page(&c, "/audit").await;
+    assert!(
+        all.contains("(no filter)"),
+        "the summary says when nothing filters"
+    );
+}
