@@ -19,8 +19,8 @@ use crate::auth::Role;
 use chrono_tz::Tz;
 
 use crate::clock::{local_time, SharedClock};
-use crate::decrypt::reveal::{contact_id, form_view, RevealFormView};
 use crate::decrypt::RevealState;
+use crate::decrypt::{contact_id, form_view, RevealFormView};
 use crate::guard::{Sensitive, ShownValue};
 use crate::sources::paging::PagingStore;
 use crate::sources::{ContactDirectory, ContactSummary};

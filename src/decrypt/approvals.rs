@@ -55,18 +55,6 @@ pub enum ApprovalError {
     Db(#[from] sqlx::Error),
 }
 
-impl From<ApprovalError> for crate::web::AppError {
-    fn from(e: ApprovalError) -> Self {
-        use crate::web::AppError;
-        match e {
-            ApprovalError::Db(db) => AppError::Db(db),
-            ApprovalError::NotFound => AppError::NotFound,
-            ApprovalError::SelfApproval | ApprovalError::NotRequester => AppError::Forbidden,
-            other => super::refusal::Refusal::Conflict(other.to_string()).into(),
-        }
-    }
-}
-
 impl ApprovalError {
     pub fn kind(&self) -> &'static str {
         match self {

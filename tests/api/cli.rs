@@ -302,6 +302,7 @@ async fn the_cli_decrypt_obeys_the_budget_dual_control_and_mandatory_totp() {
     let mandatory = run(&[("CALLVAULT_DECRYPT_BUDGET", "off")]);
     assert!(!mandatory.status.success());
     assert!(text(&mandatory).contains("TOTP is mandatory"));
+    assert!(text(&mandatory).contains("enrol an authenticator"));
     let export = env.run(&["audit", "export", "--format", "jsonl"], None);
     let outcomes: Vec<String> = String::from_utf8_lossy(&export.stdout)
         .lines()

@@ -262,7 +262,7 @@ async fn when_an_admin_makes_totp_mandatory_supervisors_without_it_cannot_decryp
     );
     let r = app.decrypt(&c, &id, "zipcode", "after").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(r.text().await.unwrap().contains("Enrol an authenticator"));
+    assert!(r.text().await.unwrap().contains("enrol an authenticator"));
     assert_eq!(
         app.last_audit("decrypt_denied").await.unwrap().outcome,
         "totp_not_enrolled"

@@ -4,15 +4,17 @@
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use lambda_encrypt::context::{ContactId, FieldName};
+use lambda_encrypt::context::ContactId;
 
+use super::admission::{join, Ask, Channel, SecondFactor};
 use super::approvals::{ApprovalError, DecryptRequest};
 use super::policy::ApprovalMode;
-use super::reveal::{join, RevealCtx};
-use super::{Reason, RevealState};
-use crate::audit::{Action, AuditEvent};
+use super::reveal_form::{respond, Kept};
+use super::RevealState;
+use crate::audit::{Action, AuditEvent, Recorded, Refusal};
 use crate::auth::csrf;
 use crate::auth::principal::{Principal, Supervisor};
+use crate::auth::step_up::{StepUp, STEP_UP_KEY};
 use crate::clock::format_us;
 use crate::web::{html, request_meta, see_other, AppError, Layout};
 
@@ -76,6 +78,7 @@ pub async fn approvals_page(
     q: web::Query<ApprovalsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let p = sup.principal();
+    let state = &state.reveals;
     let now = state.clock.now_us();
     let requests = state.approvals.recent(200).await.map_err(AppError::from)?;
     let (mine, others): (Vec<_>, Vec<_>) = requests
@@ -102,25 +105,57 @@ pub async fn approvals_page(
     })
 }
 
-async fn audit_approval(
+/// A refused decision on, or use of, a request (recorded as `decrypt_approval`).
+#[derive(Debug)]
+struct ApprovalRefused {
+    error: ApprovalError,
+    detail: &'static str,
+}
+
+impl Refusal for ApprovalRefused {
+    fn action(&self) -> Action {
+        Action::DecryptApproval
+    }
+    fn outcome(&self) -> std::borrow::Cow<'static, str> {
+        self.error.kind().into()
+    }
+    fn detail(&self) -> String {
+        self.detail.to_owned()
+    }
+}
+
+impl From<Recorded<ApprovalRefused>> for AppError {
+    fn from(r: Recorded<ApprovalRefused>) -> Self {
+        r.into_refusal().error.into()
+    }
+}
+
+/// Records a refused decision or use of request `id`, ready to answer.
+async fn refuse(
     state: &State,
     req: &HttpRequest,
     p: &Principal,
-    outcome: &str,
     request: Option<&DecryptRequest>,
     id: &str,
-    detail: &str,
-) -> Result<(), AppError> {
-    state
+    refused: ApprovalRefused,
+) -> AppError {
+    let recorded = state
+        .reveals
         .audit
-        .append(approval_event(req, p, outcome, request, id, detail))
-        .await?;
-    Ok(())
+        .refuse(refused, |action, outcome, detail| {
+            approval_event(req, p, action, outcome, request, id, &detail)
+        })
+        .await;
+    match recorded {
+        Ok(r) => r.into(),
+        Err(e) => e.into(),
+    }
 }
 
 fn approval_event(
     req: &HttpRequest,
     p: &Principal,
+    action: Action,
     outcome: &str,
     request: Option<&DecryptRequest>,
     id: &str,
@@ -128,7 +163,7 @@ fn approval_event(
 ) -> AuditEvent {
     let id_text: String = id.chars().take(64).collect();
     let mut event = AuditEvent::new(
-        Action::DecryptApproval,
+        action,
         &p.username,
         p.role.as_str(),
         outcome,
@@ -153,8 +188,9 @@ async fn decide(
 ) -> Result<HttpResponse, AppError> {
     let p = sup.principal();
     // The decision and its audit row commit together, or neither does.
-    let mut change = state.audit.begin_change().await?;
+    let mut change = state.reveals.audit.begin_change().await?;
     match state
+        .reveals
         .approvals
         .decide(change.conn(), &id, &p.username, approve)
         .await
@@ -165,6 +201,7 @@ async fn decide(
                 .commit(approval_event(
                     &req,
                     p,
+                    Action::DecryptApproval,
                     outcome,
                     Some(&r),
                     &id,
@@ -174,11 +211,11 @@ async fn decide(
             Ok(see_other(&format!("/approvals?m={outcome}")))
         }
         Err(ApprovalError::Db(e)) => Err(e.into()),
-        Err(e) => {
+        Err(error) => {
             change.rollback().await;
-            let r = state.approvals.get(&id).await.ok();
-            audit_approval(&state, &req, p, e.kind(), r.as_ref(), &id, "").await?;
-            Err(e.into())
+            let r = state.reveals.approvals.get(&id).await.ok();
+            let refused = ApprovalRefused { error, detail: "" };
+            Err(refuse(&state, &req, p, r.as_ref(), &id, refused).await)
         }
     }
 }
@@ -201,7 +238,9 @@ pub async fn reject(
     decide(state, sup, req, id.into_inner(), false).await
 }
 
-/// The requester's single reveal of an approved request.
+/// The requester's single reveal of an approved request. The request is
+/// only looked at here; the admission uses it up once step-up and budget
+/// have passed, so their refusals leave it usable.
 pub async fn reveal(
     state: State,
     sup: Supervisor,
@@ -211,57 +250,45 @@ pub async fn reveal(
 ) -> Result<HttpResponse, AppError> {
     let p = sup.principal();
     let id = id.into_inner();
-    // Look first (without consuming) so that step-up and budget refusals
-    // leave the approval usable.
-    let request = match state.approvals.get(&id).await {
+    let refused = |error| ApprovalRefused {
+        error,
+        detail: "reveal refused",
+    };
+    let request = match state.reveals.approvals.get(&id).await {
         Ok(r) if r.requester == p.username => r,
         Ok(r) => {
-            audit_approval(
-                &state,
-                &req,
-                p,
-                "not_requester",
-                Some(&r),
-                &id,
-                "reveal refused",
-            )
-            .await?;
-            return Err(AppError::Forbidden);
+            let no = refused(ApprovalError::NotRequester);
+            return Err(refuse(&state, &req, p, Some(&r), &id, no).await);
         }
         Err(ApprovalError::Db(e)) => return Err(e.into()),
-        Err(e) => {
-            audit_approval(&state, &req, p, e.kind(), None, &id, "reveal refused").await?;
-            return Err(e.into());
-        }
+        Err(e) => return Err(refuse(&state, &req, p, None, &id, refused(e)).await),
     };
-    let (Ok(contact_id), Ok(field), Ok(reason)) = (
-        ContactId::parse(&request.contact_id),
-        FieldName::parse(&request.field),
-        Reason::parse(&request.reason),
-    ) else {
+    let Ok(contact_id) = ContactId::parse(&request.contact_id) else {
         return Err(AppError::Internal("a stored request is malformed".into()));
     };
-    let ctx = RevealCtx {
-        state: &state,
-        session: &session,
-        principal: p,
-        meta: request_meta(&req),
-        contact_id,
-        field_text: request.field.clone(),
-        reason_text: request.reason.clone(),
-        case_text: request.case_ref.clone(),
-        detail: format!("request {id} approved by {}", request.decided_by),
-        initial: std::cell::OnceCell::new(),
+    let meta = request_meta(&req);
+    let kept = Kept {
+        back: "/approvals".to_owned(),
+        contact_id: request.contact_id.clone(),
+        field: request.field.clone(),
+        reason: request.reason.clone(),
+        case_ref: request.case_ref.clone(),
+        request_id: meta.request_id.clone(),
     };
-    let _permit = ctx.admit("/approvals").await?;
-    match state.approvals.consume(&id, &p.username).await {
-        Ok(_) => {}
-        Err(ApprovalError::Db(e)) => return Err(e.into()),
-        Err(e) => {
-            ctx.deny(&format!("approval_{}", e.kind()), String::new())
-                .await?;
-            return Err(e.into());
-        }
-    }
-    ctx.reveal(field, reason).await
+    let channel = Channel::Approval {
+        request_id: id,
+        approved_by: request.decided_by.clone(),
+    };
+    let ask = Ask::by(
+        p,
+        channel,
+        contact_id,
+        &request.field,
+        &request.reason,
+        &request.case_ref,
+        meta,
+    );
+    let proof = SecondFactor::Session(session.get::<StepUp>(STEP_UP_KEY).ok().flatten());
+    let result = state.reveals.reveal(ask, proof).await;
+    respond(&state, &session, p, kept, result)
 }
