@@ -52,3 +52,12 @@ pub fn format_us(us: i64) -> String {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_else(|| us.to_string())
 }
+
+/// A stored timestamp in the reader's time zone, to the second
+/// (`2026-12-07 15:04:05`); RFC 3339 UTC when the zone cannot show it.
+pub fn local_time(us: i64, zone: chrono_tz::Tz) -> String {
+    zone.timestamp_micros(us)
+        .single()
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| format_us(us))
+}

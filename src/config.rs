@@ -26,7 +26,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_IDLE_TIMEOUT_MIN: u64 = 15;
 pub const DEFAULT_ABSOLUTE_TIMEOUT_MIN: u64 = 480;
 
-/// Where the console keeps its state; shared by every subcommand.
+/// Where the console keeps its state: given to each subcommand that opens
+/// the database (not to `demo`, which keeps its own in `--dir`).
 #[derive(Debug, Clone, Args)]
 pub struct StorageArgs {
     /// sqlite://FILE (created if absent) or postgres://...
@@ -45,13 +46,36 @@ pub struct StorageArgs {
         global = true
     )]
     pub secrets_dir: PathBuf,
+    /// Filled in from `ShippingArgs` (a flag of every command).
+    #[arg(skip)]
+    pub audit_log_group: Option<String>,
+}
+
+/// Where audit rows are shipped; shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct ShippingArgs {
     /// CloudWatch Logs group that receives every audit row and checkpoint
     /// (every command that writes audit rows queues them for shipping).
     #[arg(long, env = "CALLVAULT_AUDIT_LOG_GROUP", global = true)]
     pub audit_log_group: Option<String>,
 }
 
+impl ShippingArgs {
+    pub fn audit_log_group(&self) -> Option<&str> {
+        self.audit_log_group
+            .as_deref()
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+    }
+}
+
 impl StorageArgs {
+    /// These storage flags with the command line's shipping flag.
+    pub fn with_shipping(mut self, shipping: &ShippingArgs) -> Self {
+        self.audit_log_group = shipping.audit_log_group.clone();
+        self
+    }
+
     pub fn audit_log_group(&self) -> Option<&str> {
         self.audit_log_group
             .as_deref()

@@ -92,6 +92,22 @@ pub struct Db {
     pub sqlite_scan: Option<sqlx::SqlitePool>,
 }
 
+/// An empty file readable and writable by its owner only (0600).
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl Db {
     /// Opens (creating a SQLite file if absent) without migrating.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
@@ -113,6 +129,9 @@ impl Db {
                     .create_if_missing(true);
                 let path = opts.get_filename().to_owned();
                 if path.as_os_str() != ":memory:" && !path.exists() {
+                    // Owner-only from the start: SQLite gives its WAL and
+                    // shared-memory files the database file's mode.
+                    create_private_file(&path).map_err(|e| DbError::Connect(e.into()))?;
                     let pool = sqlx::SqlitePool::connect_with(opts.clone())
                         .await
                         .map_err(DbError::Connect)?;

@@ -158,6 +158,7 @@ fn register(s: &Services) -> Registry {
         paging: Arc::clone(&s.paging),
         searchable: s.settings.aws.searchable_attributes.clone(),
         connect_access_url: s.settings.aws.connect_access_url.clone(),
+        users: s.users.clone(),
     });
     r.add(crate::logs::LogsState {
         audit: s.audit.clone(),
@@ -167,6 +168,7 @@ fn register(s: &Services) -> Registry {
         clock: s.clock.clone(),
         paging: Arc::clone(&s.paging),
         flow_log_pages: s.settings.aws.flow_log_pages,
+        users: s.users.clone(),
     });
     r.add(crate::review::ReviewState {
         audit: s.audit.clone(),

@@ -175,6 +175,20 @@ impl AuditLog {
             .await?)
     }
 
+    /// How many rows match `filter` (the audit page's row count).
+    pub async fn count(&self, filter: &AuditFilter) -> Result<i64, AuditError> {
+        let (clause, binds) = filter.where_clause(1, self.db.backend);
+        let sql = format!("SELECT COUNT(*) FROM audit_log WHERE {clause}");
+        let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t),
+                Bind::Int(i) => q.bind(i),
+            };
+        }
+        Ok(q.fetch_one(&self.db.pool).await?.0)
+    }
+
     /// Newest first, `limit` rows, optionally before a sequence number (keyset paging).
     pub async fn query(
         &self,

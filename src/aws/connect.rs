@@ -170,8 +170,12 @@ impl ContactDirectory for AwsConnect {
             .build()
             .map_err(|_| bad("time range"))?;
         let sort = Sort::builder()
-            .field_name(SortableFieldName::InitiationTimestamp)
-            .order(SortOrder::Descending)
+            .field_name(SortableFieldName::from(q.sort.field.api_name()))
+            .order(if q.sort.ascending {
+                SortOrder::Ascending
+            } else {
+                SortOrder::Descending
+            })
             .build()
             .map_err(|_| bad("sort"))?;
         let req = self
@@ -180,7 +184,11 @@ impl ContactDirectory for AwsConnect {
             .instance_id(&self.instance_id)
             .time_range(range)
             .sort(sort)
-            .max_results(PAGE_SIZE)
+            .max_results(
+                q.page_size
+                    .and_then(|n| i32::try_from(n).ok())
+                    .unwrap_or(PAGE_SIZE),
+            )
             .set_search_criteria(criteria(q)?)
             .set_next_token(q.next_token.clone());
         let _turn = self.limiter.turn("SearchContacts").await?;

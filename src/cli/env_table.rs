@@ -45,7 +45,9 @@ pub fn env_table() -> String {
                     .unwrap_or_default(),
                 commands: Vec::new(),
             });
-            let here = if arg.is_global_set() || path.is_empty() {
+            // A global flag of a subcommand belongs to that subcommand (and
+            // its own subcommands), not to every command.
+            let here = if path.is_empty() {
                 "all".to_owned()
             } else {
                 path.to_owned()

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{ServeArgs, Settings, StorageArgs};
+use crate::config::{ServeArgs, Settings, ShippingArgs, StorageArgs};
 use crate::db::Db;
 use crate::startup::Application;
 use common::{init_logging, open, CliError};
@@ -28,7 +28,7 @@ pub use env_table::env_table;
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub storage: StorageArgs,
+    pub shipping: ShippingArgs,
     /// Log filter (`error`, `warn`, `info`, `debug`, or tracing directives such
     /// as `info,sqlx=warn`); default `info,sqlx=warn` for serve and demo,
     /// `warn` for the other commands.
@@ -43,16 +43,31 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the web console.
-    Serve(ServeArgs),
+    Serve {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[command(flatten)]
+        args: ServeArgs,
+    },
     /// Run the console offline: SQLite, a local raw AES key, demo contacts and
     /// flow logs encrypted by the Lambda's own code, one user per role.
     Demo(DemoArgs),
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Reveal one captured value, audited exactly like the web console.
-    Decrypt(DecryptArgs),
+    Decrypt {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[command(flatten)]
+        args: DecryptArgs,
+    },
     /// Manage console users.
     User {
+        #[command(flatten)]
+        storage: StorageArgs,
         #[command(subcommand)]
         command: UserCommand,
     },
@@ -63,6 +78,8 @@ pub enum Command {
     },
     /// Verify or export the audit log.
     Audit {
+        #[command(flatten)]
+        storage: StorageArgs,
         #[command(subcommand)]
         command: AuditCommand,
     },
@@ -208,9 +225,9 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
-        Command::Serve(args) => {
+        Command::Serve { storage, args } => {
             init_logging(true, cli.log_level.as_deref());
-            let settings = Settings::from_args(&cli.storage, &args)?;
+            let settings = Settings::from_args(&storage.with_shipping(&cli.shipping), &args)?;
             let app = Application::build(settings, Arc::new(SystemClock)).await?;
             tracing::info!(port = app.port(), "callvault console listening");
             app.run_until_stopped().await?;
@@ -222,24 +239,24 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 &args.listen,
                 args.shared_database.as_deref(),
                 &args.protection,
-                cli.storage.audit_log_group(),
+                cli.shipping.audit_log_group(),
                 cli.log_level.as_deref(),
             )
             .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Decrypt(args) => {
+        Command::Decrypt { storage, args } => {
             init_logging(false, cli.log_level.as_deref());
-            decrypt::run(&cli.storage, args).await
+            decrypt::run(&storage.with_shipping(&cli.shipping), args).await
         }
         Command::Preflight(args) => {
             init_logging(false, cli.log_level.as_deref());
             let clock: SharedClock = Arc::new(SystemClock);
-            Ok(crate::preflight::command(args, cli.storage.audit_log_group(), clock).await)
+            Ok(crate::preflight::command(args, cli.shipping.audit_log_group(), clock).await)
         }
-        Command::Migrate => {
+        Command::Migrate { storage } => {
             init_logging(false, cli.log_level.as_deref());
-            let db = Db::open(&cli.storage.database_url).await?;
+            let db = Db::open(&storage.database_url).await?;
             println!("migrations applied ({:?})", db.backend);
             Ok(ExitCode::SUCCESS)
         }
@@ -257,15 +274,16 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::User { command } => {
+        Command::User { storage, command } => {
             init_logging(false, cli.log_level.as_deref());
-            let cmd = open(&cli.storage).await?;
+            let cmd = open(&storage.with_shipping(&cli.shipping)).await?;
             user::run(&cmd, command).await
         }
-        Command::Audit { command } => {
+        Command::Audit { storage, command } => {
             init_logging(false, cli.log_level.as_deref());
-            let cmd = open(&cli.storage).await?;
-            audit::run(&cli.storage, cmd, command).await
+            let storage = storage.with_shipping(&cli.shipping);
+            let cmd = open(&storage).await?;
+            audit::run(&storage, cmd, command).await
         }
     }
 }

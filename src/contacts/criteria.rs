@@ -4,9 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use chrono_tz::Tz;
 use lambda_encrypt::context::ContactId;
 
-use crate::sources::contacts::{AttributeCriterion, Channel, ContactSearch, INITIATION_METHODS};
+use crate::sources::contacts::{
+    AttributeCriterion, Channel, ContactSearch, ContactSort, SortField, INITIATION_METHODS,
+    PAGE_SIZES,
+};
 
 pub const DAY_US: i64 = 86_400_000_000;
 /// SearchContacts' widest time range.
@@ -42,7 +46,22 @@ pub enum CriteriaError {
         "Attribute values are at most 100 characters, 20 of them, without control characters."
     )]
     AttributeValue,
+    #[error("Sort by started, ended, channel or method (a leading - for descending).")]
+    Sort,
+    #[error("Contacts per page are 10, 25, 50 or 100.")]
+    PageSize,
+    #[error("The range is the last hour, today, the last 24 hours, 7 days or 30 days.")]
+    RelativeRange,
 }
+
+/// The relative ranges offered beside the dates: (key, label).
+pub const RELATIVE_RANGES: [(&str, &str); 5] = [
+    ("1h", "Last hour"),
+    ("today", "Today"),
+    ("24h", "Last 24 hours"),
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+];
 
 impl CriteriaError {
     /// The audit outcome (never the value that was refused).
@@ -56,6 +75,9 @@ impl CriteriaError {
             Self::Ids => "refused:ids",
             Self::Attribute => "refused:attribute",
             Self::AttributeValue => "refused:attribute_value",
+            Self::Sort => "refused:sort",
+            Self::PageSize => "refused:page_size",
+            Self::RelativeRange => "refused:relative_range",
         }
     }
 }
@@ -64,14 +86,78 @@ fn field<'a>(form: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> 
     form.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
 }
 
-/// The start (UTC, µs) of a `YYYY-MM-DD` day.
-fn day_start_us(s: &str) -> Result<i64, CriteriaError> {
+/// The first instant (µs) of `date` in `zone` that exists (a day may start
+/// inside a daylight-saving gap).
+pub fn local_day_start(date: chrono::NaiveDate, zone: Tz) -> Option<i64> {
     use chrono::TimeZone as _;
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| chrono::Utc.from_utc_datetime(&t).timestamp_micros())
+    (0..=3).find_map(|h| {
+        date.and_hms_opt(h, 0, 0)
+            .and_then(|t| zone.from_local_datetime(&t).earliest())
+            .map(|t| t.timestamp_micros())
+    })
+}
+
+fn parse_day(s: &str) -> Result<chrono::NaiveDate, CriteriaError> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| CriteriaError::Date)
+}
+
+/// The start (µs) of a `YYYY-MM-DD` day in `zone`.
+fn day_start_us(s: &str, zone: Tz) -> Result<i64, CriteriaError> {
+    local_day_start(parse_day(s)?, zone).ok_or(CriteriaError::Date)
+}
+
+/// The end (µs, exclusive) of a `YYYY-MM-DD` day in `zone`: the next day's start.
+fn day_end_us(s: &str, zone: Tz) -> Result<i64, CriteriaError> {
+    parse_day(s)?
+        .succ_opt()
+        .and_then(|d| local_day_start(d, zone))
         .ok_or(CriteriaError::Date)
+}
+
+/// `(from, to)` of a relative range ending now; "today" starts at local midnight.
+pub fn relative_range(key: &str, now_us: i64, zone: Tz) -> Result<(i64, i64), CriteriaError> {
+    const HOUR_US: i64 = 3_600_000_000;
+    let from = match key {
+        "1h" => now_us - HOUR_US,
+        "24h" => now_us - 24 * HOUR_US,
+        "7d" => now_us - 7 * DAY_US,
+        "30d" => now_us - 30 * DAY_US,
+        "today" => {
+            use chrono::TimeZone as _;
+            let today = zone
+                .timestamp_micros(now_us)
+                .single()
+                .map(|t| t.date_naive())
+                .ok_or(CriteriaError::RelativeRange)?;
+            local_day_start(today, zone).ok_or(CriteriaError::RelativeRange)?
+        }
+        _ => return Err(CriteriaError::RelativeRange),
+    };
+    // A minute past now: contacts that start while the page loads count.
+    Ok((from, now_us + 60_000_000))
+}
+
+/// `sort=started` (ascending) or `sort=-started` (descending).
+pub fn parse_sort(value: Option<&str>) -> Result<ContactSort, CriteriaError> {
+    let Some(v) = value else {
+        return Ok(ContactSort::default());
+    };
+    let (ascending, key) = match v.strip_prefix('-') {
+        Some(k) => (false, k),
+        None => (true, v),
+    };
+    SortField::parse(key)
+        .map(|field| ContactSort { field, ascending })
+        .ok_or(CriteriaError::Sort)
+}
+
+/// The `sort` parameter that gives `sort`.
+pub fn sort_param(sort: ContactSort) -> String {
+    format!(
+        "{}{}",
+        if sort.ascending { "" } else { "-" },
+        sort.field.key()
+    )
 }
 
 /// A comma list of Connect ids (agents, queues).
@@ -103,18 +189,34 @@ pub fn parse(
     form: &BTreeMap<String, String>,
     searchable: &[String],
     now_us: i64,
+    zone: Tz,
 ) -> Result<ContactSearch, CriteriaError> {
     let contact_id = field(form, "contact_id")
         .map(|c| ContactId::parse(c).map_err(|_| CriteriaError::ContactId))
         .transpose()?;
-    let from_us = field(form, "from")
-        .map(day_start_us)
-        .transpose()?
-        .unwrap_or(now_us - DEFAULT_DAYS * DAY_US);
-    let to_us = field(form, "to")
-        .map(|d| day_start_us(d).map(|t| t + DAY_US))
-        .transpose()?
-        .unwrap_or(now_us + DAY_US);
+    let sort = parse_sort(field(form, "sort"))?;
+    let page_size = field(form, "per_page")
+        .map(|n| {
+            n.parse::<usize>()
+                .ok()
+                .filter(|n| PAGE_SIZES.contains(n))
+                .ok_or(CriteriaError::PageSize)
+        })
+        .transpose()?;
+    // A relative range wins over dates; dates are days in the user's zone.
+    let (from_us, to_us) = match field(form, "range") {
+        Some(r) => relative_range(r, now_us, zone)?,
+        None => (
+            field(form, "from")
+                .map(|d| day_start_us(d, zone))
+                .transpose()?
+                .unwrap_or(now_us - DEFAULT_DAYS * DAY_US),
+            field(form, "to")
+                .map(|d| day_end_us(d, zone))
+                .transpose()?
+                .unwrap_or(now_us + DAY_US),
+        ),
+    };
     // An exact id is looked up whatever the range; the range must still be sane.
     if to_us <= from_us || to_us - from_us > MAX_RANGE_DAYS * DAY_US {
         return Err(CriteriaError::Range);
@@ -165,6 +267,8 @@ pub fn parse(
         });
     }
     Ok(ContactSearch {
+        sort,
+        page_size,
         contact_id,
         from_us,
         to_us,
@@ -175,6 +279,41 @@ pub fn parse(
         attributes,
         next_token: None,
     })
+}
+
+/// What the contact id box asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdLookup {
+    /// A whole id (Connect's are UUIDs, compared in lower case): open it.
+    Exact(ContactId),
+    /// The start of an id: searched in the range, with a hint.
+    Prefix(String),
+}
+
+/// Characters of a Connect contact id (a UUID).
+pub const CONTACT_ID_CHARS: usize = 36;
+
+/// Reads the contact id box: spaces dropped (pasted ids carry them), a UUID
+/// in any case or without hyphens made canonical, a shorter run of hex
+/// digits and hyphens taken as a prefix.
+pub fn id_lookup(raw: &str) -> Result<Option<IdLookup>, CriteriaError> {
+    let s: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(uuid) = uuid::Uuid::try_parse(&s) {
+        let id = ContactId::parse(&uuid.hyphenated().to_string())
+            .map_err(|_| CriteriaError::ContactId)?;
+        return Ok(Some(IdLookup::Exact(id)));
+    }
+    let id = ContactId::parse(&s).map_err(|_| CriteriaError::ContactId)?;
+    let prefix_like =
+        s.len() < CONTACT_ID_CHARS && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    Ok(Some(if prefix_like {
+        IdLookup::Prefix(s.to_ascii_lowercase())
+    } else {
+        IdLookup::Exact(id)
+    }))
 }
 
 #[cfg(test)]
@@ -192,7 +331,7 @@ mod tests {
 
     #[test]
     fn an_empty_form_is_the_last_week() {
-        let s = parse(&form(&[]), &[], NOW).unwrap();
+        let s = parse(&form(&[]), &[], NOW, Tz::UTC).unwrap();
         assert_eq!(s.to_us - s.from_us, (DEFAULT_DAYS + 1) * DAY_US);
     }
 
@@ -210,6 +349,7 @@ mod tests {
             ]),
             &["tier".to_owned()],
             NOW,
+            Tz::UTC,
         )
         .unwrap();
         assert_eq!(s.channel, Some(Channel::Voice));
@@ -240,6 +380,11 @@ mod tests {
             (vec![("queue", &many)], CriteriaError::Ids),
             (vec![("agent", "a b")], CriteriaError::Ids),
             (vec![("attr.creditcard", "4111")], CriteriaError::Attribute),
+            (vec![("sort", "agent; DROP")], CriteriaError::Sort),
+            (vec![("sort", "--started")], CriteriaError::Sort),
+            (vec![("per_page", "1000000")], CriteriaError::PageSize),
+            (vec![("per_page", "-1")], CriteriaError::PageSize),
+            (vec![("range", "forever")], CriteriaError::RelativeRange),
             (vec![("attr.tier", &long)], CriteriaError::AttributeValue),
             (
                 vec![("attr.tier", "a\u{0}b")],
@@ -248,11 +393,64 @@ mod tests {
         ];
         for (pairs, expected) in cases {
             assert_eq!(
-                parse(&form(&pairs), &["tier".to_owned()], NOW),
+                parse(&form(&pairs), &["tier".to_owned()], NOW, Tz::UTC),
                 Err(expected.clone()),
                 "{pairs:?}"
             );
             assert!(expected.kind().starts_with("refused:"));
         }
+    }
+
+    #[test]
+    fn sorting_ranges_and_zones_are_read() {
+        let s = parse(
+            &form(&[("sort", "-channel"), ("per_page", "50"), ("range", "1h")]),
+            &[],
+            NOW,
+            Tz::UTC,
+        )
+        .unwrap();
+        assert_eq!(s.sort.field, SortField::Channel);
+        assert!(!s.sort.ascending);
+        assert_eq!(sort_param(s.sort), "-channel");
+        assert_eq!(s.page_size, Some(50));
+        assert_eq!(s.from_us, NOW - 3_600_000_000);
+        // "Today" in Paris starts at 23:00 UTC the day before (winter).
+        let (from, _) = relative_range("today", NOW, Tz::Europe__Paris).unwrap();
+        assert_eq!(from, NOW - 3_600_000_000);
+        let paris = parse(
+            &form(&[("from", "2025-12-01"), ("to", "2025-12-01")]),
+            &[],
+            NOW,
+            Tz::Europe__Paris,
+        )
+        .unwrap();
+        assert_eq!(paris.to_us - paris.from_us, DAY_US);
+        assert_eq!(
+            paris.from_us,
+            parse(&form(&[("from", "2025-12-01")]), &[], NOW, Tz::UTC)
+                .unwrap()
+                .from_us
+                - 3_600_000_000
+        );
+    }
+
+    #[test]
+    fn contact_ids_are_read_whatever_their_case_and_spaces() {
+        let id = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
+        let exact = |raw: &str| match id_lookup(raw).unwrap() {
+            Some(IdLookup::Exact(c)) => c.to_string(),
+            other => panic!("{raw}: {other:?}"),
+        };
+        assert_eq!(exact(id), id);
+        assert_eq!(exact(&id.to_ascii_uppercase()), id);
+        assert_eq!(exact(&format!("  {} ", &id.replace('-', ""))), id);
+        assert_eq!(exact("1b4e28ba-2fa1- 41d2-883f-0016d3cca427"), id);
+        assert_eq!(
+            id_lookup("1B4E28").unwrap(),
+            Some(IdLookup::Prefix("1b4e28".into()))
+        );
+        assert_eq!(id_lookup("   ").unwrap(), None);
+        assert_eq!(id_lookup("<script>"), Err(CriteriaError::ContactId));
     }
 }

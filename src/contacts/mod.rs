@@ -16,7 +16,9 @@ use crate::audit::{Action, AuditEvent, AuditLog};
 use crate::auth::csrf;
 use crate::auth::principal::Supervisor;
 use crate::auth::Role;
-use crate::clock::{format_us, SharedClock};
+use chrono_tz::Tz;
+
+use crate::clock::{local_time, SharedClock};
 use crate::decrypt::RevealState;
 use crate::decrypt::{contact_id, form_view, RevealFormView};
 use crate::guard::{Sensitive, ShownValue};
@@ -40,6 +42,8 @@ pub struct ContactsState {
     pub searchable: Vec<String>,
     /// The instance's access URL, for links to a contact (CALLVAULT_CONNECT_ACCESS_URL).
     pub connect_access_url: Option<String>,
+    /// Each user's time zone (times are shown in it, dates read in it).
+    pub users: crate::auth::users::Users,
 }
 
 type State = web::Data<ContactsState>;
@@ -57,6 +61,12 @@ pub struct ContactRow {
     pub initiation_method: String,
     pub initiated: String,
     pub disconnected: String,
+    pub duration: String,
+    pub agent: String,
+    pub queue: String,
+    /// The customer's endpoint, its last four only ("-" when the search
+    /// does not report it).
+    pub customer: String,
 }
 
 /// What DescribeContact says about a contact, as shown.
@@ -79,6 +89,8 @@ pub struct AttributeView {
 #[template(path = "contacts/contact.html")]
 pub struct ContactPage {
     pub layout: Layout,
+    /// The reader's time zone, named beside the times.
+    pub zone: String,
     pub contact: ContactRow,
     pub details: ContactDetails,
     pub initial_contact_id: String,
@@ -92,32 +104,60 @@ pub struct ContactPage {
     pub hidden_notice: bool,
 }
 
-pub(crate) fn row(c: ContactSummary) -> ContactRow {
-    ContactRow {
-        id: c.id.to_string(),
-        channel: c.channel,
-        initiation_method: c.initiation_method,
-        initiated: c.initiated_us.map(format_us).unwrap_or_default(),
-        disconnected: c.disconnected_us.map(format_us).unwrap_or_default(),
-    }
+/// One path segment or query value, percent-encoded.
+pub(crate) fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|e| e[1..].to_owned())
+        .unwrap_or_default()
 }
 
-/// What the contact page shows of DescribeContact (Connect's own values
-/// pass the leak guard like attributes do).
-fn details(state: &State, c: &ContactSummary) -> ContactDetails {
-    let shown = |v: Option<&str>| {
-        v.map(|v| ShownValue::guard(v, false).text)
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "-".to_owned())
-    };
-    let duration = match (c.initiated_us, c.disconnected_us) {
+/// Connect's own text as shown: through the leak guard, "-" when absent.
+fn shown(v: Option<&str>) -> String {
+    v.map(|v| ShownValue::guard(v, false).text)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn duration(c: &ContactSummary) -> String {
+    match (c.initiated_us, c.disconnected_us) {
         (Some(a), Some(b)) if b >= a => {
             let secs = (b - a) / 1_000_000;
             format!("{}:{:02}", secs / 60, secs % 60)
         }
         (Some(_), None) => "in progress".to_owned(),
         _ => "-".to_owned(),
-    };
+    }
+}
+
+/// A contact as a row, its times in `zone`.
+pub(crate) fn row(c: ContactSummary, zone: Tz) -> ContactRow {
+    ContactRow {
+        duration: duration(&c),
+        agent: shown(c.agent_id.as_deref()),
+        queue: shown(c.queue_id.as_deref()),
+        customer: c
+            .customer_endpoint
+            .as_ref()
+            .map(|e| e.masked())
+            .unwrap_or_else(|| "-".to_owned()),
+        id: c.id.to_string(),
+        channel: c.channel,
+        initiation_method: c.initiation_method,
+        initiated: c
+            .initiated_us
+            .map(|t| local_time(t, zone))
+            .unwrap_or_default(),
+        disconnected: c
+            .disconnected_us
+            .map(|t| local_time(t, zone))
+            .unwrap_or_default(),
+    }
+}
+
+/// What the contact page shows of DescribeContact (Connect's own values
+/// pass the leak guard like attributes do).
+fn details(state: &State, c: &ContactSummary) -> ContactDetails {
+    let duration = duration(c);
     ContactDetails {
         agent: shown(c.agent_id.as_deref()),
         queue: shown(c.queue_id.as_deref()),
@@ -165,6 +205,7 @@ pub async fn contact_page(
         Ok::<_, crate::sources::SourceError>((summary, attributes))
     }
     .await;
+    let zone = state.users.time_zone(p.user_id).await?;
     let (summary, attributes) = match loaded {
         Ok(v) => v,
         Err(e) => {
@@ -254,8 +295,9 @@ pub async fn contact_page(
     };
     html(&ContactPage {
         layout: Layout::signed_in("Contact", p, csrf::token(&session)?),
+        zone: zone.name().to_owned(),
         details: details(&state, &summary),
-        contact: row(summary.clone()),
+        contact: row(summary.clone(), zone),
         initial_contact_id: summary
             .initial_contact_id
             .map(|c| c.to_string())

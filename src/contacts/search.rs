@@ -8,16 +8,17 @@ use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::criteria::{self, DAY_US};
+use chrono_tz::Tz;
+
+use super::criteria::{self, IdLookup, DAY_US, RELATIVE_RANGES};
 use super::{row, ContactRow, State};
 use crate::audit::{Action, AuditEvent};
 use crate::auth::csrf;
 use crate::auth::principal::Supervisor;
-use crate::clock::format_us;
-use crate::sources::contacts::INITIATION_METHODS;
+use crate::sources::contacts::{ContactSort, SortField, INITIATION_METHODS, PAGE_SIZES};
 use crate::sources::paging::{self, refuse as refuse_paging, Paging, PagingError};
 use crate::sources::Channel;
-use crate::web::{html, request_meta, AppError, Layout};
+use crate::web::{html, request_meta, see_other, AppError, Layout};
 
 /// Pages one search remembers tokens for (back and forward paging).
 const MAX_PAGES: usize = 400;
@@ -33,6 +34,16 @@ pub struct AttributeField {
 pub struct ContactsPage {
     pub layout: Layout,
     pub rows: Vec<ContactRow>,
+    /// The reader's time zone (times shown and dates read in it).
+    pub zone: String,
+    /// The sortable column headers, as links.
+    pub sorts: Vec<SortLink>,
+    pub f_range: String,
+    pub ranges: Vec<(&'static str, &'static str)>,
+    pub f_per_page: usize,
+    pub page_sizes: Vec<usize>,
+    /// The contact id box held the start of an id.
+    pub hint: Option<IdHint>,
     pub f_contact: String,
     pub f_from: String,
     pub f_to: String,
@@ -50,8 +61,85 @@ pub struct ContactsPage {
     pub position: String,
 }
 
-fn day(us: i64) -> String {
-    format_us(us).chars().take(10).collect()
+/// A sortable column header: its link and, when sorted by it, the order
+/// (`aria-sort`).
+pub struct SortLink {
+    pub label: &'static str,
+    pub href: String,
+    pub aria_sort: &'static str,
+}
+
+/// "Did you mean": contacts of this page whose id starts with the prefix.
+pub struct IdHint {
+    pub prefix: String,
+    pub matches: Vec<String>,
+}
+
+/// The day of `us` in `zone`.
+fn day(us: i64, zone: Tz) -> String {
+    use chrono::TimeZone as _;
+    zone.timestamp_micros(us)
+        .single()
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// The search form's own parameters (not paging or sorting) as a query string.
+fn form_query(form: &BTreeMap<String, String>) -> String {
+    let kept: Vec<(&str, &str)> = form
+        .iter()
+        .filter(|(k, v)| !matches!(k.as_str(), "page" | "n" | "sort") && !v.trim().is_empty())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    serde_urlencoded::to_string(kept).unwrap_or_default()
+}
+
+fn sort_links(query: &str, current: ContactSort) -> Vec<SortLink> {
+    SortField::ALL
+        .into_iter()
+        .map(|field| {
+            let sorted = current.field == field;
+            // A click on the sorted column turns its order; a new column
+            // starts newest (or Z) first.
+            let next = ContactSort {
+                field,
+                ascending: sorted && !current.ascending,
+            };
+            let sep = if query.is_empty() { "" } else { "&" };
+            SortLink {
+                label: match field {
+                    SortField::Initiated => "Started",
+                    SortField::Disconnected => "Ended",
+                    SortField::Channel => "Channel",
+                    SortField::Method => "Method",
+                },
+                href: format!("/contacts?{query}{sep}sort={}", criteria::sort_param(next)),
+                aria_sort: match (sorted, current.ascending) {
+                    (false, _) => "none",
+                    (true, true) => "ascending",
+                    (true, false) => "descending",
+                },
+            }
+        })
+        .collect()
+}
+
+async fn refuse(
+    state: &State,
+    p: &crate::auth::principal::Principal,
+    meta: &crate::audit::RequestMeta,
+    e: criteria::CriteriaError,
+) -> Result<HttpResponse, AppError> {
+    let event = AuditEvent::new(
+        Action::ContactView,
+        &p.username,
+        p.role.as_str(),
+        e.kind(),
+        meta,
+    )
+    .detail("contact search refused".to_owned());
+    state.audit.append(event).await?;
+    Err(AppError::BadRequest(e.to_string()))
 }
 
 pub async fn contacts_page(
@@ -61,13 +149,33 @@ pub async fn contacts_page(
     req: HttpRequest,
     q: web::Query<BTreeMap<String, String>>,
 ) -> Result<HttpResponse, AppError> {
-    let form = q.into_inner();
+    let mut form = q.into_inner();
     let p = sup.principal();
     let meta = request_meta(&req);
+    let zone = state.users.time_zone(p.user_id).await?;
+    // An exact id opens the contact; the start of one searches the range
+    // and says which contacts it could be.
+    let mut prefix = None;
+    if !form.contains_key("page") {
+        match criteria::id_lookup(form.get("contact_id").map(String::as_str).unwrap_or("")) {
+            Ok(Some(IdLookup::Exact(id))) => {
+                let path = format!("/contacts/{}", super::urlencode(id.as_str()));
+                return Ok(see_other(&path));
+            }
+            Ok(Some(IdLookup::Prefix(start))) => {
+                form.remove("contact_id");
+                prefix = Some(start);
+            }
+            Ok(None) => {
+                form.remove("contact_id");
+            }
+            Err(e) => return refuse(&state, p, &meta, e).await,
+        }
+    }
     let owner = paging::owner(&session, &p.username);
     let searchable = &state.searchable;
     // Either a page of a search kept on the server, or a new search.
-    let (mut search, handle, n, mut tokens, known_total) = match form.get("page") {
+    let (mut search, handle, n, mut tokens, known_total, query) = match form.get("page") {
         Some(h) => {
             let n: usize = match form.get("n").map(|n| n.parse::<usize>()) {
                 None => 0,
@@ -88,7 +196,8 @@ pub async fn contacts_page(
                     search,
                     tokens,
                     total,
-                }) if n < tokens.len() => (search, Some(h.clone()), n, tokens, total),
+                    query,
+                }) if n < tokens.len() => (search, Some(h.clone()), n, tokens, total, query),
                 Ok(Paging::Contacts { .. }) => {
                     return refuse_paging(
                         &state.audit,
@@ -133,20 +242,9 @@ pub async fn contacts_page(
                 )
                 .await;
             }
-            match criteria::parse(&form, searchable, state.clock.now_us()) {
-                Ok(search) => (search, None, 0, vec![None], None),
-                Err(e) => {
-                    let event = AuditEvent::new(
-                        Action::ContactView,
-                        &p.username,
-                        p.role.as_str(),
-                        e.kind(),
-                        &meta,
-                    )
-                    .detail("contact search refused".to_owned());
-                    state.audit.append(event).await?;
-                    return Err(AppError::BadRequest(e.to_string()));
-                }
+            match criteria::parse(&form, searchable, state.clock.now_us(), zone) {
+                Ok(search) => (search, None, 0, vec![None], None, form_query(&form)),
+                Err(e) => return refuse(&state, p, &meta, e).await,
             }
         }
     };
@@ -166,6 +264,7 @@ pub async fn contacts_page(
                 search: search.clone(),
                 tokens: tokens.clone(),
                 total,
+                query: query.clone(),
             };
             if let Err(e) = state.paging.update(&owner, &h, kept) {
                 return refuse_paging(
@@ -185,16 +284,20 @@ pub async fn contacts_page(
                 search: search.clone(),
                 tokens: tokens.clone(),
                 total,
+                query: query.clone(),
             },
         )),
         None => None,
     };
+    let per_page = search
+        .page_size
+        .unwrap_or_else(|| state.directory.page_size());
     let link = |k: usize| handle.as_ref().map(|h| format!("/contacts?page={h}&n={k}"));
     let position = match total {
         Some(t) => format!(
             "Page {} of {} ({t} contact{})",
             n + 1,
-            t.div_ceil(state.directory.page_size().max(1) as u64).max(1),
+            t.div_ceil(per_page.max(1) as u64).max(1),
             if t == 1 { "" } else { "s" }
         ),
         None => format!("Page {}", n + 1),
@@ -207,16 +310,32 @@ pub async fn contacts_page(
             .map(|a| a.values.join("|"))
             .unwrap_or_default()
     };
+    let hint = prefix.map(|prefix| IdHint {
+        matches: page
+            .items
+            .iter()
+            .map(|c| c.id.to_string())
+            .filter(|id| id.to_ascii_lowercase().starts_with(&prefix))
+            .collect(),
+        prefix,
+    });
     html(&ContactsPage {
         layout: Layout::signed_in("Contacts", p, csrf::token(&session)?),
-        rows: page.items.into_iter().map(row).collect(),
+        zone: zone.name().to_owned(),
+        sorts: sort_links(&query, search.sort),
+        f_range: form.get("range").cloned().unwrap_or_default(),
+        ranges: RELATIVE_RANGES.to_vec(),
+        f_per_page: per_page,
+        page_sizes: PAGE_SIZES.to_vec(),
+        hint,
+        rows: page.items.into_iter().map(|c| row(c, zone)).collect(),
         f_contact: search
             .contact_id
             .as_ref()
             .map(|c| c.to_string())
             .unwrap_or_default(),
-        f_from: day(search.from_us),
-        f_to: day(search.to_us - DAY_US),
+        f_from: day(search.from_us, zone),
+        f_to: day(search.to_us - DAY_US, zone),
         f_channel: search
             .channel
             .map(|c| c.as_str().to_owned())

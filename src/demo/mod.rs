@@ -287,7 +287,8 @@ impl ContactDirectory for DemoDirectory {
         let any = |list: &[String], v: Option<&String>| {
             list.is_empty() || v.is_some_and(|v| list.contains(v))
         };
-        let matching: Vec<&DemoContact> = self
+        let per_page = q.page_size.unwrap_or(CONTACTS_PER_PAGE);
+        let mut matching: Vec<ContactSummary> = self
             .contacts
             .iter()
             .filter(|c| match &q.contact_id {
@@ -307,12 +308,15 @@ impl ContactDirectory for DemoDirectory {
                     .iter()
                     .all(|a| any(&a.values, c.attributes.get(&a.key)))
             })
+            .map(|c| c.summary.clone())
             .collect();
+        // Sorted as SearchContacts' `Sort` asks.
+        q.sort.apply(&mut matching);
         let items: Vec<ContactSummary> = matching
             .iter()
             .skip(start)
-            .take(CONTACTS_PER_PAGE)
-            .map(|c| c.summary.clone())
+            .take(per_page)
+            .cloned()
             .collect();
         let next = start + items.len();
         Ok(Page {

@@ -69,6 +69,8 @@ pub async fn prepare(
         return Err(DemoRunError::NotLoopback);
     }
     private_dir(dir)?;
+    // Absolute: the printed hints work from any working directory.
+    let dir = &std::fs::canonicalize(dir)?;
     let key = dir.join("demo-key.b64");
     if !key.exists() {
         generate_raw_aes_key_file(&key)?;
@@ -99,15 +101,22 @@ pub async fn prepare(
         Some(_) => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
         None => None,
     };
+    let hint = command_hint(
+        &settings.database_url,
+        &settings.secrets_dir,
+        "user passwd sam",
+    );
     let app = Application::build_with(settings, clock, sources, sdk.as_ref()).await?;
     let state = app.state();
     let url = format!("http://127.0.0.1:{}/", app.port());
     let mut banner = vec![String::new(), format!("callvault demo: {url}")];
     if state.users.list().await?.is_empty() {
         banner.push(
-            "Sign in as one of these (passwords are shown this once; reset with `callvault user passwd NAME`):"
+            "To reset a password from another terminal (add a user: `user add NAME --role supervisor`):"
                 .into(),
         );
+        banner.push(format!("  {hint}"));
+        banner.push("Sign in as one of these (passwords are shown this once):".into());
         for (name, role) in [
             ("sam", Role::Supervisor),
             ("alice", Role::Auditor),
@@ -123,10 +132,10 @@ pub async fn prepare(
         }
     } else {
         banner.push(format!(
-            "Demo users already exist in {}; reset a password with:",
+            "Demo users already exist in {}; reset a password from any terminal with:",
             dir.display()
         ));
-        banner.push(format!("  DATABASE_URL=sqlite://{}/callvault.db CALLVAULT_SECRETS_DIR={}/secrets callvault user passwd sam", dir.display(), dir.display()));
+        banner.push(format!("  {hint}"));
     }
     if print {
         // Last and plain: the log lines go to a file (`run`), so nothing follows.
@@ -139,6 +148,47 @@ pub async fn prepare(
         }
     }
     Ok(app)
+}
+
+/// A command line that runs `args` on the demo's own database and secrets,
+/// pasted as is into another terminal: absolute paths, this very program,
+/// shell-quoted. A shared database's URL is not printed when it holds a
+/// password.
+fn command_hint(database_url: &str, secrets_dir: &Path, args: &str) -> String {
+    let program = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "callvault".to_owned());
+    let database = if has_password(database_url) {
+        "\"$CALLVAULT_DEMO_DATABASE_URL\"".to_owned()
+    } else {
+        shell_quote(database_url)
+    };
+    format!(
+        "DATABASE_URL={database} CALLVAULT_SECRETS_DIR={} {} {args}",
+        shell_quote(&secrets_dir.display().to_string()),
+        shell_quote(&program)
+    )
+}
+
+fn has_password(url: &str) -> bool {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|authority| authority.rsplit_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
+/// `s` as one POSIX shell word.
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'/' | b'.' | b'_' | b'-' | b':' | b'+' | b'=' | b',')
+        });
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// The demo's log file, inside its directory: the terminal keeps only the
@@ -160,10 +210,14 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 /// `info,sqlx=warn`.
 fn log_to_file(dir: &Path, log_level: Option<&str>) -> Result<(), DemoRunError> {
     private_dir(dir)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(LOG_FILE))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let file = options.open(dir.join(LOG_FILE))?;
     let filter = log_level
         .and_then(|l| tracing_subscriber::EnvFilter::try_new(l).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -195,4 +249,21 @@ pub async fn run(
     app.run_until_stopped()
         .await
         .map_err(|e| DemoError::Setup(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_quote_odd_paths_and_hide_passwords() {
+        assert_eq!(shell_quote("/tmp/a b"), "'/tmp/a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert!(has_password("postgres://u:secret@db/x"));
+        assert!(!has_password("postgres://u@db/x"));
+        assert!(!has_password("sqlite:///tmp/x.db"));
+        let hint = command_hint("postgres://u:secret@db/x", Path::new("/s"), "user list");
+        assert!(!hint.contains("secret"), "{hint}");
+    }
 }

@@ -117,7 +117,13 @@ impl Probes {
                 let Ok(id) = ContactId::parse(PROBE_CONTACT) else {
                     return Ok(());
                 };
-                source_answered(self.directory.describe(&id).await.map(|_| ()))
+                match self.directory.describe(&id).await {
+                    // Without a contact source no page but sign-in works.
+                    Err(SourceError::NotConfigured(variable)) => {
+                        Err(format!("no contact source: {variable} is not set"))
+                    }
+                    r => source_answered(r.map(|_| ())),
+                }
             }),
             timed("cloudwatch logs", async {
                 match self.logs.groups().first() {

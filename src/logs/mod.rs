@@ -17,7 +17,7 @@ use crate::audit::{Action, AuditEvent, AuditLog, RequestMeta};
 use crate::auth::csrf;
 use crate::auth::principal::{Principal, Supervisor};
 use crate::auth::Role;
-use crate::clock::format_us;
+use crate::clock::local_time;
 use crate::guard::{canonical_key, Sensitive, ShownValue};
 use crate::sources::paging::{self, refuse as refuse_paging, Paging, PagingError, PagingStore};
 use crate::sources::{ContactDirectory, LogEvent, LogGroupName, LogStore, LogStreamName};
@@ -35,6 +35,8 @@ pub struct LogsState {
     pub paging: Arc<PagingStore>,
     /// FilterLogEvents pages per lookup (CALLVAULT_FLOW_LOG_PAGES).
     pub flow_log_pages: usize,
+    /// Each user's time zone (times are shown in it).
+    pub users: crate::auth::users::Users,
 }
 
 type State = web::Data<LogsState>;
@@ -64,6 +66,8 @@ pub struct GroupView {
 #[template(path = "logs/logs.html")]
 pub struct LogsPage {
     pub layout: Layout,
+    /// The reader's time zone, named beside the times.
+    pub zone: String,
     pub groups: Vec<GroupView>,
 }
 
@@ -87,6 +91,7 @@ pub struct EventView {
 #[template(path = "logs/stream.html")]
 pub struct LogStreamPage {
     pub layout: Layout,
+    pub zone: String,
     pub group: String,
     pub stream: String,
     pub events: Vec<EventView>,
@@ -136,6 +141,7 @@ pub async fn logs_page(
             }
         },
     };
+    let zone = state.users.time_zone(p.user_id).await?;
     let mut groups = Vec::new();
     for group in state.logs.groups() {
         let token = match &resume {
@@ -151,7 +157,10 @@ pub async fn logs_page(
                 .map(|s| StreamView {
                     href: format!("/logs/{}/{}", urlencode(group.as_str()), urlencode(&s.name)),
                     name: s.name,
-                    last_event: s.last_event_us.map(format_us).unwrap_or_default(),
+                    last_event: s
+                        .last_event_us
+                        .map(|t| local_time(t, zone))
+                        .unwrap_or_default(),
                     bytes: s.stored_bytes.unwrap_or(0),
                 })
                 .collect(),
@@ -169,6 +178,7 @@ pub async fn logs_page(
     }
     html(&LogsPage {
         layout: Layout::signed_in("Flow logs", p, csrf::token(&session)?),
+        zone: zone.name().to_owned(),
         groups,
     })
 }
@@ -181,9 +191,15 @@ fn urlencode(s: &str) -> String {
 
 /// A flow-log event as shown: its JSON fields made readable, every key and
 /// value guarded.
-fn event_view(state: &State, group: &str, stream: &str, event: &LogEvent) -> EventView {
+fn event_view(
+    state: &State,
+    group: &str,
+    stream: &str,
+    event: &LogEvent,
+    zone: chrono_tz::Tz,
+) -> EventView {
     let mut view = EventView {
-        time: format_us(event.timestamp_us),
+        time: local_time(event.timestamp_us, zone),
         group: group.to_owned(),
         stream: stream.to_owned(),
         contact_id: String::new(),
@@ -409,10 +425,11 @@ pub async fn stream_page(
             return Err(e.into());
         }
     };
+    let zone = state.users.time_zone(p.user_id).await?;
     let events: Vec<EventView> = page
         .events
         .iter()
-        .map(|e| event_view(&state, group.as_str(), stream.as_str(), e))
+        .map(|e| event_view(&state, group.as_str(), stream.as_str(), e, zone))
         .collect();
     audit_view(
         &state,
@@ -442,6 +459,7 @@ pub async fn stream_page(
     };
     html(&LogStreamPage {
         layout: Layout::signed_in("Flow log", p, csrf::token(&session)?),
+        zone: zone.name().to_owned(),
         group: group.as_str().to_owned(),
         stream: stream.as_str().to_owned(),
         events,

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{audit_view, event_view, urlencode, EventView, State};
 use crate::auth::csrf;
 use crate::auth::principal::Supervisor;
-use crate::clock::format_us;
+use crate::clock::local_time;
 use crate::sources::logs::{event_contact_id, ContactLogQuery, CONTACT_WINDOW_MARGIN_US};
 use crate::sources::paging::{self, refuse as refuse_paging, Paging, PagingError};
 use crate::sources::{ContactSummary, SourceError};
@@ -22,6 +22,8 @@ use crate::web::{html, request_meta, AppError, Layout};
 #[template(path = "logs/search.html")]
 pub struct LogSearchPage {
     pub layout: Layout,
+    /// The reader's time zone, named beside the times.
+    pub zone: String,
     pub contact_id: String,
     pub searched: bool,
     pub events: Vec<EventView>,
@@ -87,6 +89,7 @@ pub async fn search_page(
     let mut window = String::new();
     let mut duplicates = 0;
     let mut more = None;
+    let zone = state.users.time_zone(p.user_id).await?;
     if !raw.is_empty() {
         let contact = ContactId::parse(raw)
             .map_err(|_| AppError::BadRequest("That is not a contact id.".into()))?;
@@ -118,7 +121,12 @@ pub async fn search_page(
                 }
             },
         };
-        window = format!("{} to {}", format_us(query.from_us), format_us(query.to_us));
+        window = format!(
+            "{} to {} ({})",
+            local_time(query.from_us, zone),
+            local_time(query.to_us, zone),
+            zone.name()
+        );
         let found = state.logs.events_for_contact(&query).await?;
         duplicates = found.duplicates;
         more = found.more.map(|cursor| {
@@ -141,7 +149,7 @@ pub async fn search_page(
             .events
             .iter()
             .filter(|e| event_contact_id(&e.event.message).as_deref() == Some(contact.as_str()))
-            .map(|e| event_view(&state, &e.group, &e.stream, &e.event))
+            .map(|e| event_view(&state, &e.group, &e.stream, &e.event, zone))
             .collect();
         audit_view(
             &state,
@@ -160,6 +168,7 @@ pub async fn search_page(
     let findings = events.iter().map(|e| e.findings).sum();
     html(&LogSearchPage {
         layout: Layout::signed_in("Flow logs of a contact", p, csrf::token(&session)?),
+        zone: zone.name().to_owned(),
         contact_id: raw.chars().take(128).collect(),
         searched: !raw.is_empty(),
         events,

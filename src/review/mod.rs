@@ -78,9 +78,7 @@ pub struct AuditRowView {
     pub role: String,
     pub action: String,
     pub contact_id: String,
-    pub contact_short: String,
     pub initial_contact_id: String,
-    pub initial_short: String,
     pub field: String,
     pub reason: String,
     pub case_ref: String,
@@ -91,6 +89,34 @@ pub struct AuditRowView {
     pub detail: String,
     pub hash: String,
     pub hash_prefix: String,
+    /// `refusal`, `leak` or empty: how the row is tinted (a CSS class).
+    pub tint: &'static str,
+}
+
+/// Outcomes that mean something was refused or failed.
+const REFUSAL_OUTCOMES: [&str; 5] = [
+    "refused",
+    "denied",
+    "failed",
+    "budget_exceeded",
+    "throttled",
+];
+
+/// How a row stands out: leaks first, then anything refused.
+fn tint(action: &str, outcome: &str) -> &'static str {
+    if action == Action::LeakFound.as_str() {
+        "leak"
+    } else if REFUSAL_OUTCOMES.contains(&outcome)
+        || outcome.starts_with("refused")
+        || outcome.starts_with("error")
+        || action.ends_with("_denied")
+        || action.ends_with("_failed")
+        || action.ends_with("_rejected")
+    {
+        "refusal"
+    } else {
+        ""
+    }
 }
 
 impl AuditRowView {
@@ -99,9 +125,8 @@ impl AuditRowView {
             seq: r.seq,
             time: local_time(r.ts_us, zone),
             hash_prefix: short(&r.hash, 12),
-            contact_short: short(&r.contact_id, 13),
-            initial_short: short(&r.initial_contact_id, 13),
             request_short: short(&r.request_id, 8),
+            tint: tint(&r.action, &r.outcome),
             hash: r.hash,
             actor: r.actor,
             role: r.role,
@@ -171,6 +196,33 @@ pub struct AuditPage {
     pub verify: Option<VerifyView>,
     pub alerts: Vec<AlertView>,
     pub shipping: Option<ShippingView>,
+    /// Rows matching the filter, all pages together.
+    pub matching: i64,
+    /// The filter in words ("actions decrypt, outcome refused"), empty for none.
+    pub summary: String,
+}
+
+/// The filter in words, for the line above the table.
+fn summary(q: &AuditQuery) -> String {
+    let mut parts = Vec::new();
+    let list = |name: &str, plural: &str, v: &[String]| match v.len() {
+        0 => None,
+        1 => Some(format!("{name} {}", v[0])),
+        _ => Some(format!("{plural} {}", v.join(", "))),
+    };
+    parts.extend(list("actor", "actors", &q.actors));
+    parts.extend(list("action", "actions", &q.actions));
+    parts.extend(list("outcome", "outcomes", &q.outcomes));
+    if !q.contact.is_empty() {
+        parts.push(format!("contact id starting {}", q.contact));
+    }
+    if !q.from.is_empty() {
+        parts.push(format!("from {}", q.from));
+    }
+    if !q.to.is_empty() {
+        parts.push(format!("to {}", q.to));
+    }
+    parts.join("; ")
 }
 
 pub struct ShippingView {
@@ -226,6 +278,7 @@ async fn page(
     } else {
         None
     };
+    let matching = state.audit.count(&filter).await?;
     let action_names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
     let page = AuditPage {
         layout: Layout::signed_in("Audit log", auditor.principal(), csrf::token(session)?),
@@ -251,6 +304,8 @@ async fn page(
         }),
         alerts: alerts::alerts(state, zone).await?,
         shipping: shipping(state).await?,
+        matching,
+        summary: summary(query),
     };
     html(&page)
 }

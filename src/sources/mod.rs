@@ -101,12 +101,27 @@ impl From<SourceError> for AppError {
                     "Connect is busy, try again in a few seconds. Amazon Connect or CloudWatch Logs is throttling the console's requests (the account's API quota is shared with other integrations); the console already retried.",
                 )
             }
+            E::NotFound => {
+                return AppError::refused(
+                    StatusCode::NOT_FOUND,
+                    "Not found",
+                    "There is no such contact, log group or stream. Check the id, or search again.",
+                )
+            }
+            // The operator's fix is one variable: the page names it.
+            E::NotConfigured(variable) => {
+                return AppError::refused(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Not configured",
+                    format!(
+                        "This console is not connected to this AWS service: {variable} is not set. An administrator sets it and restarts the console."
+                    ),
+                )
+            }
             E::AccessDenied => (StatusCode::BAD_GATEWAY, "The console's AWS role is not allowed to read this. Ask an administrator to check its IAM policy."),
-            E::NotFound => (StatusCode::NOT_FOUND, "There is no such contact, log group or stream."),
             E::ExpiredCredentials => (StatusCode::SERVICE_UNAVAILABLE, "The console's AWS credentials have expired. Ask an administrator to renew them."),
             E::BadToken => (StatusCode::BAD_REQUEST, "That paging link is not valid any more. Start the search again."),
             E::BadRequest(_) => (StatusCode::BAD_REQUEST, "Amazon Connect or CloudWatch Logs refused the search as asked. Check the criteria (for example the time range) and try again."),
-            E::NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "This console is not connected to that AWS service."),
             E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "The AWS service did not answer. Try again shortly."),
         };
         if status.is_server_error() {

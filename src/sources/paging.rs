@@ -37,6 +37,8 @@ pub enum Paging {
         search: ContactSearch,
         tokens: Vec<Option<String>>,
         total: Option<u64>,
+        /// The search form's own query string (sorting links start from it).
+        query: String,
     },
     /// A contact's flow-log lookup, where its budget ran out.
     FlowLogs { query: ContactLogQuery },
@@ -233,6 +235,7 @@ mod tests {
             search: ContactSearch::default(),
             tokens: vec![None, Some("t".repeat(20_000))],
             total: Some(60),
+            query: String::new(),
         }
     }
 
@@ -276,6 +279,7 @@ mod tests {
             search: ContactSearch::default(),
             tokens: vec![None],
             total: None,
+            query: String::new(),
         };
         store.update(&sam, &h, other.clone()).unwrap();
         assert_eq!(store.get(&sam, &h), Ok(other));

@@ -503,6 +503,7 @@ fn replica(dir: &std::path::Path, db_url: &str) -> (Replica, Option<String>) {
     });
     let mut password = None;
     let mut banner_done = false;
+    let mut users_exist = false;
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     while !(banner_done && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
         assert!(std::time::Instant::now() < deadline, "demo did not start");
@@ -511,9 +512,10 @@ fn replica(dir: &std::path::Path, db_url: &str) -> (Replica, Option<String>) {
                 password = line.split_whitespace().last().map(str::to_owned);
             }
             // The last banner line: passwords (admin is printed last), or
-            // the note that the users exist.
+            // the command after the note that the users exist.
+            users_exist |= line.starts_with("Demo users already exist");
             banner_done |= line.trim_start().starts_with("admin")
-                || line.contains("callvault user passwd sam");
+                || (users_exist && line.contains("callvault user passwd sam"));
         }
     }
     let base = format!("http://127.0.0.1:{port}");

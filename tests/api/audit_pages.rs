@@ -29,7 +29,7 @@ async fn auditors_filter_and_page_through_the_log() {
     assert!(!html.contains("Older rows"));
     let html = app.page(&c, "/audit?contact=contact-2").await;
     assert_eq!(
-        html.matches("<code class=\"id\" title=\"contact-2\">contact-2</code>")
+        html.matches("<code class=\"id full\">contact-2</code>")
             .count(),
         24
     );
@@ -388,13 +388,11 @@ async fn alerts_cover_budget_refusals_leaks_failed_step_ups_and_unusual_volume()
         .detail("20 of 20 per hour used"),
     )
     .await;
-    append(AuditEvent::new(
-        Action::LeakFound,
-        "viewer",
-        "supervisor",
-        "masked",
-        &meta,
-    ))
+    append(
+        AuditEvent::new(Action::LeakFound, "viewer", "supervisor", "masked", &meta)
+            .contact("contact-leaky", "")
+            .detail("1 in /aws/connect/x / legacy-debug-flow/leaked at 2026-01-01T00:00:00.000Z"),
+    )
     .await;
     append(AuditEvent::new(
         Action::StepUpFailed,
@@ -439,7 +437,12 @@ async fn alerts_cover_budget_refusals_leaks_failed_step_ups_and_unusual_volume()
         alerts.contains("ann: 1 decrypt(s) refused over budget"),
         "{alerts}"
     );
-    assert!(alerts.contains("viewer: 1 leak finding(s)"), "{alerts}");
+    // A leak is the flow's doing: the alert names the stream, not the viewer.
+    assert!(
+        alerts.contains("Flow log /aws/connect/x / legacy-debug-flow/leaked: 1 leak finding(s)"),
+        "{alerts}"
+    );
+    assert!(!alerts.contains("viewer"), "{alerts}");
     assert!(alerts.contains("bob: 2 failed step-up(s)"), "{alerts}");
     assert!(alerts.contains("busy: 6 reveal(s) in 24 hours"), "{alerts}");
     assert!(
@@ -455,15 +458,19 @@ async fn alerts_cover_budget_refusals_leaks_failed_step_ups_and_unusual_volume()
         .collect();
     assert_eq!(links.len(), 4);
     for (link, action, n) in [
-        (&links[0], "decrypt_denied", 1),
-        (&links[1], "leak_found", 1),
+        (&links[0], "leak_found", 1),
+        (&links[1], "decrypt_denied", 1),
         (&links[2], "step_up_failed", 2),
         (&links[3], "decrypt", 6),
     ] {
         let page = app.page(&c, link).await;
         assert_eq!(
-            page.matches(&format!("<tr class=\"action-{action}\">"))
-                .count(),
+            (page
+                .matches(&format!("<tr class=\"action-{action}\""))
+                .count()
+                + page
+                    .matches(&format!("<tr class=\"action-{action} "))
+                    .count()),
             n,
             "{link}"
         );
@@ -492,16 +499,65 @@ async fn ids_stay_on_one_line_shortened_with_the_whole_value_in_a_title() {
         .unwrap();
     let c = app.login_as(Role::Auditor).await;
     let html = app.page(&c, "/audit?action=decrypt").await;
-    assert!(html.contains("<div class=\"table-scroll\">"));
+    assert!(html.contains("<div class=\"table-scroll\" tabindex=\"0\""));
+    // Contact ids in full, each a link to its rows.
     assert!(html.contains(&format!(
-        "<code class=\"id\" title=\"{id}\">0b8c2f3e-6a1d…</code>"
-    )));
+        "<a href=\"/audit?contact={id}\" title=\"Every row of this contact\"><code class=\"id full\">{id}</code></a>"
+    )), "{html}");
     assert!(html.contains("<code class=\"id\" title=\"req-0123456789abcdef\">req-0123…</code>"));
-    assert!(html.contains("title=\"f00d-initial-0000-1111\">f00d-initial-…</code>"));
+    assert!(html.contains("<code class=\"id full\">f00d-initial-0000-1111</code>"));
     // The case reference is shown, escaped like every text.
     assert!(html.contains("&#60;i&#62;CASE-1&#60;/i&#62;"), "{html}");
     assert!(!html.contains("<i>CASE-1") && !html.contains("<b>chargeback"));
     let css = app.page(&c, "/static/app.css").await;
     assert!(css.contains("/* audit pages (issue 16) */"));
     assert!(css.contains(".table-scroll { max-width: 100%; overflow-x: auto;"));
+}
+
+#[tokio::test]
+async fn the_filter_bar_has_checkboxes_a_summary_a_count_and_a_clear_link_and_tints_refusals() {
+    let app = spawn_app().await;
+    let meta = RequestMeta::default();
+    for (action, outcome) in [
+        (Action::Decrypt, "ok"),
+        (Action::Decrypt, "ok"),
+        (Action::DecryptDenied, "budget_exceeded"),
+        (Action::LeakFound, "masked"),
+    ] {
+        app.state
+            .audit
+            .append(
+                AuditEvent::new(action, "sam", "supervisor", outcome, &meta)
+                    .contact("0b8c2f3e-6a1d-4f5e-9b7a-123456789abc", "creditcard"),
+            )
+            .await
+            .unwrap();
+    }
+    let c = app.login_as(Role::Auditor).await;
+    let html = app
+        .page(&c, "/audit?action=decrypt&action=decrypt_denied&actor=sam")
+        .await;
+    // Checkboxes, not a multi-select needing Ctrl-click.
+    assert!(!html.contains("<select name=\"action\" multiple"));
+    assert!(html.contains("type=\"checkbox\" name=\"action\" value=\"decrypt\" checked>"));
+    assert!(html.contains("type=\"checkbox\" name=\"outcome\" value=\"refused\">"));
+    assert!(html
+        .contains("<a class=\"button secondary\" href=\"/audit\" id=\"clear-filter\">Clear</a>"));
+    let summary = &html[html.find("id=\"filter-summary\"").unwrap()..];
+    let summary = &summary[..summary.find("</p>").unwrap()];
+    assert!(summary.contains("<b>3 rows</b>"), "{summary}");
+    assert!(
+        summary.contains("actor sam; actions decrypt, decrypt_denied"),
+        "{summary}"
+    );
+    // The refusal stands out; the reveals do not.
+    assert_eq!(html.matches("tint-refusal").count(), 1, "{html}");
+    assert_eq!(html.matches("<tr class=\"action-decrypt\">").count(), 2);
+    let html = app.page(&c, "/audit?action=leak_found").await;
+    assert_eq!(html.matches("tint-leak\">").count(), 1);
+    let all = app.page(&c, "/audit").await;
+    assert!(
+        all.contains("(no filter)"),
+        "the summary says when nothing filters"
+    );
 }

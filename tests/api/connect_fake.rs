@@ -555,8 +555,16 @@ async fn search(state: web::Data<Arc<Mutex<FakeState>>>, body: web::Json<Value>)
     let mut matching: Vec<&FakeContact> =
         s.contacts.iter().filter(|c| criteria.matches(c)).collect();
     let ascending = body["Sort"]["Order"] == "ASCENDING";
+    // Descending by the asked field (Connect's default order when none is given).
+    let field = body["Sort"]["FieldName"]
+        .as_str()
+        .unwrap_or("INITIATION_TIMESTAMP");
     matching.sort_by(|a, b| {
-        let o = b.initiated_secs.total_cmp(&a.initiated_secs);
+        let o = match field {
+            "CHANNEL" => b.channel.cmp(&a.channel),
+            "INITIATION_METHOD" => b.method().cmp(a.method()),
+            _ => b.initiated_secs.total_cmp(&a.initiated_secs),
+        };
         if ascending {
             o.reverse()
         } else {

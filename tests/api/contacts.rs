@@ -15,8 +15,13 @@ async fn a_supervisor_finds_a_contact_and_sees_only_ciphertext() {
     assert_eq!(html.matches("<tr><td><a href=\"/contacts/").count(), 20);
     assert!(html.contains("More contacts"));
     let id = demo_contact_id(0);
-    let html = app.page(&c, &format!("/contacts?contact_id={id}")).await;
-    assert_eq!(html.matches("<tr><td><a href=\"/contacts/").count(), 1);
+    // An exact id opens the contact itself.
+    let r = c
+        .get(app.url(&format!("/contacts?contact_id={id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_redirects_to(&r, &format!("/contacts/{id}"));
     let r = c
         .get(app.url(&format!("/contacts/{id}")))
         .send()
@@ -451,4 +456,176 @@ async fn a_console_without_a_keyring_shows_ciphertext_but_offers_no_reveal() {
         app.last_audit("decrypt_denied").await.unwrap().outcome,
         "not_configured"
     );
+}
+
+#[tokio::test]
+async fn an_exact_id_in_any_case_or_with_spaces_opens_the_contact_and_a_prefix_gets_a_hint() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let id = demo_contact_id(3);
+    for typed in [
+        id.clone(),
+        id.to_ascii_uppercase(),
+        format!("  {id} "),
+        id.replace('-', ""),
+    ] {
+        let r = c
+            .get(app.url("/contacts"))
+            .query(&[("contact_id", typed.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_redirects_to(&r, &format!("/contacts/{id}"));
+    }
+    // The start of an id: the range's contacts it could be, and why.
+    let prefix = id[..6].to_ascii_uppercase();
+    let html = app
+        .page(&c, &format!("/contacts?contact_id={prefix}&range=7d"))
+        .await;
+    assert!(html.contains("ids are 36 characters"), "{html}");
+    assert!(html.contains("Did you mean"), "{html}");
+    assert!(
+        html.contains(&format!("<li><a href=\"/contacts/{id}\">")),
+        "{html}"
+    );
+    // An unknown whole id: the contact's own 404 page, not a Connect error.
+    let r = c
+        .get(app.url("/contacts?contact_id=00000000-0000-4000-8000-000000000000"))
+        .send()
+        .await
+        .unwrap();
+    let to = r.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let r = c.get(app.url(&to)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.text().await.unwrap().contains("Not found"));
+}
+
+#[tokio::test]
+async fn the_list_shows_agent_queue_duration_and_the_customers_last_four_and_sorts() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let html = app.page(&c, "/contacts?per_page=50").await;
+    for header in ["Agent", "Queue", "Duration", "Customer"] {
+        assert!(html.contains(&format!(">{header}</th>")), "{header}");
+    }
+    assert!(html.contains("demo-agent-0") && html.contains("demo-queue-billing"));
+    assert!(
+        html.contains("\u{2022}\u{2022}\u{2022}\u{2022}0000"),
+        "last four"
+    );
+    assert!(!html.contains("+15550100000"), "never the whole number");
+    assert_eq!(html.matches("<tr><td><a href=\"/contacts/").count(), 50);
+    // Newest first by default; `sort=started` turns it.
+    let first = |html: &str| {
+        let s = &html[html.find("<tr><td><a href=\"/contacts/").unwrap() + 27..];
+        s[..s.find('"').unwrap()].to_owned()
+    };
+    let newest = first(&html);
+    assert_eq!(newest, demo_contact_id(0));
+    let html = app.page(&c, "/contacts?sort=started&range=30d").await;
+    assert_ne!(first(&html), newest);
+    assert!(html.contains("aria-sort=\"ascending\""), "{html}");
+    let html = app.page(&c, "/contacts?sort=-channel").await;
+    assert!(html.contains("aria-sort=\"descending\""));
+    let chat_first = &html[html.find("<tbody>").unwrap()..];
+    assert!(
+        chat_first.find("<td data-label=\"Channel\">VOICE").unwrap()
+            < chat_first
+                .find("<td data-label=\"Channel\">CHAT")
+                .unwrap_or(usize::MAX)
+    );
+    // Relative ranges: the demo's contacts start 5, 42, 79... minutes ago.
+    let html = app.page(&c, "/contacts?range=1h").await;
+    assert_eq!(
+        html.matches("<tr><td><a href=\"/contacts/").count(),
+        2,
+        "{html}"
+    );
+    assert!(html.contains("<option value=\"1h\" selected>"));
+}
+
+#[tokio::test]
+async fn hostile_sort_keys_page_sizes_and_ranges_get_clear_pages() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    for (query, says) in [
+        ("sort=agent%3B+DROP+TABLE", "Sort by started"),
+        ("sort=--started", "Sort by started"),
+        ("sort=%3Cscript%3E", "Sort by started"),
+        ("per_page=1000000", "Contacts per page"),
+        ("per_page=0", "Contacts per page"),
+        ("per_page=-5", "Contacts per page"),
+        ("range=forever", "The range is"),
+        ("range=%3Cscript%3E", "The range is"),
+        ("contact_id=%3Cscript%3E", "not a contact id"),
+    ] {
+        let r = c
+            .get(app.url(&format!("/contacts?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains(says), "{query}: {html}");
+        assert!(!html.contains("<script>"), "{query}");
+    }
+    let row = app.last_audit("contact_view").await.unwrap();
+    assert_eq!(row.outcome, "refused:contact_id");
+}
+
+#[tokio::test]
+async fn the_users_time_zone_changes_the_contact_and_log_pages() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let id = demo_contact_id(0);
+    let utc = app.page(&c, &format!("/contacts/{id}")).await;
+    assert!(utc.contains("(UTC)"), "{utc}");
+    // A zone that does not exist is refused: still UTC.
+    let r = app
+        .post_form(
+            &c,
+            "/account/settings",
+            "/account/settings",
+            &[("time_zone", "Mars/Olympus")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = app
+        .post_form(
+            &c,
+            "/account/settings",
+            "/account/settings",
+            &[("time_zone", "Asia/Kathmandu")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let summary = app
+        .state
+        .directory
+        .describe(&lambda_encrypt::context::ContactId::parse(&id).unwrap())
+        .await
+        .unwrap();
+    let started = summary.initiated_us.unwrap();
+    let in_zone = |us: i64| {
+        use chrono::TimeZone as _;
+        chrono_tz::Asia::Kathmandu
+            .timestamp_micros(us)
+            .unwrap()
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let html = app.page(&c, &format!("/contacts/{id}")).await;
+    assert!(html.contains(&in_zone(started)), "{html}");
+    assert!(html.contains("(Asia/Kathmandu)"));
+    let html = app.page(&c, "/contacts").await;
+    assert!(html.contains(&in_zone(started)), "the list too");
+    assert!(html.contains("Dates are days in Asia/Kathmandu"));
+    let html = app.page(&c, &format!("/logs/search?contact_id={id}")).await;
+    assert!(html.contains("<th>Time (Asia/Kathmandu)</th>"), "{html}");
+    assert!(html.contains(&in_zone(started + 1_000_000)), "{html}");
+    let html = app.page(&c, "/logs").await;
+    assert!(html.contains("<th>Last event (Asia/Kathmandu)</th>"));
 }

@@ -126,3 +126,116 @@ async fn the_demo_serves_a_reveal_and_its_logs_hold_no_plaintext() {
         "the password is printed once, in the banner"
     );
 }
+
+/// Starts `callvault demo` in `dir` and returns the process and its banner
+/// lines (up to the last password).
+fn start_demo(dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callvault"))
+        .args(["demo", "--dir", "demo", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let last = line.trim_start().starts_with("admin");
+        lines.push(line);
+        if last {
+            break;
+        }
+    }
+    (child, lines)
+}
+
+#[tokio::test]
+async fn the_demos_printed_hint_runs_as_printed_from_another_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, lines) = start_demo(dir.path());
+    let url = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("callvault demo: "))
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .expect("the URL");
+    let hint = lines
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with("DATABASE_URL="))
+        .unwrap_or_else(|| panic!("a command hint: {lines:?}"))
+        .to_owned();
+    assert!(hint.ends_with("user passwd sam"), "{hint}");
+    // Pasted into another terminal, in another folder.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut run = Command::new("sh")
+        .args(["-c", &hint])
+        .current_dir(elsewhere.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("CALLVAULT_SECRETS_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = run.stdin.take().unwrap();
+        stdin.write_all(b"a brand new demo password\n").unwrap();
+    }
+    let out = run.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the hint as printed: {hint}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).unwrap().count(),
+        0,
+        "no stray database or secrets where the hint ran"
+    );
+    // It changed the running demo's user.
+    let c = sign_in_at(&url, "sam", "a brand new demo password").await;
+    let r = c.get(format!("{url}/contacts")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // The database and its WAL and shared-memory files are the owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for name in ["callvault.db", "callvault.db-wal", "callvault.db-shm"] {
+            let path = dir.path().join("demo").join(name);
+            if name == "callvault.db" || path.exists() {
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{name} is {mode:o}");
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn demo_offers_no_storage_flags_it_would_ignore() {
+    let out = Command::new(env!("CARGO_BIN_EXE_callvault"))
+        .args(["demo", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for flag in ["--database-url", "--secrets-dir"] {
+        assert!(!help.contains(flag), "demo --help offers {flag}: {help}");
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_callvault"))
+        .args(["demo", "--database-url", "sqlite://x.db", "--help"])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "the flag is refused, not ignored"
+    );
+    // The commands that use them still take them.
+    let user = Command::new(env!("CARGO_BIN_EXE_callvault"))
+        .args(["user", "list", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&user.stdout).contains("--database-url"));
+}

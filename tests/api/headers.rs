@@ -84,7 +84,8 @@ async fn error_pages_name_the_request_id_and_nothing_else() {
 
 #[tokio::test]
 async fn health_and_readiness_answer_without_a_session() {
-    let app = spawn_app().await;
+    // Ready needs a contact source: the demo's.
+    let app = spawn_demo_app().await;
     assert_eq!(
         client()
             .get(app.url("/healthz"))

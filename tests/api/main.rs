@@ -6,6 +6,7 @@ mod helpers;
 mod logs_fake;
 mod oidc;
 
+mod accessibility;
 mod architecture;
 mod attack_findings;
 mod attacks;

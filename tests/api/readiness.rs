@@ -133,3 +133,42 @@ fn serve_refuses_to_start_with_aws_sources_configured_but_no_region() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("no AWS region is set"), "{err}");
 }
+
+#[tokio::test]
+async fn without_a_contact_source_readyz_fails_and_pages_name_the_variable() {
+    // No Connect instance: nothing but sign-in works, so not ready.
+    let app = spawn_app().await;
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("no contact source: CALLVAULT_CONNECT_INSTANCE_ID is not set"),
+        "{body}"
+    );
+    let c = app.login_as(callvault::auth::Role::Supervisor).await;
+    let r = c.get(app.url("/contacts")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("CALLVAULT_CONNECT_INSTANCE_ID"), "{html}");
+    assert!(!html.contains("AWS service problem"), "{html}");
+    let r = c.get(app.url("/logs")).send().await.unwrap();
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("CALLVAULT_LOG_GROUPS") || html.contains("No log groups"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_contact_is_a_not_found_page_of_its_own() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(callvault::auth::Role::Supervisor).await;
+    let r = c
+        .get(app.url("/contacts/00000000-0000-4000-8000-000000000000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Not found"), "{html}");
+    assert!(!html.contains("AWS service problem"), "{html}");
+}

@@ -259,7 +259,10 @@ async fn an_expired_session_says_so_and_returns_to_the_page_after_signing_in() {
     app.add_user("sam", Role::Supervisor).await;
     let c = client();
     assert_redirects_to(&app.login(&c, "sam", PASSWORD).await, "/");
-    let wanted = format!("/contacts?contact_id={}", demo_contact_id(5));
+    // The start of an id: a search page (a whole id would open the contact).
+    let id5 = demo_contact_id(5);
+    let prefix = &id5[..8];
+    let wanted = format!("/contacts?contact_id={prefix}");
     assert_eq!(
         c.get(app.url(&wanted)).send().await.unwrap().status(),
         StatusCode::OK
@@ -270,10 +273,7 @@ async fn an_expired_session_says_so_and_returns_to_the_page_after_signing_in() {
     let to = r.headers()[LOCATION].to_str().unwrap().to_owned();
     assert_eq!(
         to,
-        format!(
-            "/login?m=expired&next=%2Fcontacts%3Fcontact_id%3D{}",
-            demo_contact_id(5)
-        )
+        format!("/login?m=expired&next=%2Fcontacts%3Fcontact_id%3D{prefix}")
     );
     let page = app.page(&c, &to).await;
     assert!(page.contains("Your session ended"), "{page}");
