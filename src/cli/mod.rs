@@ -5,6 +5,7 @@ mod audit;
 mod common;
 mod decrypt;
 mod env_table;
+pub mod keys;
 mod user;
 
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Period keys: roll, list, retire, cancel (kms-period: and raw-aes-period: keyrings).
+    Keys(keys::KeysArgs),
     /// Verify or export the audit log.
     Audit {
         #[command(subcommand)]
@@ -238,6 +241,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             init_logging(false, cli.log_level.as_deref());
             let cmd = open(&cli.storage).await?;
             user::run(&cmd, command).await
+        }
+        Command::Keys(args) => {
+            init_logging(false, cli.log_level.as_deref());
+            keys::run(&cli.storage, args).await
         }
         Command::Audit { command } => {
             init_logging(false, cli.log_level.as_deref());
