@@ -744,3 +744,67 @@ fn bad_input_is_refused_clearly_and_retires_nothing() {
     assert!(!old.exists());
     assert!(out.contains("destroyed"), "{out}");
 }
+
+#[tokio::test]
+async fn the_demo_spreads_its_contacts_over_periods_one_of_them_past_retention() {
+    use callvault::demo::periods::{demo_periods, spread_over_periods, DEMO_RETENTION_DAYS};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let clock: SharedClock = Arc::new(SystemClock);
+    let app = callvault::demo::run::prepare(&dir, "127.0.0.1:0", clock.clone(), false, |_| Ok(()))
+        .await
+        .unwrap();
+    drop(app);
+    let keys_dir = dir.join("keys");
+    let audit = audit_on(&sqlite_url(&tmp)).await;
+    let listed = raw_service(&keys_dir, audit)
+        .list(days(u64::from(DEMO_RETENTION_DAYS)))
+        .await
+        .unwrap();
+    let past: Vec<Period> = listed
+        .iter()
+        .filter(|k| k.past_retention == Some(true))
+        .map(|k| k.period)
+        .collect();
+    let periods = demo_periods(clock.now_us());
+    assert_eq!(past, vec![periods[0]], "{listed:?}");
+    assert!(listed.iter().any(|k| k.state == Listed::Current));
+
+    // Each contact's values are wrapped by its own month's key.
+    let spec = KeyringSpec::RawAesPeriod {
+        dir: keys_dir.clone(),
+    };
+    let crypto = FieldCrypto::from_spec(&spec, AlgorithmSuite::CommittedSigned, None)
+        .await
+        .unwrap();
+    let handler = lambda_encrypt::handler::Handler::new(
+        Default::default(),
+        FieldCrypto::from_spec(&spec, AlgorithmSuite::CommittedSigned, None)
+            .await
+            .unwrap(),
+    );
+    let mut data = callvault::demo::generate(&handler, clock.now_us())
+        .await
+        .unwrap();
+    let keys = RawPeriodDir::new(&keys_dir);
+    spread_over_periods(&mut data, &crypto, &keys, clock.now_us())
+        .await
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for c in &data.contacts {
+        let ct = Ciphertext::from_base64(&c.attributes["creditcard"]).unwrap();
+        let ctx = ct.header().field_context().unwrap();
+        let key = crypto
+            .decrypt(&ct, &ctx.to_expected())
+            .await
+            .unwrap()
+            .key
+            .unwrap();
+        assert_eq!(
+            key.period,
+            Period::of_unix_us(c.summary.initiated_us.unwrap())
+        );
+        seen.insert(key.period);
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), periods);
+}
