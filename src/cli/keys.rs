@@ -15,27 +15,18 @@ use crate::keys::{
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeysArgs {
     /// The period keyring: kms-period:<alias-prefix> or raw-aes-period:<dir>.
-    #[arg(long, env = "CALLVAULT_KEYRING", global = true)]
+    #[arg(long, env = "CALLVAULT_KEYRING")]
     pub keyring: Option<String>,
     /// Days a captured value may be revealed (1 to 3660); `retire` refuses
     /// any month with a day still inside it, `list` marks each period.
-    #[arg(
-        long = "retention-days",
-        env = "CALLVAULT_RETENTION_DAYS",
-        global = true
-    )]
+    #[arg(long = "retention-days", env = "CALLVAULT_RETENTION_DAYS")]
     pub retention_days: Option<String>,
     /// The deployment named in each new key's `callvault:deployment` tag.
-    #[arg(
-        long,
-        env = "CALLVAULT_DEPLOYMENT",
-        default_value = "callvault",
-        global = true
-    )]
+    #[arg(long, env = "CALLVAULT_DEPLOYMENT", default_value = "callvault")]
     pub deployment: String,
     /// The KMS key whose key policy new period keys copy when none exists
     /// yet (the template's field key); later keys copy the newest period key.
-    #[arg(long = "policy-from", env = "CALLVAULT_KEY_POLICY_FROM", global = true)]
+    #[arg(long = "policy-from", env = "CALLVAULT_KEY_POLICY_FROM")]
     pub policy_from: Option<String>,
     #[command(subcommand)]
     pub command: KeysCommand,
