@@ -1,18 +1,30 @@
-//! Console settings (DESIGN.md section 5: flags with environment fallbacks).
+//! Console settings: flags with environment fallbacks (docs/contracts.md,
+//! docs/configuration.md). Every default is declared once, as a `DEFAULT_*`
+//! beside its type or as clap's default here, and [`Settings::defaults`]
+//! reads them the way `serve` does, from an empty command line: tests,
+//! `decrypt` and the demo start from exactly what production starts from.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, CommandFactory as _, FromArgMatches as _};
 use lambda_encrypt::context::ExpectedContext;
 use lambda_encrypt::crypto::AlgorithmSuite;
 use lambda_encrypt::keyring::KeyringSpec;
 
 use crate::audit::ship::ShipSettings;
-use crate::decrypt::policy::DecryptPolicy;
+use crate::decrypt::case::DEFAULT_CASE_LABEL;
+use crate::decrypt::policy::{
+    DecryptPolicy, DEFAULT_APPROVAL_EXPIRY_MIN, DEFAULT_DECRYPT_BUDGET, DEFAULT_REVEAL_SHOW_SECS,
+    DEFAULT_STEP_UP_MIN,
+};
 use crate::sources::LogGroupName;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_IDLE_TIMEOUT_MIN: u64 = 15;
+pub const DEFAULT_ABSOLUTE_TIMEOUT_MIN: u64 = 480;
 
 /// Where the console keeps its state; shared by every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -82,16 +94,16 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub sources: SourceArgs,
     /// Address to listen on.
-    #[arg(long, env = "CALLVAULT_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "CALLVAULT_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: String,
     /// Send the session cookie without `Secure` (allowed on loopback addresses only).
     #[arg(long, env = "CALLVAULT_INSECURE_COOKIE", default_value_t = false)]
     pub insecure_cookie: bool,
     /// Idle session timeout in minutes.
-    #[arg(long, env = "CALLVAULT_IDLE_TIMEOUT_MIN", default_value_t = 15)]
+    #[arg(long, env = "CALLVAULT_IDLE_TIMEOUT_MIN", default_value_t = DEFAULT_IDLE_TIMEOUT_MIN)]
     pub idle_timeout_min: u64,
     /// Absolute session timeout in minutes.
-    #[arg(long, env = "CALLVAULT_ABSOLUTE_TIMEOUT_MIN", default_value_t = 480)]
+    #[arg(long, env = "CALLVAULT_ABSOLUTE_TIMEOUT_MIN", default_value_t = DEFAULT_ABSOLUTE_TIMEOUT_MIN)]
     pub absolute_timeout_min: u64,
     /// Reverse proxies (addresses or CIDR blocks, comma-separated) whose
     /// X-Forwarded-For / Forwarded headers give the client address; unset, the
@@ -108,27 +120,27 @@ pub struct ServeArgs {
     pub oidc: crate::sso::OidcArgs,
 }
 
-/// Step-up, dual control, budgets (issue 6).
+/// What guards a reveal: step-up, dual control, budgets, the case reference.
 #[derive(Debug, Clone, Args)]
 pub struct ProtectionArgs {
     /// Minutes a password + TOTP step-up stays valid for decrypting.
-    #[arg(long, env = "CALLVAULT_STEP_UP_MIN", default_value_t = 5)]
+    #[arg(long, env = "CALLVAULT_STEP_UP_MIN", default_value_t = DEFAULT_STEP_UP_MIN)]
     pub step_up_min: u64,
     /// none, or required: a decrypt needs another supervisor's approval.
     #[arg(long, env = "CALLVAULT_DECRYPT_APPROVAL", default_value = "none")]
     pub decrypt_approval: String,
     /// Minutes a decrypt request stays open for approval and the one reveal.
-    #[arg(long, env = "CALLVAULT_APPROVAL_EXPIRY_MIN", default_value_t = 15)]
+    #[arg(long, env = "CALLVAULT_APPROVAL_EXPIRY_MIN", default_value_t = DEFAULT_APPROVAL_EXPIRY_MIN)]
     pub approval_expiry_min: u64,
     /// Decrypts per user per rolling hour (N/h), or off.
-    #[arg(long, env = "CALLVAULT_DECRYPT_BUDGET", default_value = "20/h")]
+    #[arg(long, env = "CALLVAULT_DECRYPT_BUDGET", default_value_t = DEFAULT_DECRYPT_BUDGET.to_string())]
     pub decrypt_budget: String,
     /// Seconds a revealed value's page stays before it replaces itself with
     /// the contact page (the value is hidden until asked for meanwhile).
-    #[arg(long, env = "CALLVAULT_REVEAL_SHOW_SECS", default_value_t = 60)]
+    #[arg(long, env = "CALLVAULT_REVEAL_SHOW_SECS", default_value_t = DEFAULT_REVEAL_SHOW_SECS)]
     pub reveal_show_secs: u64,
     /// What the reveal form calls the case or ticket reference.
-    #[arg(long, env = "CALLVAULT_CASE_LABEL", default_value = "Case or ticket")]
+    #[arg(long, env = "CALLVAULT_CASE_LABEL", default_value = DEFAULT_CASE_LABEL)]
     pub case_label: String,
     /// Regular expression a case reference must match whole (default: a
     /// letter or digit, then letters, digits and . _ : / # -).
@@ -288,6 +300,9 @@ pub struct Settings {
 
 pub use crate::health::MetricsToken;
 
+/// How often readiness is probed in the background.
+const READY_INTERVAL: Duration = Duration::from_secs(5);
+
 /// The reference solution's attribute names, sensitive in legacy mode.
 pub const LEGACY_ATTRIBUTES: [&str; 2] = ["encrypted_cc", "encrypted_zip"];
 
@@ -372,34 +387,38 @@ pub fn parse_legacy_context(s: &str) -> Result<ExpectedContext, SettingsError> {
     Ok(ExpectedContext::from_pairs(pairs))
 }
 
+/// `serve`'s command line, alone: how [`Settings::defaults`] reads every
+/// default the way production does.
+#[derive(Debug, clap::Parser)]
+struct DefaultsOnly {
+    #[command(flatten)]
+    storage: StorageArgs,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
 impl Settings {
-    /// Local defaults for a listen address, database and secrets directory
-    /// (no AWS, no keyring).
+    /// What `serve` runs with when nothing is set (no environment read),
+    /// for `database_url` and `secrets_dir`: no AWS, no keyring.
+    pub fn defaults(database_url: String, secrets_dir: PathBuf) -> Self {
+        let command = DefaultsOnly::command().mut_args(|a| a.env(None::<&str>));
+        let parsed = command
+            .try_get_matches_from(["callvault"])
+            .map_err(|e| e.to_string())
+            .and_then(|m| DefaultsOnly::from_arg_matches(&m).map_err(|e| e.to_string()))
+            .and_then(|d| Self::from_args(&d.storage, &d.serve).map_err(|e| e.to_string()));
+        #[allow(clippy::expect_used)]
+        let mut settings = parsed.expect("the defaults parse (config tests check it)");
+        settings.database_url = database_url;
+        settings.secrets_dir = secrets_dir;
+        settings
+    }
+
+    /// [`Settings::defaults`] listening on `listen`.
     pub fn local(listen: SocketAddr, database_url: String, secrets_dir: PathBuf) -> Self {
-        Self {
-            listen,
-            database_url,
-            secrets_dir,
-            cookie_secure: true,
-            idle_timeout: Duration::from_secs(15 * 60),
-            absolute_timeout: Duration::from_secs(8 * 3600),
-            keyring: None,
-            suite: AlgorithmSuite::default(),
-            connect_instance_id: None,
-            log_groups: Vec::new(),
-            sensitive: lambda_encrypt::fields::Fields::default()
-                .iter()
-                .map(|f| f.name.to_string())
-                .collect(),
-            legacy_context: None,
-            policy: DecryptPolicy::default(),
-            ship: None,
-            trusted_proxies: Default::default(),
-            ready_interval: Duration::from_secs(5),
-            metrics_token: None,
-            aws: Default::default(),
-            sso: None,
-        }
+        let mut settings = Self::defaults(database_url, secrets_dir);
+        settings.listen = listen;
+        settings
     }
 
     pub fn from_args(storage: &StorageArgs, serve: &ServeArgs) -> Result<Self, SettingsError> {
@@ -413,11 +432,27 @@ impl Settings {
         if serve.idle_timeout_min == 0 || serve.absolute_timeout_min < serve.idle_timeout_min {
             return Err(SettingsError::Timeouts);
         }
-        let mut settings = Self::local(
+        let mut settings = Self {
             listen,
-            storage.database_url.clone(),
-            storage.secrets_dir.clone(),
-        );
+            database_url: storage.database_url.clone(),
+            secrets_dir: storage.secrets_dir.clone(),
+            cookie_secure: true,
+            idle_timeout: Duration::ZERO,
+            absolute_timeout: Duration::ZERO,
+            keyring: None,
+            suite: AlgorithmSuite::default(),
+            connect_instance_id: None,
+            log_groups: Vec::new(),
+            sensitive: BTreeSet::new(),
+            legacy_context: None,
+            policy: DecryptPolicy::default(),
+            ship: None,
+            trusted_proxies: Default::default(),
+            ready_interval: READY_INTERVAL,
+            metrics_token: None,
+            aws: Default::default(),
+            sso: None,
+        };
         settings.cookie_secure = !serve.insecure_cookie;
         settings.idle_timeout = Duration::from_secs(serve.idle_timeout_min * 60);
         settings.absolute_timeout = Duration::from_secs(serve.absolute_timeout_min * 60);
@@ -434,5 +469,23 @@ impl Settings {
             .apply(&mut settings, storage.audit_log_group())?;
         settings.sso = serve.oidc.settings()?;
         Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_parse_from_an_empty_command_line() {
+        let s = Settings::defaults("sqlite://x.db".into(), "s".into());
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.idle_timeout.as_secs(), DEFAULT_IDLE_TIMEOUT_MIN * 60);
+        assert_eq!(s.policy.budget, DEFAULT_DECRYPT_BUDGET);
+        assert_eq!(
+            s.policy.step_up_window,
+            DecryptPolicy::default().step_up_window
+        );
+        assert_eq!(s.database_url, "sqlite://x.db");
     }
 }

@@ -24,7 +24,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{Db, DbError};
 use crate::decrypt::policy::ApprovalMode;
-use crate::decrypt::{Decryptor, Revealer};
+use crate::decrypt::Decryptor;
 use crate::guard::Sensitive;
 use crate::health::readiness::Readiness;
 use crate::secrets::{Secrets, SecretsError};
@@ -67,7 +67,7 @@ pub struct Services {
     pub directory: Arc<dyn ContactDirectory>,
     pub logs: Arc<dyn LogStore>,
     /// None when no keyring is configured: nothing can be decrypted.
-    pub revealer: Option<Revealer>,
+    pub decryptor: Option<Decryptor>,
     pub sensitive: Sensitive,
     pub totp: crate::auth::totp::TotpStore,
     pub budget: crate::decrypt::policy::Budget,
@@ -153,7 +153,7 @@ fn register(s: &Services) -> Registry {
         clock: s.clock.clone(),
         directory: Arc::clone(&s.directory),
         sensitive: s.sensitive.clone(),
-        can_decrypt: s.revealer.is_some(),
+        can_decrypt: s.decryptor.is_some(),
         approval_required: policy.approval == ApprovalMode::Required,
         paging: Arc::clone(&s.paging),
         searchable: s.settings.aws.searchable_attributes.clone(),
@@ -176,15 +176,19 @@ fn register(s: &Services) -> Registry {
         budget: policy.budget,
     });
     r.add(crate::decrypt::RevealState {
-        audit: s.audit.clone(),
-        totp: s.totp.clone(),
-        clock: s.clock.clone(),
-        budget: s.budget.clone(),
-        approvals: s.approvals.clone(),
-        directory: Arc::clone(&s.directory),
-        revealer: s.revealer.clone(),
-        policy,
-        external,
+        reveals: crate::decrypt::Reveals {
+            audit: s.audit.clone(),
+            totp: s.totp.clone(),
+            clock: s.clock.clone(),
+            budget: s.budget.clone(),
+            approvals: s.approvals.clone(),
+            directory: Some(Arc::clone(&s.directory)),
+            decryptor: s.decryptor.clone(),
+            grants: crate::decrypt::grants::Grants::new(s.db.clone(), s.clock.clone()),
+            legacy: s.settings.legacy_context.clone(),
+            policy,
+            external_sign_in: external.is_some(),
+        },
     });
     r
 }
@@ -285,17 +289,10 @@ impl Application {
             (Some(_), None) => return Err(StartupError::ShipWithoutAws),
             _ => None,
         };
-        let revealer = match &settings.keyring {
-            Some(spec) => {
-                let crypto =
-                    lambda_encrypt::crypto::FieldCrypto::from_spec(spec, settings.suite, sdk)
-                        .await?;
-                Some(Revealer::new(
-                    Decryptor::new(crypto),
-                    audit.clone(),
-                    settings.legacy_context.clone(),
-                ))
-            }
+        let decryptor = match &settings.keyring {
+            Some(spec) => Some(Decryptor::new(
+                lambda_encrypt::crypto::FieldCrypto::from_spec(spec, settings.suite, sdk).await?,
+            )),
             None => None,
         };
         let totp = crate::auth::totp::TotpStore::open(
@@ -352,7 +349,7 @@ impl Application {
             paging: Arc::new(crate::sources::paging::PagingStore::new(clock.clone())),
             directory,
             logs: sources.logs,
-            revealer,
+            decryptor,
             sensitive: Sensitive(settings.sensitive.clone()),
             users: Users::new(db.clone(), clock.clone()),
             totp,

@@ -32,6 +32,32 @@ impl AuditedChange {
             .ok_or(AuditError::Internal("an audited change wrote no row"))
     }
 
+    /// Decrypt attempts (revealed or failed) by `actor` since `since_us`,
+    /// counted in this change, under the chain lock.
+    pub async fn attempts_since(&mut self, actor: &str, since_us: i64) -> Result<i64, AuditError> {
+        let (used,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM audit_log WHERE actor = $1 AND action IN ($2, $3) AND ts_us >= $4",
+        )
+        .bind(clean(actor, MAX_FIELD_CHARS))
+        .bind(Action::Decrypt.as_str())
+        .bind(Action::DecryptFailed.as_str())
+        .bind(since_us)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(used)
+    }
+
+    /// The sequence number the next row committed in this change gets.
+    pub async fn next_seq(&mut self) -> Result<i64, AuditError> {
+        let head: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        let head = head.map_or(0, |(s,)| s);
+        head.checked_add(1)
+            .ok_or(AuditError::SequenceExhausted(head))
+    }
+
     /// Undoes the change (and releases the chain lock) now.
     pub async fn rollback(self) {
         if let Err(e) = self.tx.rollback().await {
@@ -275,15 +301,7 @@ impl AuditLog {
         since_us: i64,
     ) -> Result<Result<AuditRow, i64>, AuditError> {
         let mut change = self.begin_change().await?;
-        let (used,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM audit_log WHERE actor = $1 AND action IN ($2, $3) AND ts_us >= $4",
-        )
-        .bind(clean(&event.actor, MAX_FIELD_CHARS))
-        .bind(Action::Decrypt.as_str())
-        .bind(Action::DecryptFailed.as_str())
-        .bind(since_us)
-        .fetch_one(&mut *change.conn())
-        .await?;
+        let used = change.attempts_since(&event.actor, since_us).await?;
         if used >= i64::from(limit) {
             change.rollback().await;
             return Ok(Err(used));

@@ -10,13 +10,15 @@
 //! One file per job: `event` (what a row holds), `append` (the chain's only
 //! writer), `verify`, `query` (filters and counts), `counts` (alerts and
 //! charts, counted by the database), `tally` (anonymous refusals
-//! summarised), `export`, `ship` (the copy outside the database).
+//! summarised), `refusal` (refusals as values, answered only once
+//! recorded), `export`, `ship` (the copy outside the database).
 
 mod append;
 mod counts;
 mod event;
 pub mod export;
 mod query;
+mod refusal;
 pub mod ship;
 mod tally;
 mod verify;
@@ -34,6 +36,7 @@ pub use counts::{ActorCount, OffsetSpan};
 pub(crate) use event::ROW_COLUMNS;
 pub use event::{Action, AuditEvent, AuditRow, MAX_CASE_REF_CHARS, MAX_INITIAL_CONTACT_CHARS};
 pub use query::AuditFilter;
+pub use refusal::{Recorded, Refusal};
 pub use verify::{BadRow, VerifyReport};
 
 use crate::clock::SharedClock;

@@ -27,13 +27,18 @@ pub struct CacheSettings {
     pub reveal_max_age: Duration,
 }
 
+impl CacheSettings {
+    /// The defaults (`CALLVAULT_CONTACT_CACHE_SECS` declares its default from `ttl`).
+    pub const DEFAULT: Self = Self {
+        ttl: Duration::from_secs(60),
+        capacity: 10_000,
+        reveal_max_age: Duration::from_secs(30),
+    };
+}
+
 impl Default for CacheSettings {
     fn default() -> Self {
-        Self {
-            ttl: Duration::from_secs(60),
-            capacity: 10_000,
-            reveal_max_age: Duration::from_secs(30),
-        }
+        Self::DEFAULT
     }
 }
 

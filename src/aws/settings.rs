@@ -6,6 +6,12 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::cache::CacheSettings;
+use super::quota::ServiceQuota;
+
+/// FilterLogEvents pages one flow-log lookup reads by default.
+pub const DEFAULT_FLOW_LOG_PAGES: usize = 10;
+
 /// A setting out of its range (the message names the variable).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -16,25 +22,25 @@ pub struct AwsSettingsError(pub &'static str);
 #[derive(Debug, Clone, Args)]
 pub struct AwsArgs {
     /// Amazon Connect requests per second the console sends, per API (the account's default quota is 2, shared with every integration).
-    #[arg(long, env = "CALLVAULT_CONNECT_RPS", default_value_t = 2)]
+    #[arg(long, env = "CALLVAULT_CONNECT_RPS", default_value_t = ServiceQuota::CONNECT.per_second.get())]
     pub connect_rps: u32,
     /// Amazon Connect requests one API may send at once after a quiet spell (the default quota's burst is 5).
-    #[arg(long, env = "CALLVAULT_CONNECT_BURST", default_value_t = 5)]
+    #[arg(long, env = "CALLVAULT_CONNECT_BURST", default_value_t = ServiceQuota::CONNECT.burst.get())]
     pub connect_burst: u32,
     /// CloudWatch Logs requests per second the console sends, per API (burst the same).
-    #[arg(long, env = "CALLVAULT_LOGS_RPS", default_value_t = 5)]
+    #[arg(long, env = "CALLVAULT_LOGS_RPS", default_value_t = ServiceQuota::LOGS.per_second.get())]
     pub logs_rps: u32,
     /// Calls in flight at once to each AWS service; more wait their turn.
-    #[arg(long, env = "CALLVAULT_AWS_CONCURRENCY", default_value_t = 4)]
+    #[arg(long, env = "CALLVAULT_AWS_CONCURRENCY", default_value_t = ServiceQuota::CONNECT.concurrency)]
     pub aws_concurrency: usize,
     /// Attempts per AWS call, the first included (the SDK's standard retry with backoff); then the "busy" page.
-    #[arg(long, env = "CALLVAULT_AWS_MAX_ATTEMPTS", default_value_t = 3)]
+    #[arg(long, env = "CALLVAULT_AWS_MAX_ATTEMPTS", default_value_t = ServiceQuota::CONNECT.max_attempts)]
     pub aws_max_attempts: u32,
     /// Seconds contact descriptions and attributes (ciphertext, never plaintext) are kept; 0: no cache.
-    #[arg(long, env = "CALLVAULT_CONTACT_CACHE_SECS", default_value_t = 60)]
+    #[arg(long, env = "CALLVAULT_CONTACT_CACHE_SECS", default_value_t = CacheSettings::DEFAULT.ttl.as_secs())]
     pub contact_cache_secs: u64,
     /// FilterLogEvents pages one flow-log lookup of a contact reads before it says "more may exist".
-    #[arg(long, env = "CALLVAULT_FLOW_LOG_PAGES", default_value_t = 10)]
+    #[arg(long, env = "CALLVAULT_FLOW_LOG_PAGES", default_value_t = DEFAULT_FLOW_LOG_PAGES)]
     pub flow_log_pages: usize,
     /// Contact attribute keys configured as searchable in Amazon Connect (comma list): the contact search offers them.
     #[arg(long, env = "CALLVAULT_SEARCHABLE_ATTRIBUTES")]
@@ -59,10 +65,10 @@ pub struct AwsSettings {
 impl Default for AwsSettings {
     fn default() -> Self {
         Self {
-            connect: super::quota::ServiceQuota::CONNECT,
-            logs: super::quota::ServiceQuota::LOGS,
-            cache: Default::default(),
-            flow_log_pages: 10,
+            connect: ServiceQuota::CONNECT,
+            logs: ServiceQuota::LOGS,
+            cache: CacheSettings::DEFAULT,
+            flow_log_pages: DEFAULT_FLOW_LOG_PAGES,
             searchable_attributes: Vec::new(),
             connect_access_url: None,
         }

@@ -1,170 +1,119 @@
-//! `callvault decrypt`: audited exactly like the web.
+//! `callvault decrypt`: one reveal through the same admission as the web
+//! (`decrypt::Reveals`), refused and recorded the same way. Its rows carry
+//! the operator's own role and the client address `cli`.
 
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use lambda_encrypt::context::ContactId;
 
 use super::common::{cli_meta, open, read_code, CliError};
 use super::DecryptArgs;
-use crate::audit::{Action, AuditEvent};
-use crate::auth::Role;
+use crate::audit::Refusal as _;
+use crate::auth::principal::Principal;
 use crate::config::{Settings, StorageArgs};
+use crate::decrypt::admission::Asker;
+use crate::decrypt::service::OpenError;
+use crate::decrypt::{Ask, Channel, Decryptor, Outcome, RevealError, Reveals, SecondFactor};
+use crate::sources::ContactDirectory;
 
 pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, CliError> {
-    use lambda_encrypt::context::{ContactId, FieldName};
-
-    use crate::decrypt::{Decryptor, Reason, RevealError, RevealRequest, Revealer};
-
-    let mut settings = Settings::local(
-        "127.0.0.1:0"
-            .parse()
-            .map_err(|_| CliError::Usage("listen".into()))?,
-        storage.database_url.clone(),
-        storage.secrets_dir.clone(),
-    );
+    let mut settings =
+        Settings::defaults(storage.database_url.clone(), storage.secrets_dir.clone());
     args.sources.apply(&mut settings)?;
     args.protection
         .apply(&mut settings, storage.audit_log_group())?;
-    let cmd = open(storage).await?;
-    let meta = cli_meta();
     let contact = ContactId::parse(&args.contact_id)
         .map_err(|e| CliError::Usage(format!("--contact-id: {e}")))?;
-    let field =
-        FieldName::parse(&args.field).map_err(|e| CliError::Usage(format!("--field: {e}")))?;
-    let deny = |outcome: &str| {
-        AuditEvent::new(Action::DecryptDenied, &args.operator, "cli", outcome, &meta)
-            .contact(contact.as_str(), field.as_str())
-            .reason(&args.reason.chars().take(500).collect::<String>())
-    };
-    // The operator must be an enabled supervisor (separation of duties, as on the web).
-    let operator = cmd.users.by_name(&args.operator).await?;
-    let Some(operator) = operator.filter(|u| !u.disabled && u.role == Role::Supervisor) else {
-        cmd.audit.append(deny("role")).await?;
+    if args.ciphertext.is_none() && settings.connect_instance_id.is_none() {
         return Err(CliError::Usage(
-            "--operator must name an enabled supervisor".into(),
-        ));
-    };
-    let reason = match Reason::parse(&args.reason) {
-        Ok(r) => r,
-        Err(e) => {
-            cmd.audit.append(deny("no_reason")).await?;
-            return Err(CliError::Usage(format!("--reason: {e}")));
-        }
-    };
-    // Dual control has no command-line path: the second person is in the console.
-    if settings.policy.approval == crate::decrypt::policy::ApprovalMode::Required {
-        cmd.audit.append(deny("approval_required")).await?;
-        return Err(CliError::Usage(
-            "dual control is on (CALLVAULT_DECRYPT_APPROVAL=required): request the reveal in the console".into(),
+            "give --ciphertext, or set CALLVAULT_CONNECT_INSTANCE_ID".into(),
         ));
     }
-    let totp_err = |e: crate::auth::totp::TotpError| CliError::Usage(e.to_string());
-    let enrolled = cmd.totp.enrolment(operator.id).await.map_err(totp_err)?
-        == crate::auth::totp::Enrolment::Active;
-    if !enrolled && cmd.totp.mandatory().await.map_err(totp_err)? {
-        cmd.audit.append(deny("totp_not_enrolled")).await?;
-        return Err(CliError::Usage(
-            "TOTP is mandatory for supervisors: the operator must enrol an authenticator".into(),
-        ));
-    }
-    if enrolled {
-        let code = read_code()?;
-        let mut conn = cmd
-            .db
-            .pool
-            .acquire()
-            .await
-            .map_err(crate::db::DbError::Query)?;
-        let checked = cmd.totp.verify(&mut conn, operator.id, &code, false).await;
-        drop(conn);
-        if let Err(e) = checked {
-            cmd.audit
-                .append(
-                    AuditEvent::new(
-                        Action::StepUpFailed,
-                        &operator.username,
-                        "cli",
-                        "refused",
-                        &meta,
-                    )
-                    .detail(e.kind()),
-                )
-                .await?;
-            cmd.audit.append(deny("step_up_required")).await?;
-            return Err(CliError::Usage(format!("TOTP: {e}")));
-        }
-    }
-    let budget = crate::decrypt::policy::Budget::new(
-        cmd.audit.clone(),
-        cmd.clock.clone(),
-        settings.policy.budget,
+    let cmd = open(storage).await?;
+    // The AWS services this reveal may need: KMS for the keyring, Connect
+    // for the stored value.
+    let kms = matches!(
+        settings.keyring,
+        Some(lambda_encrypt::keyring::KeyringSpec::Kms { .. })
     );
-    let _permit = match budget.reserve(&operator.username).await {
-        Ok(p) => p,
-        Err(crate::decrypt::policy::BudgetError::Exceeded { used, limit }) => {
-            cmd.audit
-                .append(deny("budget_exceeded").detail(format!("{used} of {limit} per hour used")))
-                .await?;
-            return Err(CliError::Usage(format!(
-                "decrypt budget used: {used} of {limit} in the last hour"
-            )));
-        }
-        Err(crate::decrypt::policy::BudgetError::Audit(e)) => return Err(e.into()),
-    };
-    let Some(spec) = settings.keyring.clone() else {
-        cmd.audit.append(deny("not_configured")).await?;
-        return Err(CliError::Usage("CALLVAULT_KEYRING is not set".into()));
-    };
-    let kms = matches!(spec, lambda_encrypt::keyring::KeyringSpec::Kms { .. })
-        || settings.connect_instance_id.is_some();
-    let sdk = if kms {
+    let needs_connect = args.ciphertext.is_none();
+    let sdk = if kms || needs_connect {
         Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
     } else {
         None
     };
-    let (stored_value, initial) = match (args.ciphertext, &settings.connect_instance_id, &sdk) {
-        (Some(ct), _, _) => (ct, None),
-        (None, Some(instance), Some(sdk)) => {
-            use crate::sources::ContactDirectory as _;
-            let connect =
-                crate::aws::connect::AwsConnect::with_quota(sdk, instance, settings.aws.connect);
-            let summary = connect.describe(&contact).await?;
-            let initial = summary
-                .initial_contact_id
-                .unwrap_or_else(|| summary.id.clone());
-            let value = connect.attributes(&initial).await?.remove(field.as_str());
-            let Some(value) = value else {
-                cmd.audit.append(deny("no_such_field")).await?;
-                return Err(CliError::Usage("the contact has no such attribute".into()));
-            };
-            (value, (initial != contact).then_some(initial))
-        }
-        _ => {
-            return Err(CliError::Usage(
-                "give --ciphertext, or set CALLVAULT_CONNECT_INSTANCE_ID".into(),
-            ))
-        }
+    let directory: Option<Arc<dyn ContactDirectory>> =
+        match (&settings.connect_instance_id, &sdk, needs_connect) {
+            (Some(instance), Some(sdk), true) => Some(Arc::new(
+                crate::aws::connect::AwsConnect::with_quota(sdk, instance, settings.aws.connect),
+            )),
+            _ => None,
+        };
+    let decryptor = match &settings.keyring {
+        Some(spec) => Some(Decryptor::new(
+            lambda_encrypt::crypto::FieldCrypto::from_spec(spec, settings.suite, sdk.as_ref())
+                .await?,
+        )),
+        None => None,
     };
-    let crypto =
-        lambda_encrypt::crypto::FieldCrypto::from_spec(&spec, settings.suite, sdk.as_ref()).await?;
-    let revealer = Revealer::new(
-        Decryptor::new(crypto),
-        cmd.audit.clone(),
-        settings.legacy_context.clone(),
+    let reveals = Reveals {
+        budget: crate::decrypt::policy::Budget::new(
+            cmd.audit.clone(),
+            cmd.clock.clone(),
+            settings.policy.budget,
+        ),
+        approvals: crate::decrypt::approvals::Approvals::new(cmd.db.clone(), cmd.clock.clone()),
+        audit: cmd.audit.clone(),
+        totp: cmd.totp.clone(),
+        clock: cmd.clock.clone(),
+        directory,
+        decryptor,
+        grants: crate::decrypt::grants::Grants::new(cmd.db.clone(), cmd.clock.clone()),
+        legacy: settings.legacy_context.clone(),
+        policy: settings.policy.clone(),
+        // Accounts an identity provider signs in have no authenticator
+        // here: the command line cannot send them to the provider.
+        external_sign_in: false,
+    };
+    let user = cmd.users.by_name(&args.operator).await?;
+    let principal = user.as_ref().filter(|u| !u.disabled).map(|u| Principal {
+        user_id: u.id,
+        username: u.username.clone(),
+        role: u.role,
+        generation: String::new(),
+        sso_subject: u.sso_subject.clone(),
+    });
+    let who = Asker {
+        actor: user
+            .as_ref()
+            .map_or_else(|| args.operator.clone(), |u| u.username.clone()),
+        role: user.as_ref().map_or("none", |u| u.role.as_str()).to_owned(),
+        principal,
+    };
+    let mut ask = Ask::new(
+        who,
+        Channel::Cli,
+        contact,
+        &args.field,
+        &args.reason,
+        &args.case_ref,
+        cli_meta(),
     );
-    let request = RevealRequest {
-        actor: operator.username.clone(),
-        role: operator.role.as_str().to_owned(),
-        contact_id: contact,
-        initial_contact_id: initial,
-        field,
-        stored_value,
-        reason,
-        case_ref: String::new(),
-        meta,
-        detail: String::new(),
-        budget: budget.cap(),
+    ask.given_value = args.ciphertext;
+    let proof = SecondFactor::Terminal(Box::new(|| read_code().ok()));
+    let meta = ask.meta.clone();
+    let granted = match reveals.reveal(ask, proof).await {
+        Ok(Outcome::Granted(grant)) => grant,
+        // The command line never asks for approval (refused above).
+        Ok(Outcome::Requested(_)) => return Ok(ExitCode::from(2)),
+        Err(e) => return refused(e),
     };
-    match revealer.reveal(request).await {
+    match reveals
+        .open(&granted.id, granted.user_id, &granted.generation, meta)
+        .await
+    {
         Ok(revealed) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
@@ -174,13 +123,27 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
             eprintln!("recorded as audit row {}", revealed.audit_seq);
             Ok(ExitCode::SUCCESS)
         }
-        Err(RevealError::Denied { kind }) | Err(RevealError::Failed { kind }) => {
-            eprintln!("callvault: nothing was decrypted ({kind}); the attempt was recorded");
+        Err(OpenError::Refused(recorded)) => refused(RevealError::Refused(recorded)),
+        Err(OpenError::Audit(e)) => Err(e.into()),
+        Err(OpenError::Grant(e)) => Err(CliError::Usage(e.to_string())),
+    }
+}
+
+/// A reveal that did not happen, as the command line says it: the same
+/// refusal and outcome as the web, exit status 2.
+fn refused(e: RevealError) -> Result<ExitCode, CliError> {
+    match e {
+        RevealError::Refused(recorded) => {
+            let refusal = recorded.refusal();
+            eprintln!(
+                "callvault: nothing was revealed ({}): {refusal}; the attempt was recorded as audit row {}",
+                refusal.outcome(),
+                recorded.seq()
+            );
             Ok(ExitCode::from(2))
         }
-        Err(RevealError::OverBudget { used, limit }) => Err(CliError::Usage(format!(
-            "decrypt budget used: {used} of {limit} in the last hour"
-        ))),
-        Err(RevealError::Audit(e)) => Err(e.into()),
+        RevealError::Audit(e) => Err(e.into()),
+        RevealError::Totp(e) => Err(CliError::Usage(e.to_string())),
+        RevealError::Requests(e) => Err(CliError::Db(crate::db::DbError::Query(e))),
     }
 }

@@ -107,6 +107,10 @@ pub struct DecryptArgs {
     pub operator: String,
     #[arg(long)]
     pub reason: String,
+    /// The case or ticket reference, checked like the web form's
+    /// (CALLVAULT_CASE_PATTERN, CALLVAULT_CASE_REQUIRED).
+    #[arg(long, default_value = "")]
+    pub case_ref: String,
     /// The stored value; without it, the contact's attribute is read from Amazon Connect.
     #[arg(long)]
     pub ciphertext: Option<String>,

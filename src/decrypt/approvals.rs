@@ -23,6 +23,8 @@ pub struct DecryptRequest {
     pub decided_by: String,
     pub decided_us: i64,
     pub used_us: i64,
+    /// Why it was rejected ("" otherwise), for the requester.
+    pub decision_note: String,
 }
 
 impl DecryptRequest {
@@ -49,22 +51,12 @@ pub enum ApprovalError {
     NotRequester,
     #[error("this request has expired")]
     Expired,
+    #[error("you already have an open request for this field of this contact")]
+    Duplicate,
     #[error("this request is {0}, not {1}")]
     WrongState(String, &'static str),
     #[error("the request store failed")]
     Db(#[from] sqlx::Error),
-}
-
-impl From<ApprovalError> for crate::web::AppError {
-    fn from(e: ApprovalError) -> Self {
-        use crate::web::AppError;
-        match e {
-            ApprovalError::Db(db) => AppError::Db(db),
-            ApprovalError::NotFound => AppError::NotFound,
-            ApprovalError::SelfApproval | ApprovalError::NotRequester => AppError::Forbidden,
-            other => super::refusal::Refusal::Conflict(other.to_string()).into(),
-        }
-    }
 }
 
 impl ApprovalError {
@@ -74,13 +66,14 @@ impl ApprovalError {
             Self::SelfApproval => "self_approval",
             Self::NotRequester => "not_requester",
             Self::Expired => "expired",
+            Self::Duplicate => "duplicate",
             Self::WrongState(..) => "wrong_state",
             Self::Db(_) => "store_error",
         }
     }
 }
 
-const COLUMNS: &str = "id, requester, contact_id, field, reason, case_ref, created_us, expires_us, status, decided_by, decided_us, used_us";
+const COLUMNS: &str = "id, requester, contact_id, field, reason, case_ref, created_us, expires_us, status, decided_by, decided_us, used_us, decision_note";
 
 /// Request ids are 128 random bits in hex; anything else is not looked up.
 pub fn valid_id(id: &str) -> bool {
@@ -128,7 +121,22 @@ impl Approvals {
             decided_by: String::new(),
             decided_us: 0,
             used_us: 0,
+            decision_note: String::new(),
         };
+        // One open request per person, contact and field.
+        let (open,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM decrypt_requests WHERE requester = $1 AND contact_id = $2 \
+             AND field = $3 AND status IN ('pending', 'approved') AND expires_us > $4",
+        )
+        .bind(&request.requester)
+        .bind(&request.contact_id)
+        .bind(&request.field)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+        if open > 0 {
+            return Err(ApprovalError::Duplicate);
+        }
         sqlx::query(
             "INSERT INTO decrypt_requests (id, requester, contact_id, field, reason, case_ref, created_us, expires_us, status) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')",
@@ -226,19 +234,21 @@ impl Approvals {
         id: &str,
         approver: &str,
         approve: bool,
+        note: &str,
     ) -> Result<DecryptRequest, ApprovalError> {
         if !valid_id(id) {
             return Err(ApprovalError::NotFound);
         }
         let now = self.clock.now_us();
         let n = sqlx::query(
-            "UPDATE decrypt_requests SET status = $1, decided_by = $2, decided_us = $3 \
+            "UPDATE decrypt_requests SET status = $1, decided_by = $2, decided_us = $3, decision_note = $5 \
              WHERE id = $4 AND status = 'pending' AND requester <> $2 AND expires_us > $3",
         )
         .bind(if approve { "approved" } else { "rejected" })
         .bind(approver)
         .bind(now)
         .bind(id)
+        .bind(note)
         .execute(&mut *conn)
         .await?
         .rows_affected();

@@ -6,6 +6,9 @@
 /// Longest reference kept (characters).
 pub const MAX_CASE_CHARS: usize = 64;
 
+/// What the form calls the reference when the deployment does not say.
+pub const DEFAULT_CASE_LABEL: &str = "Case or ticket";
+
 /// The pattern used when the deployment sets none: a letter or digit, then
 /// letters, digits and `. _ : / # -`.
 pub const DEFAULT_CASE_PATTERN: &str = "[A-Za-z0-9][A-Za-z0-9._:/#-]*";
@@ -100,7 +103,7 @@ impl CaseRule {
 impl Default for CaseRule {
     fn default() -> Self {
         #[allow(clippy::expect_used)]
-        Self::new("Case or ticket", DEFAULT_CASE_PATTERN, false)
+        Self::new(DEFAULT_CASE_LABEL, DEFAULT_CASE_PATTERN, false)
             .expect("the default case pattern compiles")
     }
 }

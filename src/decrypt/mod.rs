@@ -1,55 +1,60 @@
-//! The audited reveal: authorise -> check context -> decrypt in memory ->
-//! commit the audit row (durably) -> respond. If the commit fails, the
-//! plaintext is dropped and the caller gets an error. Used by the web form
-//! and by `callvault decrypt` alike.
+//! The audited reveal (see docs/glossary in docs/architecture.md: a
+//! *reveal* is a decrypt a person asked for, admitted and recorded). Every
+//! channel goes through one admission (`service::Reveals::reveal`): the
+//! reveal form (`reveal_form`), an approved request (`approvals_page`) and
+//! `callvault decrypt`. If the audit row cannot commit, the plaintext is
+//! dropped and the asker gets an error.
 
-mod approval_pages;
+pub mod admission;
+mod answer;
 pub mod approvals;
+mod approvals_page;
 pub mod case;
+pub mod grants;
 pub mod policy;
-pub mod refusal;
-pub mod reveal;
+mod reveal_form;
+mod reveal_page;
+pub mod service;
+
+pub use admission::{Ask, Channel, RevealError, RevealRefusal, SecondFactor};
+pub use reveal_form::{contact_id, form_view, RevealFormView};
+pub use service::{Outcome, Reveals};
 
 use std::sync::{Arc, OnceLock};
 
-use lambda_encrypt::context::{ContactId, ExpectedContext, FieldContext, FieldName};
+use lambda_encrypt::context::ExpectedContext;
 use lambda_encrypt::crypto::{CryptoError, Decrypted, FieldCrypto};
 use lambda_encrypt::envelope::Ciphertext;
 use lambda_encrypt::plaintext::Plaintext;
 
-use crate::audit::{Action, AuditError, AuditEvent, AuditLog, RequestMeta};
-use crate::auth::totp::TotpStore;
 use crate::auth::Role;
-use crate::clock::SharedClock;
-use crate::sources::ContactDirectory;
 use crate::web::{Access, Routes};
 
 /// What the reveal and dual-control pages use; registered once as app data.
 pub struct RevealState {
-    pub audit: AuditLog,
-    pub totp: TotpStore,
-    pub clock: SharedClock,
-    pub budget: policy::Budget,
-    pub approvals: approvals::Approvals,
-    pub directory: Arc<dyn ContactDirectory>,
-    /// None when no keyring is configured: nothing can be decrypted.
-    pub revealer: Option<Revealer>,
-    pub policy: policy::DecryptPolicy,
-    /// Sign-in at an identity provider: its users step up there, always.
-    pub external: crate::auth::external::ExternalHook,
+    /// The one admission every reveal passes.
+    pub reveals: Reveals,
 }
 
 pub fn configure(routes: &mut Routes) {
-    use approval_pages::*;
     let supervisor = Role::Supervisor.access();
     routes
         // Everyone signed in reaches the handler: refusals of other roles are
         // recorded as refused decrypts.
-        .post("/contacts/{id}/decrypt", Access::SignedIn, reveal::decrypt)
-        .get("/approvals", supervisor, approvals_page)
-        .post("/approvals/{id}/approve", supervisor, approve)
-        .post("/approvals/{id}/reject", supervisor, reject)
-        .post("/approvals/{id}/reveal", supervisor, reveal);
+        .post(
+            "/contacts/{id}/decrypt",
+            Access::SignedIn,
+            reveal_form::decrypt,
+        )
+        .get("/reveals/{id}", supervisor, reveal_page::reveal_page)
+        .get("/approvals", supervisor, approvals_page::approvals_page)
+        .post(
+            "/approvals/{id}/approve",
+            supervisor,
+            approvals_page::approve,
+        )
+        .post("/approvals/{id}/reject", supervisor, approvals_page::reject)
+        .post("/approvals/{id}/reveal", supervisor, approvals_page::reveal);
 }
 
 pub const MAX_REASON_CHARS: usize = crate::audit::MAX_REASON_CHARS;
@@ -134,188 +139,19 @@ impl Decryptor {
     }
 }
 
-/// One reveal, as asked for.
-pub struct RevealRequest {
-    pub actor: String,
-    pub role: String,
-    pub contact_id: ContactId,
-    /// The contact's initial contact id, when it differs (transfers): a value
-    /// captured earlier in the same call is bound to it.
-    pub initial_contact_id: Option<ContactId>,
-    pub field: FieldName,
-    /// The stored attribute value (base64 ESDK message).
-    pub stored_value: String,
-    pub reason: Reason,
-    /// The case or ticket reference ("" when none was given).
-    pub case_ref: String,
-    pub meta: RequestMeta,
-    /// Extra context for every row this reveal writes (e.g. its approval).
-    pub detail: String,
-    /// The actor's decrypt budget, enforced again when the row commits.
-    pub budget: Option<policy::BudgetCap>,
-}
-
+/// A value revealed through the admission, its row committed.
 pub struct Revealed {
     pub plaintext: Plaintext,
+    pub contact_id: lambda_encrypt::context::ContactId,
+    pub field: String,
+    pub case_ref: String,
     /// Decrypted under the reference solution's fixed context.
     pub legacy: bool,
     pub audit_seq: i64,
+    /// The request whose audit row admitted it (matches KMS's CloudTrail
+    /// event by time and encryption context).
+    pub request_id: String,
     pub fingerprint: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RevealError {
-    /// Refused before any key was used (not ciphertext, wrong contact or field).
-    #[error("decrypt refused: {kind}")]
-    Denied { kind: &'static str },
-    /// The decryption itself failed (wrong key, tampered, key service).
-    #[error("decrypt failed: {kind}")]
-    Failed { kind: &'static str },
-    /// The budget was spent by reveals elsewhere (another replica) while
-    /// this one was under way: nothing is revealed.
-    #[error("decrypt budget used: {used} of {limit} in the last hour")]
-    OverBudget { used: i64, limit: u32 },
-    /// The audit row could not be committed: nothing is revealed.
-    #[error("the audit log could not be written")]
-    Audit(#[from] AuditError),
-}
-
-#[derive(Clone)]
-pub struct Revealer {
-    decryptor: Decryptor,
-    audit: AuditLog,
-    legacy: Option<ExpectedContext>,
-}
-
-impl Revealer {
-    pub fn new(decryptor: Decryptor, audit: AuditLog, legacy: Option<ExpectedContext>) -> Self {
-        Self {
-            decryptor,
-            audit,
-            legacy,
-        }
-    }
-
-    fn event(req: &RevealRequest, action: Action, outcome: &str, detail: String) -> AuditEvent {
-        AuditEvent::new(action, &req.actor, &req.role, outcome, &req.meta)
-            .contact(req.contact_id.as_str(), req.field.as_str())
-            .reason(req.reason.as_str())
-            .case_ref(&req.case_ref)
-            .initial_contact(req.initial_contact_id.as_ref().map_or("", |c| c.as_str()))
-            .detail(match (req.detail.is_empty(), detail.is_empty()) {
-                (true, _) => detail,
-                (_, true) => req.detail.clone(),
-                _ => format!("{detail}; {}", req.detail),
-            })
-    }
-
-    async fn record(
-        &self,
-        req: &RevealRequest,
-        action: Action,
-        outcome: &str,
-        detail: String,
-    ) -> Result<i64, AuditError> {
-        let event = Self::event(req, action, outcome, detail);
-        Ok(self.audit.append(event).await?.seq)
-    }
-
-    /// Commits the `decrypt` row, within the budget if there is one.
-    async fn record_reveal(&self, req: &RevealRequest, detail: String) -> Result<i64, RevealError> {
-        let event = Self::event(req, Action::Decrypt, "ok", detail);
-        let Some(cap) = req.budget else {
-            return Ok(self.audit.append(event).await?.seq);
-        };
-        match self
-            .audit
-            .append_within_budget(event, cap.limit, cap.since_us)
-            .await?
-        {
-            Ok(row) => Ok(row.seq),
-            Err(used) => {
-                self.record(
-                    req,
-                    Action::DecryptDenied,
-                    "budget_exceeded",
-                    format!("{used} of {} per hour used", cap.limit),
-                )
-                .await?;
-                Err(RevealError::OverBudget {
-                    used,
-                    limit: cap.limit,
-                })
-            }
-        }
-    }
-
-    pub async fn reveal(&self, req: RevealRequest) -> Result<Revealed, RevealError> {
-        let ct = match Ciphertext::from_base64(req.stored_value.trim()) {
-            Ok(ct) => ct,
-            Err(e) => {
-                let kind = CryptoError::from(e).kind();
-                self.record(&req, Action::DecryptFailed, kind, String::new())
-                    .await?;
-                return Err(RevealError::Failed { kind });
-            }
-        };
-        let fingerprint = ct.fingerprint();
-        let context = &ct.header().encryption_context;
-        let mut candidates = vec![(
-            FieldContext::new(req.contact_id.clone(), req.field.clone()).to_expected(),
-            false,
-        )];
-        if let Some(initial) = &req.initial_contact_id {
-            candidates.push((
-                FieldContext::new(initial.clone(), req.field.clone()).to_expected(),
-                false,
-            ));
-        }
-        if let Some(legacy) = &self.legacy {
-            candidates.push((legacy.clone(), true));
-        }
-        let Some((expected, legacy)) = candidates.into_iter().find(|(e, _)| e.matches(context))
-        else {
-            self.record(
-                &req,
-                Action::DecryptDenied,
-                "context_mismatch",
-                format!("ciphertext {fingerprint}"),
-            )
-            .await?;
-            return Err(RevealError::Denied {
-                kind: "context_mismatch",
-            });
-        };
-        let decrypted = match self.decryptor.decrypt(ct, expected).await {
-            Ok(d) => d,
-            Err(e) => {
-                let kind = e.kind();
-                tracing::warn!(request_id = req.meta.request_id.as_str(), error_kind = kind, error = %e, "decrypt failed");
-                self.record(
-                    &req,
-                    Action::DecryptFailed,
-                    kind,
-                    format!("ciphertext {fingerprint}"),
-                )
-                .await?;
-                return Err(RevealError::Failed { kind });
-            }
-        };
-        let detail = format!(
-            "ciphertext {fingerprint}, suite 0x{:04X}{}",
-            decrypted.suite_id,
-            if legacy { ", legacy context" } else { "" }
-        );
-        // The row is committed before the value leaves this function; if the
-        // commit fails, `decrypted` is dropped (and wiped) here.
-        let audit_seq = self.record_reveal(&req, detail).await?;
-        Ok(Revealed {
-            plaintext: decrypted.plaintext,
-            legacy,
-            audit_seq,
-            fingerprint,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -57,9 +57,19 @@ impl std::str::FromStr for BudgetLimit {
     }
 }
 
-impl Default for BudgetLimit {
-    fn default() -> Self {
-        Self(Some(20))
+/// Each default is declared once, here: clap's `default_value` for the
+/// variable and `DecryptPolicy::default` both use it.
+pub const DEFAULT_STEP_UP_MIN: u64 = 5;
+pub const DEFAULT_DECRYPT_BUDGET: BudgetLimit = BudgetLimit(Some(20));
+pub const DEFAULT_APPROVAL_EXPIRY_MIN: u64 = 15;
+pub const DEFAULT_REVEAL_SHOW_SECS: u64 = 60;
+
+impl std::fmt::Display for BudgetLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}/h"),
+            None => f.write_str("off"),
+        }
     }
 }
 
@@ -80,11 +90,11 @@ pub struct DecryptPolicy {
 impl Default for DecryptPolicy {
     fn default() -> Self {
         Self {
-            step_up_window: Duration::from_secs(5 * 60),
-            budget: BudgetLimit::default(),
+            step_up_window: Duration::from_secs(DEFAULT_STEP_UP_MIN * 60),
+            budget: DEFAULT_DECRYPT_BUDGET,
             approval: ApprovalMode::None,
-            approval_expiry: Duration::from_secs(15 * 60),
-            show_for: Duration::from_secs(60),
+            approval_expiry: Duration::from_secs(DEFAULT_APPROVAL_EXPIRY_MIN * 60),
+            show_for: Duration::from_secs(DEFAULT_REVEAL_SHOW_SECS),
             case: super::case::CaseRule::default(),
         }
     }

@@ -67,7 +67,7 @@ async fn a_second_supervisor_signing_in_in_the_same_browser_does_not_inherit_the
         .to_str()
         .unwrap()
         .starts_with("/account/step-up"));
-    assert!(!r.text().await.unwrap().contains(&demo_card(3)));
+    assert!(!r.text().await.unwrap().shows(&demo_card(3)));
     let rows = app.audit_rows().await;
     assert_eq!(
         count(&rows, |r| r.action == "decrypt" && r.actor == "bob"),

@@ -312,11 +312,11 @@ async fn end_to_end_over_the_aws_apis_only_ciphertext_is_shown_and_reveals_are_a
     let list = app.page(&c, "/contacts").await;
     assert!(list.contains(a) && list.contains(b));
     let page = app.page(&c, &format!("/contacts/{a}")).await;
-    assert!(page.contains("badge\">encrypted") && !page.contains(CARD));
+    assert!(page.contains("badge\">encrypted") && !page.shows(CARD));
     let enc_group = group.replace('/', "%2F");
     let log_page = app.page(&c, &format!("/logs/{enc_group}/flow%2Fe2e")).await;
     assert!(
-        log_page.contains("badge\">encrypted") && !log_page.contains(CARD),
+        log_page.contains("badge\">encrypted") && !log_page.shows(CARD),
         "{log_page}"
     );
 
@@ -329,7 +329,7 @@ async fn end_to_end_over_the_aws_apis_only_ciphertext_is_shown_and_reveals_are_a
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains(CARD));
+    assert!(r.text().await.unwrap().shows(CARD));
     let row = app.last_audit("decrypt").await.unwrap();
     assert_eq!(
         (row.contact_id.as_str(), row.reason.as_str()),
@@ -345,7 +345,7 @@ async fn end_to_end_over_the_aws_apis_only_ciphertext_is_shown_and_reveals_are_a
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(!r.text().await.unwrap().contains(CARD));
+    assert!(!r.text().await.unwrap().shows(CARD));
     assert_eq!(
         app.last_audit("decrypt_denied").await.unwrap().contact_id,
         b

@@ -176,10 +176,10 @@ async fn decrypt_from_the_command_line_is_audited_like_the_web() {
     );
     let refused = decrypt("alice", contact);
     assert!(!refused.status.success());
-    assert!(!text(&refused).contains("4111111111111111"));
+    assert!(!text(&refused).shows("4111111111111111"));
     let moved = decrypt("sam", "cccccccc-0000-4000-8000-000000000002");
     assert_eq!(moved.status.code(), Some(2));
-    assert!(!text(&moved).contains("4111111111111111"));
+    assert!(!text(&moved).shows("4111111111111111"));
 
     let export = env.run(&["audit", "export", "--format", "jsonl"], None);
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&export.stdout)
@@ -200,7 +200,7 @@ async fn decrypt_from_the_command_line_is_audited_like_the_web() {
         2,
         "the auditor and the moved ciphertext"
     );
-    assert!(!String::from_utf8_lossy(&export.stdout).contains("4111111111111111"));
+    assert!(!String::from_utf8_lossy(&export.stdout).shows("4111111111111111"));
 }
 
 const CLI_CONTACT: &str = "cccccccc-0000-4000-8000-000000000001";
@@ -283,7 +283,7 @@ async fn the_cli_decrypt_obeys_the_budget_dual_control_and_mandatory_totp() {
         "{}",
         text(&over)
     );
-    assert!(!text(&over).contains("4111111111111111"));
+    assert!(!text(&over).shows("4111111111111111"));
     // Dual control has no command-line path.
     let dual = run(&[
         ("CALLVAULT_DECRYPT_APPROVAL", "required"),
@@ -302,6 +302,7 @@ async fn the_cli_decrypt_obeys_the_budget_dual_control_and_mandatory_totp() {
     let mandatory = run(&[("CALLVAULT_DECRYPT_BUDGET", "off")]);
     assert!(!mandatory.status.success());
     assert!(text(&mandatory).contains("TOTP is mandatory"));
+    assert!(text(&mandatory).contains("enrol an authenticator"));
     let export = env.run(&["audit", "export", "--format", "jsonl"], None);
     let outcomes: Vec<String> = String::from_utf8_lossy(&export.stdout)
         .lines()

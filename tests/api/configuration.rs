@@ -79,3 +79,81 @@ fn every_callvault_variable_the_console_mentions_is_in_the_table() {
         "the log level is documented"
     );
 }
+
+/// The default a table row gives for `variable`.
+fn documented_default(variable: &str) -> String {
+    let table = docs_table();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{variable}` |")))
+        .unwrap_or_else(|| panic!("{variable} is not in docs/configuration.md"));
+    row.split('|')
+        .nth(3)
+        .unwrap()
+        .trim()
+        .trim_matches('`')
+        .to_owned()
+}
+
+/// Each default is declared once: the `DEFAULT_*` beside its type is what
+/// clap offers (and so the documented table), what `serve` runs with, and
+/// what the tests' settings (`Settings::local`, parsed from an empty
+/// command line) start from.
+#[test]
+fn each_default_is_declared_once_for_serve_the_docs_and_the_tests() {
+    use callvault::config::*;
+    use callvault::decrypt::policy::*;
+    let tests = Settings::local(
+        "127.0.0.1:0".parse().unwrap(),
+        "sqlite://x.db".into(),
+        "secrets".into(),
+    );
+    let cases: &[(&str, String, String)] = &[
+        (
+            "CALLVAULT_STEP_UP_MIN",
+            DEFAULT_STEP_UP_MIN.to_string(),
+            (tests.policy.step_up_window.as_secs() / 60).to_string(),
+        ),
+        (
+            "CALLVAULT_APPROVAL_EXPIRY_MIN",
+            DEFAULT_APPROVAL_EXPIRY_MIN.to_string(),
+            (tests.policy.approval_expiry.as_secs() / 60).to_string(),
+        ),
+        (
+            "CALLVAULT_DECRYPT_BUDGET",
+            DEFAULT_DECRYPT_BUDGET.to_string(),
+            tests.policy.budget.to_string(),
+        ),
+        (
+            "CALLVAULT_REVEAL_SHOW_SECS",
+            DEFAULT_REVEAL_SHOW_SECS.to_string(),
+            tests.policy.show_for.as_secs().to_string(),
+        ),
+        (
+            "CALLVAULT_IDLE_TIMEOUT_MIN",
+            DEFAULT_IDLE_TIMEOUT_MIN.to_string(),
+            (tests.idle_timeout.as_secs() / 60).to_string(),
+        ),
+        (
+            "CALLVAULT_ABSOLUTE_TIMEOUT_MIN",
+            DEFAULT_ABSOLUTE_TIMEOUT_MIN.to_string(),
+            (tests.absolute_timeout.as_secs() / 60).to_string(),
+        ),
+        (
+            "CALLVAULT_CASE_LABEL",
+            callvault::decrypt::case::DEFAULT_CASE_LABEL.to_string(),
+            tests.policy.case.label.clone(),
+        ),
+    ];
+    for (variable, declared, in_tests) in cases {
+        assert_eq!(
+            &documented_default(variable),
+            declared,
+            "{variable} in the docs"
+        );
+        assert_eq!(in_tests, declared, "{variable} in the tests' settings");
+    }
+    // The `Default`s beside the types agree too.
+    let policy = DecryptPolicy::default();
+    assert_eq!(format!("{policy:?}"), format!("{:?}", tests.policy));
+}

@@ -73,7 +73,8 @@ async fn the_demo_serves_a_reveal_and_its_logs_hold_no_plaintext() {
         .send()
         .await
         .unwrap();
-    assert!(r.text().await.unwrap().contains(&demo_card(0)));
+    let r = follow_reveal(&url, &c, r).await;
+    assert!(r.text().await.unwrap().shows(&demo_card(0)));
     let leak = c
         .get(format!(
             "{url}/logs/%2Faws%2Fconnect%2Fcallvault-demo/legacy-debug-flow%2Fleaked"

@@ -280,6 +280,48 @@ pub fn client() -> Client {
         .unwrap()
 }
 
+/// A value as the reveal page shows it: digits in groups of four.
+pub fn grouped(value: &str) -> String {
+    if value.len() > 5 && value.bytes().all(|b| b.is_ascii_digit()) {
+        let groups: Vec<&str> = value
+            .as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        groups.join(" ")
+    } else {
+        value.to_owned()
+    }
+}
+
+/// Whether a text shows `value`, as it is or grouped as the reveal page
+/// shows it.
+pub trait Shows {
+    fn shows(&self, value: &str) -> bool;
+}
+
+impl<T: AsRef<str> + ?Sized> Shows for T {
+    fn shows(&self, value: &str) -> bool {
+        let text = self.as_ref();
+        text.contains(value) || text.contains(&grouped(value))
+    }
+}
+
+/// Where an admitted reveal is sent: its page (`/reveals/{grant}`), if so.
+pub fn reveal_location(r: &Response) -> Option<String> {
+    let to = r.headers().get(LOCATION)?.to_str().ok()?;
+    (r.status() == StatusCode::SEE_OTHER && to.starts_with("/reveals/")).then(|| to.to_owned())
+}
+
+/// Follows an admitted reveal's redirect to the page that shows the value;
+/// any other answer is returned as it is.
+pub async fn follow_reveal(address: &str, client: &Client, r: Response) -> Response {
+    match reveal_location(&r) {
+        Some(to) => client.get(format!("{address}{to}")).send().await.unwrap(),
+        None => r,
+    }
+}
+
 pub fn assert_redirects_to(response: &Response, location: &str) {
     assert_eq!(
         response.status(),
@@ -326,13 +368,18 @@ pub async fn decrypt_attempt(
         .send()
         .await
         .ok()?;
-    let status = r.status();
+    // The id of the request that asked (its audit row carries it).
     let request_id = r
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let r = match reveal_location(&r) {
+        Some(to) => client.get(format!("{address}{to}")).send().await.ok()?,
+        None => r,
+    };
+    let status = r.status();
     Some((status, r.text().await.ok()?, request_id))
 }
 
@@ -423,15 +470,18 @@ impl TestApp {
         let token = csrf_in(&html);
         let mut form: Vec<(&str, &str)> = fields.to_vec();
         form.push(("csrf_token", &token));
-        client
+        let r = client
             .post(self.url(action))
             .form(&form)
             .send()
             .await
-            .unwrap()
+            .unwrap();
+        // An admitted reveal continues at the page that shows it.
+        follow_reveal(&self.address, client, r).await
     }
 
-    /// Loads the contact's page, then posts its decrypt form.
+    /// Loads the contact's page, then posts its decrypt form; an admitted
+    /// reveal is followed to its page (where the value is shown, once).
     pub async fn decrypt(
         &self,
         client: &Client,

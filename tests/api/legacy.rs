@@ -91,7 +91,7 @@ async fn a_legacy_ciphertext_decrypts_when_the_configured_context_matches_exactl
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
-    assert!(html.contains(LEGACY_CARD) && html.contains("legacy context"));
+    assert!(html.shows(LEGACY_CARD) && html.contains("legacy context"));
     let row = app.last_audit("decrypt").await.unwrap();
     assert!(row.detail.contains("legacy context"), "{}", row.detail);
     assert_audit_free_of(&app, LEGACY_CARD).await;

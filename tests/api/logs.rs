@@ -42,7 +42,7 @@ async fn streams_are_listed_and_events_show_ciphertext_only() {
     assert!(html.contains("SetAttributes"));
     assert!(html.contains("badge\">encrypted"));
     for i in 0..60 {
-        assert!(!html.contains(&demo_card(i)));
+        assert!(!html.shows(&demo_card(i)));
     }
     let row = app.last_audit("log_view").await.unwrap();
     assert!(row.detail.starts_with("/aws/connect/callvault-demo / "));

@@ -39,7 +39,8 @@ fn routes(target: i64, sso: bool) -> Vec<Route> {
         // SSO users sign out at the provider too: a page that sends them on.
         ([S303, S303, 403, 403], [S303, 200, 200, 200])
     } else {
-        ([S303, 200, 403, 403], [S303, S303, S303, S303])
+        // An admitted reveal is sent to the page that shows it, once.
+        ([S303, S303, 403, 403], [S303, S303, S303, S303])
     };
     let (oidc_start, oidc_callback, sign_in_setting) = if sso {
         (
@@ -197,6 +198,12 @@ fn routes(target: i64, sso: bool) -> Vec<Route> {
             [S303, 200, 200, 200],
         ),
         ("GET", "/approvals".into(), vec![], [S303, 200, 403, 403]),
+        (
+            "GET",
+            format!("/reveals/{FAKE_REQUEST}"),
+            vec![],
+            [S303, 404, 403, 403],
+        ),
         (
             "POST",
             format!("/approvals/{FAKE_REQUEST}/approve"),
@@ -381,9 +388,10 @@ async fn every_route_answers_every_role_as_designed() {
         .filter(|r| r.action == "access_denied")
         .collect();
     // Supervisor: 5 audit + 8 admin routes; auditor: 8 admin + 5 supervisor
-    // pages + 4 approval routes; admin: 5 audit + 5 supervisor pages + 4
-    // approval routes. A refused decrypt is recorded as decrypt_denied instead.
-    assert_eq!(denied.len(), 13 + 17 + 14);
+    // pages + 4 approval routes + the reveal page; admin: 5 audit + 5
+    // supervisor pages + 4 approval routes + the reveal page. A refused
+    // decrypt is recorded as decrypt_denied instead.
+    assert_eq!(denied.len(), 13 + 18 + 15);
     let decrypt_denied = app
         .audit_rows()
         .await
@@ -428,7 +436,7 @@ async fn every_route_answers_every_sso_signed_in_role_as_designed() {
         .into_iter()
         .filter(|r| r.action == "access_denied")
         .collect();
-    assert_eq!(denied.len(), 13 + 17 + 14);
+    assert_eq!(denied.len(), 13 + 18 + 15);
     assert!(denied
         .iter()
         .any(|r| r.actor == "sam.sso" && r.detail == "GET /audit"));

@@ -90,7 +90,7 @@ async fn a_decrypt_without_a_fresh_totp_is_refused_and_a_fresh_one_opens_it() {
         .to_str()
         .unwrap()
         .starts_with("/account/step-up?next=%2Fcontacts%2F"));
-    assert!(!r.text().await.unwrap().contains(&demo_card(2)));
+    assert!(!r.text().await.unwrap().shows(&demo_card(2)));
     // An interruption, recorded as what it is: not a refused decrypt.
     let waiting = app.last_audit("step_up_required").await.unwrap();
     assert_eq!(waiting.outcome, "pending");
@@ -129,7 +129,7 @@ async fn a_decrypt_without_a_fresh_totp_is_refused_and_a_fresh_one_opens_it() {
     assert_redirects_to(&r, "/contacts");
     let r = app.decrypt(&c, &id, "creditcard", "case 1").await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains(&demo_card(2)));
+    assert!(r.text().await.unwrap().shows(&demo_card(2)));
     // The same code cannot be used twice (replay).
     let r = step_up(&app, &c, &code).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
@@ -262,7 +262,7 @@ async fn when_an_admin_makes_totp_mandatory_supervisors_without_it_cannot_decryp
     );
     let r = app.decrypt(&c, &id, "zipcode", "after").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(r.text().await.unwrap().contains("Enrol an authenticator"));
+    assert!(r.text().await.unwrap().contains("enrol an authenticator"));
     assert_eq!(
         app.last_audit("decrypt_denied").await.unwrap().outcome,
         "totp_not_enrolled"
@@ -317,7 +317,7 @@ async fn the_21st_decrypt_in_an_hour_is_refused_and_raised_as_an_alert() {
         .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let html = r.text().await.unwrap();
-    assert!(html.contains("decrypt budget") && !html.contains(&demo_card(20)));
+    assert!(html.contains("decrypt budget") && !html.shows(&demo_card(20)));
     let row = app.last_audit("decrypt_denied").await.unwrap();
     assert_eq!(row.outcome, "budget_exceeded");
     assert_eq!(row.detail, "20 of 20 per hour used");
@@ -369,7 +369,8 @@ async fn parallel_requests_cannot_overshoot_the_budget() {
     }
     let mut ok = 0;
     for t in tasks {
-        if t.await.unwrap() == StatusCode::OK {
+        // Admitted reveals are sent to the page that shows them.
+        if t.await.unwrap() == StatusCode::SEE_OTHER {
             ok += 1;
         }
     }
@@ -418,7 +419,7 @@ async fn with_dual_control_a_decrypt_needs_another_supervisor_and_reveals_once()
         .decrypt(&requester, &contact, "creditcard", "fraud case 9")
         .await;
     assert_redirects_to(&r, "/approvals?m=requested");
-    assert!(!r.text().await.unwrap().contains(&demo_card(9)));
+    assert!(!r.text().await.unwrap().shows(&demo_card(9)));
     assert!(app.last_audit("decrypt").await.is_none());
     let row = app.last_audit("decrypt_request").await.unwrap();
     assert_eq!(
@@ -459,7 +460,7 @@ async fn with_dual_control_a_decrypt_needs_another_supervisor_and_reveals_once()
         .to_str()
         .unwrap()
         .contains("no-store"));
-    assert!(r.text().await.unwrap().contains(&demo_card(9)));
+    assert!(r.text().await.unwrap().shows(&demo_card(9)));
     let row = app.last_audit("decrypt").await.unwrap();
     assert!(
         row.detail.contains(&format!("request {id} approved by")),
@@ -469,7 +470,7 @@ async fn with_dual_control_a_decrypt_needs_another_supervisor_and_reveals_once()
     // ...and never again.
     let r = act(&app, &requester, &id, "reveal").await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    assert!(!r.text().await.unwrap().contains(&demo_card(9)));
+    assert!(!r.text().await.unwrap().shows(&demo_card(9)));
     assert_eq!(
         app.audit_rows()
             .await
@@ -524,7 +525,7 @@ async fn an_expired_or_rejected_request_reveals_nothing() {
     app.clock.advance(Duration::from_secs(16 * 60));
     let r = act(&app, &requester, &id, "reveal").await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    assert!(!r.text().await.unwrap().contains(&demo_card(11)));
+    assert!(!r.text().await.unwrap().shows(&demo_card(11)));
     // Rejected.
     app.decrypt(&requester, &contact, "creditcard", "rejected")
         .await;

@@ -131,7 +131,7 @@ async fn a_reveal_interrupted_by_a_step_up_keeps_its_reason_and_case_for_that_pe
     assert!(page.contains(r#"value="chargeback 7""#));
     let r = reveal_with_case(&app, &c, &id, "chargeback 7", "CB-7").await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains(&demo_card(1)));
+    assert!(r.text().await.unwrap().shows(&demo_card(1)));
     // Done: not offered again.
     let page = app.page(&c, &contact).await;
     assert!(!page.contains("chargeback 7") && !page.contains(r#"id="kept-form""#));
@@ -191,7 +191,7 @@ async fn case_references_follow_the_pattern_and_hostile_ones_are_refused_and_rec
         let r = reveal_with_case(&app, &c, &id, "chargeback 3", bad).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad:.20}");
         let body = r.text().await.unwrap();
-        assert!(!body.contains(&demo_card(3)));
+        assert!(!body.shows(&demo_card(3)));
         assert!(!body.contains("<script>alert(1)"), "escaped or absent");
         let row = app.last_audit("decrypt_denied").await.unwrap();
         assert_eq!(row.outcome, "bad_case_ref", "{bad:.20}");
@@ -200,7 +200,7 @@ async fn case_references_follow_the_pattern_and_hostile_ones_are_refused_and_rec
     let r = reveal_with_case(&app, &c, &id, "chargeback 3", " CB-2026/0042 ").await;
     assert_eq!(r.status(), StatusCode::OK);
     let body = r.text().await.unwrap();
-    assert!(body.contains("CB-2026/0042") && body.contains(&demo_card(3)));
+    assert!(body.contains("CB-2026/0042") && body.shows(&demo_card(3)));
     assert_eq!(
         app.last_audit("decrypt").await.unwrap().case_ref,
         "CB-2026/0042"
@@ -245,7 +245,7 @@ async fn the_revealed_value_is_hidden_until_asked_for_and_its_page_replaces_itse
     let back = app
         .page(&c, &format!("/contacts/{id}?m=value_hidden"))
         .await;
-    assert!(back.contains(r#"id="value-hidden""#) && !back.contains(&demo_card(4)));
+    assert!(back.contains(r#"id="value-hidden""#) && !back.shows(&demo_card(4)));
     // Every reveal control has its own accessible name.
     let page = app.page(&c, &format!("/contacts/{id}")).await;
     assert!(page.contains(r#"aria-label="Reveal creditcard""#));
@@ -388,7 +388,7 @@ async fn a_reveal_on_a_transferred_leg_carries_the_case_and_is_found_by_the_init
     let sup = app.login_as(Role::Supervisor).await;
     let r = reveal_with_case(&app, &sup, &leg, "chargeback 0", "CB-0").await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains(&demo_card(0)));
+    assert!(r.text().await.unwrap().shows(&demo_card(0)));
     let row = app.last_audit("decrypt").await.unwrap();
     assert_eq!(
         (

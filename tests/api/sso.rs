@@ -468,7 +468,7 @@ async fn a_reveal_sends_an_sso_supervisor_to_the_provider_and_needs_a_fresh_auth
     assert!(row.detail.starts_with("sso subject=sam.sso auth_time="));
     let r = app.decrypt(&b, &id, "creditcard", "ticket 7").await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains(&demo_card(3)));
+    assert!(r.text().await.unwrap().shows(&demo_card(3)));
     // The step-up lasts its window only.
     app.clock.advance(Duration::from_secs(6 * 60));
     let r = app.decrypt(&b, &id, "creditcard", "ticket 7").await;

@@ -1,0 +1,444 @@
+//! The one admission every reveal passes, in one order, for every channel:
+//! role -> field -> reason -> case reference -> keyring -> dual control ->
+//! authenticator -> step-up -> budget -> (the approved request, used once)
+//! -> the stored value -> its context -> the `decrypt` row commits (within
+//! the budget) with a single-use grant -> (when the grant is used, once)
+//! decrypt in memory -> the value is handed back. A refusal
+//! anywhere is recorded once, at the end of [`Reveals::reveal`], and only
+//! then answered.
+
+use std::sync::Arc;
+
+use lambda_encrypt::context::{ContactId, FieldContext, FieldName};
+use lambda_encrypt::crypto::CryptoError;
+use lambda_encrypt::envelope::Ciphertext;
+
+use super::admission::{Ask, Channel, RevealError, RevealRefusal, SecondFactor};
+use super::approvals::{ApprovalError, Approvals, DecryptRequest};
+use super::grants::{self, Grant, GrantError, Grants, GRANT_TTL};
+use super::policy::{ApprovalMode, Budget, BudgetError, BudgetPermit, DecryptPolicy};
+use super::{Decryptor, Reason, Revealed};
+use crate::audit::{Action, AuditLog, RequestMeta};
+use crate::auth::step_up::step_up_fresh;
+use crate::auth::totp::{Enrolment, TotpStore};
+use crate::auth::Role;
+use crate::clock::{format_us, SharedClock};
+use crate::sources::ContactDirectory;
+
+/// What a reveal needs, built once per process (web) or per command (CLI).
+#[derive(Clone)]
+pub struct Reveals {
+    pub audit: AuditLog,
+    pub totp: TotpStore,
+    pub clock: SharedClock,
+    pub budget: Budget,
+    pub approvals: Approvals,
+    /// Where stored values are read; `None` when the asker must bring it.
+    pub directory: Option<Arc<dyn ContactDirectory>>,
+    /// None when no keyring is configured: nothing can be decrypted.
+    pub decryptor: Option<Decryptor>,
+    /// Admitted reveals waiting to be shown.
+    pub grants: Grants,
+    /// The reference solution's fixed context, accepted and marked legacy.
+    pub legacy: Option<lambda_encrypt::context::ExpectedContext>,
+    pub policy: DecryptPolicy,
+    /// Users signed in by an identity provider confirm there (its MFA is
+    /// their second factor), always.
+    pub external_sign_in: bool,
+}
+
+/// What an admitted ask became.
+pub enum Outcome {
+    /// Admitted and recorded: the value is shown once, when the grant is
+    /// used ([`Reveals::open`]).
+    Granted(Grant),
+    /// Dual control: a request another supervisor decides (its row committed).
+    Requested(DecryptRequest),
+}
+
+/// Why a granted reveal was not shown.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Grant(#[from] GrantError),
+    #[error("decrypt refused: {}", .0.refusal())]
+    Refused(crate::audit::Recorded<RevealRefusal>),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+}
+
+/// Why [`Reveals::run`] stopped: a refusal to record, or a failure.
+enum Stop {
+    Refused(RevealRefusal),
+    Failed(RevealError),
+}
+
+impl From<RevealError> for Stop {
+    fn from(e: RevealError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl From<crate::audit::AuditError> for Stop {
+    fn from(e: crate::audit::AuditError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+impl From<crate::auth::totp::TotpError> for Stop {
+    fn from(e: crate::auth::totp::TotpError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+fn refuse<T>(r: RevealRefusal) -> Result<T, Stop> {
+    Err(Stop::Refused(r))
+}
+
+impl Reveals {
+    /// Admits `ask` and reveals its value, or records why not.
+    pub async fn reveal(&self, mut ask: Ask, proof: SecondFactor) -> Result<Outcome, RevealError> {
+        match self.run(&mut ask, proof).await {
+            Ok(outcome) => Ok(outcome),
+            Err(Stop::Failed(e)) => Err(e),
+            Err(Stop::Refused(r)) => {
+                let recorded = self
+                    .audit
+                    .refuse(r, |action, outcome, detail| {
+                        ask.event(action, outcome, &detail)
+                    })
+                    .await?;
+                Err(RevealError::Refused(recorded))
+            }
+        }
+    }
+
+    async fn run(&self, ask: &mut Ask, proof: SecondFactor) -> Result<Outcome, Stop> {
+        // Every row of this ask records the reason and case reference once
+        // they are valid (a refusal of the role included), never before.
+        let reason = Reason::parse(&ask.reason_raw);
+        let case = self.policy.case.parse(&ask.case_raw);
+        if let Ok(r) = &reason {
+            ask.reason_text = r.as_str().to_owned();
+        }
+        if let Ok(c) = &case {
+            ask.case_text = c.clone();
+        }
+        let Some(principal) = ask.principal.clone().filter(|p| p.role == Role::Supervisor) else {
+            return refuse(RevealRefusal::Role);
+        };
+        let Ok(field) = FieldName::parse(&ask.field_text) else {
+            return refuse(RevealRefusal::BadField);
+        };
+        if let Err(e) = reason {
+            return refuse(RevealRefusal::Reason(e));
+        }
+        if let Err(e) = case {
+            return refuse(RevealRefusal::CaseRef(e));
+        }
+        if self.decryptor.is_none() {
+            return refuse(RevealRefusal::NotConfigured);
+        }
+        if self.policy.approval == ApprovalMode::Required {
+            match ask.channel {
+                Channel::Web => return self.request(ask, &field).await,
+                Channel::Cli => return refuse(RevealRefusal::ApprovalRequired),
+                Channel::Approval { .. } => {}
+            }
+        }
+        let _permit = self.admit(ask, &principal, proof).await?;
+        if let Channel::Approval { request_id, .. } = &ask.channel {
+            match self
+                .approvals
+                .consume(request_id, &principal.username)
+                .await
+            {
+                Ok(_) => {}
+                Err(ApprovalError::Db(e)) => return Err(Stop::Failed(RevealError::Requests(e))),
+                Err(e) => return refuse(RevealRefusal::Approval(e)),
+            }
+        }
+        let stored = self.stored_value(ask, &field).await?;
+        self.grant(ask, &field, &stored).await
+    }
+
+    /// The authenticator, a fresh step-up and room in the budget, checked
+    /// before any key is used.
+    async fn admit(
+        &self,
+        ask: &Ask,
+        p: &crate::auth::principal::Principal,
+        proof: SecondFactor,
+    ) -> Result<BudgetPermit, Stop> {
+        let enrolment = self.totp.enrolment(p.user_id).await?;
+        let sso_user = p.sso_subject.is_some() && self.external_sign_in;
+        if enrolment != Enrolment::Active && !sso_user && self.totp.mandatory().await? {
+            return refuse(RevealRefusal::TotpNotEnrolled);
+        }
+        if enrolment == Enrolment::Active || sso_user {
+            match proof {
+                SecondFactor::Session(stepped) => {
+                    if !step_up_fresh(
+                        stepped.as_ref(),
+                        p.user_id,
+                        &p.generation,
+                        self.clock.now_us(),
+                        self.policy.step_up_window,
+                    ) {
+                        return refuse(RevealRefusal::StepUpRequired);
+                    }
+                }
+                SecondFactor::Terminal(read) => {
+                    let Some(code) = read().filter(|c| !c.trim().is_empty()) else {
+                        return refuse(RevealRefusal::StepUpRequired);
+                    };
+                    let mut conn = self
+                        .audit
+                        .db()
+                        .pool
+                        .acquire()
+                        .await
+                        .map_err(|e| RevealError::Audit(e.into()))?;
+                    let checked = self
+                        .totp
+                        .verify(&mut conn, p.user_id, code.trim(), false)
+                        .await;
+                    drop(conn);
+                    if let Err(e) = checked {
+                        return refuse(RevealRefusal::StepUpFailed(e.kind()));
+                    }
+                }
+            }
+        }
+        match self.budget.reserve(&ask.actor).await {
+            Ok(permit) => Ok(permit),
+            Err(BudgetError::Exceeded { used, limit }) => {
+                refuse(RevealRefusal::BudgetExceeded { used, limit })
+            }
+            Err(BudgetError::Audit(e)) => Err(e.into()),
+        }
+    }
+
+    /// The contact's stored value of `field`, read from the directory (or
+    /// as the asker gave it). Notes the contact it is bound to (its initial
+    /// contact, after transfers).
+    async fn stored_value(&self, ask: &mut Ask, field: &FieldName) -> Result<String, Stop> {
+        if let Some(given) = &ask.given_value {
+            return Ok(given.clone());
+        }
+        let Some(directory) = &self.directory else {
+            return refuse(RevealRefusal::NotConfigured);
+        };
+        let summary = directory
+            .describe(&ask.contact_id)
+            .await
+            .map_err(|e| Stop::Refused(RevealRefusal::Source(e)))?;
+        let initial = summary.initial_contact_id.unwrap_or(summary.id);
+        if initial != ask.contact_id {
+            ask.initial = Some(initial.clone());
+        }
+        let mut attributes = directory
+            .fresh_attributes(&initial)
+            .await
+            .map_err(|e| Stop::Refused(RevealRefusal::Source(e)))?;
+        match attributes.remove(field.as_str()) {
+            Some(value) => Ok(value),
+            None => refuse(RevealRefusal::NoSuchField),
+        }
+    }
+
+    /// Checks the ciphertext's context (no key is used yet), then commits
+    /// the `decrypt` row (within the budget) and a single-use grant in one
+    /// transaction. The value is decrypted only when the grant is used
+    /// ([`Reveals::open`]).
+    async fn grant(&self, ask: &Ask, field: &FieldName, stored: &str) -> Result<Outcome, Stop> {
+        let ct = match Ciphertext::from_base64(stored.trim()) {
+            Ok(ct) => ct,
+            Err(e) => {
+                return refuse(RevealRefusal::Failed {
+                    kind: CryptoError::from(e).kind(),
+                    fingerprint: String::new(),
+                })
+            }
+        };
+        let fingerprint = ct.fingerprint();
+        let context = &ct.header().encryption_context;
+        let bound_to = std::iter::once(&ask.contact_id).chain(ask.initial.as_ref());
+        let mut candidates: Vec<_> = bound_to
+            .map(|c| {
+                (
+                    FieldContext::new(c.clone(), field.clone()).to_expected(),
+                    c.as_str(),
+                    false,
+                )
+            })
+            .collect();
+        if let Some(legacy) = &self.legacy {
+            candidates.push((legacy.clone(), ask.contact_id.as_str(), true));
+        }
+        let Some((_, bound_to, legacy)) =
+            candidates.into_iter().find(|(e, _, _)| e.matches(context))
+        else {
+            return refuse(RevealRefusal::ContextMismatch { fingerprint });
+        };
+        let now = self.clock.now_us();
+        let principal = ask.principal.as_ref();
+        let mut grant = Grant {
+            id: grants::new_id().map_err(|e| RevealError::Audit(e.into()))?,
+            user_id: principal.map_or(0, |p| p.user_id),
+            generation: principal.map_or_else(String::new, |p| p.generation.clone()),
+            actor: ask.actor.clone(),
+            role: ask.role.clone(),
+            contact_id: ask.contact_id.to_string(),
+            bound_to: bound_to.to_owned(),
+            initial_contact_id: ask
+                .initial
+                .as_ref()
+                .map_or_else(String::new, |c| c.to_string()),
+            field: field.to_string(),
+            reason: ask.reason_text.clone(),
+            case_ref: ask.case_text.clone(),
+            stored_value: stored.trim().to_owned(),
+            legacy: i64::from(legacy),
+            audit_seq: 0,
+            request_id: ask.meta.request_id.clone(),
+            created_us: now,
+            expires_us: now + i64::try_from(GRANT_TTL.as_micros()).unwrap_or(i64::MAX),
+            used_us: 0,
+        };
+        let detail = format!(
+            "ciphertext {fingerprint}, suite 0x{:04X}, grant {}{}",
+            ct.header().suite_id,
+            grant.id,
+            if legacy { ", legacy context" } else { "" }
+        );
+        let event = ask.event(Action::Decrypt, "ok", &detail);
+        let mut change = self.audit.begin_change().await?;
+        if let Some(cap) = self.budget.cap() {
+            // Spent meanwhile by reveals elsewhere (another replica)?
+            let used = change.attempts_since(&ask.actor, cap.since_us).await?;
+            if used >= i64::from(cap.limit) {
+                change.rollback().await;
+                return refuse(RevealRefusal::BudgetExceeded {
+                    used,
+                    limit: cap.limit,
+                });
+            }
+        }
+        grant.audit_seq = change.next_seq().await?;
+        Grants::create(change.conn(), &grant)
+            .await
+            .map_err(|e| RevealError::Audit(e.into()))?;
+        change.commit(event).await?;
+        Ok(Outcome::Granted(grant))
+    }
+
+    /// Shows a granted reveal: uses grant `id` (once, by the person it was
+    /// made for, in the same sign-in) and decrypts its value in memory. A
+    /// decryption that fails is recorded (`decrypt_failed`).
+    pub async fn open(
+        &self,
+        id: &str,
+        user_id: i64,
+        generation: &str,
+        meta: RequestMeta,
+    ) -> Result<Revealed, OpenError> {
+        let grant = self.grants.consume(id, user_id, generation).await?;
+        let fail =
+            |kind: &'static str, fingerprint: String| RevealRefusal::Failed { kind, fingerprint };
+        let (Ok(contact_id), Ok(bound_to), Ok(field)) = (
+            ContactId::parse(&grant.contact_id),
+            ContactId::parse(&grant.bound_to),
+            FieldName::parse(&grant.field),
+        ) else {
+            return Err(OpenError::Grant(GrantError::NotFound));
+        };
+        let ask = Ask {
+            actor: grant.actor.clone(),
+            role: grant.role.clone(),
+            principal: None,
+            channel: Channel::Web,
+            initial: ContactId::parse(&grant.initial_contact_id).ok(),
+            contact_id: contact_id.clone(),
+            field_text: grant.field.clone(),
+            reason_raw: String::new(),
+            case_raw: String::new(),
+            reason_text: grant.reason.clone(),
+            case_text: grant.case_ref.clone(),
+            given_value: None,
+            meta,
+        };
+        let refused = |r: RevealRefusal| async {
+            let recorded = self
+                .audit
+                .refuse(r, |action, outcome, detail| {
+                    ask.event(action, outcome, &detail)
+                })
+                .await?;
+            Err(OpenError::Refused(recorded))
+        };
+        let Some(decryptor) = self.decryptor.clone() else {
+            return refused(RevealRefusal::NotConfigured).await;
+        };
+        let ct = match Ciphertext::from_base64(&grant.stored_value) {
+            Ok(ct) => ct,
+            Err(e) => return refused(fail(CryptoError::from(e).kind(), String::new())).await,
+        };
+        let fingerprint = ct.fingerprint();
+        let expected = match (grant.legacy != 0, &self.legacy) {
+            (true, Some(legacy)) => legacy.clone(),
+            (true, None) => return refused(RevealRefusal::ContextMismatch { fingerprint }).await,
+            (false, _) => FieldContext::new(bound_to, field).to_expected(),
+        };
+        match decryptor.decrypt(ct, expected).await {
+            Ok(decrypted) => Ok(Revealed {
+                plaintext: decrypted.plaintext,
+                legacy: grant.legacy != 0,
+                audit_seq: grant.audit_seq,
+                request_id: grant.request_id,
+                fingerprint,
+                contact_id,
+                field: grant.field,
+                case_ref: grant.case_ref,
+            }),
+            Err(e) => {
+                let kind = e.kind();
+                tracing::warn!(request_id = ask.meta.request_id.as_str(), error_kind = kind, error = %e, "decrypt failed");
+                refused(fail(kind, fingerprint)).await
+            }
+        }
+    }
+
+    /// Dual control: the reveal becomes a request another supervisor
+    /// decides. Only fields the contact holds can be requested; the request
+    /// and its row commit together, or neither does.
+    async fn request(&self, ask: &mut Ask, field: &FieldName) -> Result<Outcome, Stop> {
+        self.stored_value(ask, field).await?;
+        let mut change = self.audit.begin_change().await?;
+        let request = self
+            .approvals
+            .create(
+                change.conn(),
+                &ask.actor,
+                ask.contact_id.as_str(),
+                field.as_str(),
+                &ask.reason_text,
+                &ask.case_text,
+                self.policy.approval_expiry,
+            )
+            .await
+            .map_err(|e| match e {
+                ApprovalError::Db(e) => Stop::Failed(RevealError::Requests(e)),
+                other => Stop::Refused(RevealRefusal::Approval(other)),
+            })?;
+        let detail = format!(
+            "request {} expires {}",
+            request.id,
+            format_us(request.expires_us)
+        );
+        change
+            .commit(ask.event(Action::DecryptRequest, "pending", &detail))
+            .await?;
+        Ok(Outcome::Requested(request))
+    }
+}
