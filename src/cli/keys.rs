@@ -14,34 +14,56 @@ use crate::keys::{
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+/// What every `keys` subcommand takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyringArg {
     /// The period keyring: kms-period:<alias-prefix> or raw-aes-period:<dir>.
     #[arg(long, env = "CALLVAULT_KEYRING")]
     pub keyring: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RetentionArg {
     /// Days a captured value may be revealed (1 to 3660); `retire` refuses
     /// any month with a day still inside it, `list` marks each period.
     #[arg(long = "retention-days", env = "CALLVAULT_RETENTION_DAYS")]
     pub retention_days: Option<String>,
-    /// The deployment named in each new key's `callvault:deployment` tag.
-    #[arg(long, env = "CALLVAULT_DEPLOYMENT", default_value = "callvault")]
-    pub deployment: String,
-    /// The KMS key whose key policy new period keys copy when none exists
-    /// yet (the template's field key); later keys copy the newest period key.
-    #[arg(long = "policy-from", env = "CALLVAULT_KEY_POLICY_FROM")]
-    pub policy_from: Option<String>,
-    #[command(subcommand)]
-    pub command: KeysCommand,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum KeysCommand {
     /// Make sure this month's and next month's keys exist and `current`
     /// names this month's (idempotent; run it daily).
-    Roll,
+    Roll {
+        #[command(flatten)]
+        keyring: KeyringArg,
+        /// The deployment named in each new key's `callvault:deployment` tag.
+        #[arg(long, env = "CALLVAULT_DEPLOYMENT", default_value = "callvault")]
+        deployment: String,
+        /// The KMS key whose key policy new period keys copy when none
+        /// exists yet (the template's PeriodKeyPolicySource); later keys
+        /// copy the newest period key.
+        #[arg(long = "policy-from", env = "CALLVAULT_KEY_POLICY_FROM")]
+        policy_from: Option<String>,
+    },
     /// One line per period key: period, key id, state, retention.
-    List,
+    List {
+        #[command(flatten)]
+        keyring: KeyringArg,
+        #[command(flatten)]
+        retention: RetentionArg,
+    },
     /// Schedule the deletion of every period key through a month (KMS), or
     /// destroy their files (raw-aes-period): their values become unrecoverable.
     Retire {
+        #[command(flatten)]
+        keyring: KeyringArg,
+        #[command(flatten)]
+        retention: RetentionArg,
         /// The last month to retire (YYYY-MM).
         #[arg(long)]
         through: String,
@@ -51,6 +73,8 @@ pub enum KeysCommand {
     },
     /// Cancel the pending deletion of one month's key and enable it again.
     Cancel {
+        #[command(flatten)]
+        keyring: KeyringArg,
         /// The month (YYYY-MM).
         period: String,
     },
@@ -61,8 +85,25 @@ fn usage(e: impl std::fmt::Display) -> CliError {
 }
 
 pub async fn run(storage: &StorageArgs, args: KeysArgs) -> Result<ExitCode, CliError> {
+    let (keyring, retention_days, deployment, policy_from) = match &args.command {
+        KeysCommand::Roll {
+            keyring,
+            deployment,
+            policy_from,
+        } => (keyring, None, deployment.clone(), policy_from.clone()),
+        KeysCommand::List { keyring, retention }
+        | KeysCommand::Retire {
+            keyring, retention, ..
+        } => (
+            keyring,
+            retention.retention_days.clone(),
+            String::new(),
+            None,
+        ),
+        KeysCommand::Cancel { keyring, .. } => (keyring, None, String::new(), None),
+    };
     // Every argument is checked before anything is opened or touched.
-    let spec: KeyringSpec = args
+    let spec: KeyringSpec = keyring
         .keyring
         .as_deref()
         .map(str::trim)
@@ -77,7 +118,7 @@ pub async fn run(storage: &StorageArgs, args: KeysArgs) -> Result<ExitCode, CliE
     if !spec.is_periodic() {
         return Err(usage(KeysError::NotPeriodic));
     }
-    let retention: Option<RetentionDays> = match args.retention_days.as_deref().map(str::trim) {
+    let retention: Option<RetentionDays> = match retention_days.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(s) => Some(
             s.parse()
@@ -89,13 +130,14 @@ pub async fn run(storage: &StorageArgs, args: KeysArgs) -> Result<ExitCode, CliE
         KeysCommand::Retire {
             through,
             pending_days,
+            ..
         } => {
             if !crate::keys::PENDING_DAYS.contains(pending_days) {
                 return Err(usage(KeysError::PendingDays(*pending_days)));
             }
             Some(period(through)?)
         }
-        KeysCommand::Cancel { period: p } => Some(period(p)?),
+        KeysCommand::Cancel { period: p, .. } => Some(period(p)?),
         _ => None,
     };
     let cmd = open(storage).await?;
@@ -108,8 +150,8 @@ pub async fn run(storage: &StorageArgs, args: KeysArgs) -> Result<ExitCode, CliE
         &spec,
         sdk.as_ref(),
         KeyOptions {
-            deployment: args.deployment.clone(),
-            policy_from: args.policy_from.clone().filter(|s| !s.trim().is_empty()),
+            deployment,
+            policy_from: policy_from.filter(|s| !s.trim().is_empty()),
         },
         cmd.audit.clone(),
         cmd.clock.clone(),
@@ -121,7 +163,7 @@ pub async fn run(storage: &StorageArgs, args: KeysArgs) -> Result<ExitCode, CliE
     )
     .map_err(usage)?;
     match (args.command, command) {
-        (KeysCommand::Roll, _) => {
+        (KeysCommand::Roll { .. }, _) => {
             let report = service.roll().await.map_err(usage)?;
             let created: Vec<String> = report.created.iter().map(Period::to_string).collect();
             println!(
@@ -139,7 +181,7 @@ pub async fn run(storage: &StorageArgs, args: KeysArgs) -> Result<ExitCode, CliE
                 }
             );
         }
-        (KeysCommand::List, _) => {
+        (KeysCommand::List { .. }, _) => {
             let keys = service.list(retention).await.map_err(usage)?;
             if keys.is_empty() {
                 println!("no period keys (run `callvault keys roll`)");

@@ -668,6 +668,13 @@ fn bad_input_is_refused_clearly_and_retires_nothing() {
         "{out}"
     );
 
+    let (ok, out) = cli(tmp.path(), &ring, &["list", "--retention-days", "365"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("{OLD}  {OLD}.key  kept  past retention")),
+        "{out}"
+    );
+
     let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
         ring.iter().copied().chain(extra.iter().copied()).collect()
     };
