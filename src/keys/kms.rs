@@ -63,7 +63,7 @@ impl KmsKeys {
 
     /// The key policy new keys get: that of `--policy-from`, else that of
     /// the newest period key.
-    async fn policy(&self, stored: &[StoredKey]) -> Result<String, KeysError> {
+    pub async fn policy(&self, stored: &[StoredKey]) -> Result<String, KeysError> {
         let source = match &self.options.policy_from {
             Some(key) => key.clone(),
             None => stored
@@ -152,14 +152,15 @@ impl KmsKeys {
         &self,
         stored: &[StoredKey],
         create: &[Period],
+        policy: Option<&str>,
         this: Period,
         move_current: bool,
     ) -> Result<(), KeysError> {
         let mut made = Vec::new();
         if !create.is_empty() {
-            let policy = self.policy(stored).await?;
+            let policy = policy.ok_or(KeysError::NoPolicySource)?;
             for period in create {
-                made.push((*period, self.create(*period, &policy).await?));
+                made.push((*period, self.create(*period, policy).await?));
             }
         }
         if !move_current {

@@ -267,12 +267,22 @@ impl PeriodKeyService {
         } else {
             "ok"
         };
+        // The policy new keys copy is read first: without one, nothing is
+        // recorded as done.
+        let policy = match &self.backend {
+            Backend::Kms(k) if !create.is_empty() => match k.policy(&stored).await {
+                Ok(p) => Some(p),
+                Err(e) => return Err(self.refused(Action::KeyRoll, e).await),
+            },
+            _ => None,
+        };
         self.audit
             .append(self.event(Action::KeyRoll, outcome, detail))
             .await?;
         let done = match &self.backend {
             Backend::Kms(k) => {
-                k.roll(&stored, &create, this, moved_current.is_some())
+                let current = moved_current.is_some();
+                k.roll(&stored, &create, policy.as_deref(), this, current)
                     .await
             }
             Backend::Raw(dir) => raw::roll(dir, &create),

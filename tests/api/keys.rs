@@ -815,3 +815,68 @@ async fn the_demo_spreads_its_contacts_over_periods_one_of_them_past_retention()
     }
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), periods);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_commands_run_as_a_process_against_kms() {
+    let Some(kms) = Kms::new().await else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let keyring = format!("kms-period:{}", kms.prefix);
+    let ring = [("CALLVAULT_KEYRING", keyring.as_str())];
+    // The first roll needs a policy to copy.
+    let (ok, out) = cli(tmp.path(), &ring, &["roll"]);
+    assert!(!ok && out.contains("--policy-from"), "{out}");
+    let (ok, out) = cli(tmp.path(), &ring, &["list"]);
+    assert!(
+        ok && out.contains("no period keys"),
+        "nothing was made: {out}"
+    );
+    let (ok, out) = cli(
+        tmp.path(),
+        &ring,
+        &["roll", "--policy-from", &kms.template_key],
+    );
+    assert!(ok, "{out}");
+    let this = Period::now();
+    assert!(out.contains(&format!("current: {this} (moved)")), "{out}");
+    let (_old_id, _) = kms.old_key(OLD).await;
+    let (ok, out) = cli(tmp.path(), &ring, &["list", "--retention-days", "365"]);
+    assert!(ok, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with(OLD) && lines[0].ends_with("kept  past retention"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with(&this.to_string()) && lines[1].contains("  current  "),
+        "{out}"
+    );
+    let (ok, out) = cli(
+        tmp.path(),
+        &ring,
+        &[
+            "retire",
+            "--through",
+            &this.to_string(),
+            "--retention-days",
+            "30",
+        ],
+    );
+    assert!(!ok && out.contains("is current"), "{out}");
+    let (ok, out) = cli(
+        tmp.path(),
+        &ring,
+        &[
+            "retire",
+            "--through",
+            OLD,
+            "--retention-days",
+            "365",
+            "--pending-days",
+            "7",
+        ],
+    );
+    assert!(ok && out.contains("pending deletion until"), "{out}");
+    let (ok, out) = cli(tmp.path(), &ring, &["cancel", OLD]);
+    assert!(ok && out.contains("cancelled"), "{out}");
+}
