@@ -214,9 +214,12 @@ impl PeriodKeyService {
         retention: Option<RetentionDays>,
     ) -> Result<Vec<ListedKey>, KeysError> {
         let now = self.clock.now_us();
-        Ok(self
-            .stored()
-            .await?
+        let mut stored = self.stored().await?;
+        if matches!(self.backend, Backend::Kms(_)) {
+            stored.extend(self.deleted_kms_keys(&stored).await?);
+            stored.sort_by_key(|k| k.period);
+        }
+        Ok(stored
             .into_iter()
             .map(|k| ListedKey {
                 period: k.period,
@@ -226,6 +229,31 @@ impl PeriodKeyService {
                 key_id: k.key_id,
             })
             .collect())
+    }
+
+    /// KMS forgets a deleted key and its aliases: the keys that retire
+    /// scheduled (its audit rows) and KMS no longer lists are deleted.
+    async fn deleted_kms_keys(&self, listed: &[StoredKey]) -> Result<Vec<StoredKey>, KeysError> {
+        let filter = crate::audit::AuditFilter {
+            actions: vec![Action::KeyRetire.as_str().to_owned()],
+            outcomes: vec!["scheduled".to_owned()],
+            ..Default::default()
+        };
+        let mut out: Vec<StoredKey> = Vec::new();
+        for row in self.audit.query(&filter, None, 100_000).await? {
+            for (period, key_id) in retired_in_detail(&row.detail) {
+                let known = listed.iter().chain(out.iter()).any(|k| k.key_id == key_id);
+                if !known {
+                    out.push(StoredKey {
+                        period,
+                        key_id,
+                        state: KeyState::Deleted,
+                        current: false,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Makes sure this month's and next month's keys exist and `current`
@@ -433,6 +461,21 @@ impl PeriodKeyService {
     }
 }
 
+/// The (period, key id) pairs of a `key_retire` row's detail
+/// (`through P: P key ID, P key ID; pending ...`).
+fn retired_in_detail(detail: &str) -> Vec<(Period, String)> {
+    let Some((_, rest)) = detail.split_once(": ") else {
+        return Vec::new();
+    };
+    let list = rest.split(';').next().unwrap_or_default();
+    list.split(", ")
+        .filter_map(|item| {
+            let (period, key_id) = item.trim().split_once(" key ")?;
+            Some((Period::parse(period).ok()?, key_id.trim().to_owned()))
+        })
+        .collect()
+}
+
 fn join(periods: &[Period]) -> String {
     if periods.is_empty() {
         return "none".into();
@@ -442,4 +485,22 @@ fn join(periods: &[Period]) -> String {
         .map(Period::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retired_keys_are_read_back_from_a_retire_row() {
+        let got = retired_in_detail(
+            "through 2024-02: 2024-01 key k-1, 2024-02 key k-2; pending 7 days; retention 365 days",
+        );
+        let want: Vec<(Period, String)> = vec![
+            (Period::parse("2024-01").unwrap(), "k-1".into()),
+            (Period::parse("2024-02").unwrap(), "k-2".into()),
+        ];
+        assert_eq!(got, want);
+        assert!(retired_in_detail("nonsense").is_empty());
+    }
 }

@@ -363,6 +363,24 @@ async fn a_peer_value_of_an_old_period_reveals_before_retire_and_is_refused_afte
         "{line}"
     );
 
+    // Once KMS deletes the key (and its aliases; moto never does, so the
+    // alias goes by hand), the listing says deleted, from the audit log.
+    let (gone_id, _) = kms.old_key("2024-02").await;
+    service
+        .retire(Period::parse("2024-02").unwrap(), 7, days(365))
+        .await
+        .unwrap();
+    kms.client
+        .delete_alias()
+        .alias_name(kms.prefix.period_alias(Period::parse("2024-02").unwrap()))
+        .send()
+        .await
+        .unwrap();
+    let listed = service.list(days(365)).await.unwrap();
+    let gone = listed.iter().find(|k| k.key_id == gone_id).unwrap();
+    assert_eq!(gone.state, Listed::Deleted);
+    assert!(gone.line().starts_with("2024-02") && gone.line().contains("deleted"));
+
     // Cancelled: the key is enabled again and the value reveals again.
     service.cancel(Period::parse(OLD).unwrap()).await.unwrap();
     assert_eq!(kms.state(&old_id).await, "Enabled");
