@@ -208,11 +208,18 @@ async fn run(name: &str, base: &str, clients: &[reqwest::Client], work: Work, se
                             .send()
                             .await
                     }
+                    // A reveal: the POST admits it and commits its row with a
+                    // grant, the page it is sent to shows the value (once).
                     Work::Decrypt => {
-                        c.post(format!("{base}/contacts/{id}/decrypt"))
+                        let admitted = c
+                            .post(format!("{base}/contacts/{id}/decrypt"))
                             .form(&[("field", "creditcard"), ("reason", "load test"), ("csrf_token", &token)])
                             .send()
                             .await
+                            .expect("reveal form");
+                        assert_eq!(admitted.status(), 303);
+                        let page = admitted.headers()["location"].to_str().expect("location").to_owned();
+                        c.get(format!("{base}{page}")).send().await
                     }
                 };
                 let r = r.expect("request");
@@ -356,7 +363,7 @@ fn main() {
             })
         });
         run(
-            "audited decrypt (POST /contacts/{id}/decrypt, raw AES, signed suite)",
+            "audited reveal (POST /contacts/{id}/decrypt, then GET /reveals/{grant}; raw AES, signed suite)",
             &base,
             &clients,
             Work::Decrypt,

@@ -34,6 +34,45 @@ pub fn is_invisible(c: char) -> bool {
     )
 }
 
+/// Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): code
+/// points a renderer shows as nothing when it cannot draw them, among them
+/// the Hangul fillers (U+115F, U+1160, U+3164, U+FFA0), which are letters
+/// by category and look like blank space.
+pub fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// A letter or digit a reader can see: alphanumeric and drawn with a
+/// visible glyph (not a default-ignorable code point such as a Hangul
+/// filler). What "a reason must contain letters or digits" counts.
+pub fn is_visible_letter_or_digit(c: char) -> bool {
+    c.is_alphanumeric() && !is_default_ignorable(c)
+}
+
+/// Whether `s` has at least one [`is_visible_letter_or_digit`] character.
+pub fn has_visible_letter_or_digit(s: &str) -> bool {
+    s.chars().any(is_visible_letter_or_digit)
+}
+
 /// Whether `c` is changed by [`one_line`].
 pub fn is_unsafe_in_a_line(c: char) -> bool {
     is_line_break(c) || is_bidi_control(c) || is_invisible(c)
@@ -95,6 +134,27 @@ mod tests {
         );
         assert_eq!(one_line("\u{200B}\u{2060}\u{FEFF}\u{E0041}"), "");
         assert_eq!(one_line("می\u{200C}خواهم"), "می\u{200C}خواهم");
+    }
+
+    #[test]
+    fn fillers_and_other_default_ignorables_are_not_visible_letters() {
+        for blank in [
+            "\u{3164}",
+            "\u{FFA0}\u{FFA0}",
+            "\u{115F}\u{1160}",
+            "\u{3164} \u{FFA0} \u{115F}",
+            "\u{180B}\u{FE0F}\u{E0100}",
+            "\u{00AD}\u{034F}\u{17B4}",
+            "",
+        ] {
+            assert!(!has_visible_letter_or_digit(blank), "{blank:?}");
+        }
+        for text in ["a", "7", "\u{3164}x", "Prüfung", "한국", "٣", "ㅎ"] {
+            assert!(has_visible_letter_or_digit(text), "{text:?}");
+        }
+        // The fillers are letters by category: the predicate, not
+        // `is_alphanumeric`, is what tells them apart.
+        assert!('\u{3164}'.is_alphanumeric());
     }
 
     #[test]

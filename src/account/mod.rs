@@ -81,11 +81,17 @@ fn totp_bucket(p: &Principal) -> String {
     format!("totp:{}", p.username.to_lowercase())
 }
 
+/// The interrupted reveal's continuation (`decrypt`'s route): where a
+/// step-up sends the person back to.
+pub const CONTINUE_REVEAL: &str = "/reveals/continue";
+
 /// Where to go after a step-up: only this console's contact and approval
-/// pages (no open redirect).
+/// pages, or the interrupted reveal's continuation (no open redirect).
 pub fn safe_next(next: Option<&str>) -> String {
     let next = next.unwrap_or("").trim();
-    let ok = (next.starts_with("/contacts/") || next.starts_with("/approvals"))
+    let ok = (next.starts_with("/contacts/")
+        || next.starts_with("/approvals")
+        || next == CONTINUE_REVEAL)
         && next.len() <= 200
         && !next.contains("..")
         && next

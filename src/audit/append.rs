@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::event::{clean, MAX_CASE_REF_CHARS, MAX_INITIAL_CONTACT_CHARS, ROW_COLUMNS};
+use super::event::{clean, typed_text, MAX_CASE_REF_CHARS, MAX_INITIAL_CONTACT_CHARS, ROW_COLUMNS};
 use super::{
     Action, AuditError, AuditEvent, AuditLog, AuditRow, Waiter, GENESIS_HASH, MAX_FIELD_CHARS,
     MAX_REASON_CHARS, PG_APPEND_LOCK,
@@ -221,7 +221,7 @@ impl AuditLog {
                 action: event.action.as_str().to_owned(),
                 contact_id: clean(&event.contact_id, MAX_FIELD_CHARS),
                 field: clean(&event.field, 64),
-                reason: clean(&event.reason, MAX_REASON_CHARS),
+                reason: typed_text(clean(&event.reason, MAX_REASON_CHARS)),
                 outcome: clean(&event.outcome, 64),
                 client_addr: clean(&event.meta.client_addr, 64),
                 user_agent: clean(&event.meta.user_agent, MAX_FIELD_CHARS),
@@ -229,7 +229,7 @@ impl AuditLog {
                 detail: clean(&event.detail, MAX_FIELD_CHARS),
                 prev_hash,
                 hash: String::new(),
-                case_ref: clean(&event.case_ref, MAX_CASE_REF_CHARS),
+                case_ref: typed_text(clean(&event.case_ref, MAX_CASE_REF_CHARS)),
                 initial_contact_id: clean(&event.initial_contact_id, MAX_INITIAL_CONTACT_CHARS),
             };
             row.hash = self.mac(&row.prev_hash, &row)?;

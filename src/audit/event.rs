@@ -228,10 +228,33 @@ pub(super) fn clean(text: &str, max_chars: usize) -> String {
         .collect()
 }
 
+/// What a person typed into a row's reason or case reference, as stored:
+/// nothing at all if it holds a card number. Auditors read these columns
+/// (pages, exports, the shipped copy) and never see card data; the callers
+/// refuse such input, and this keeps any path that records a refusal with
+/// what was typed from storing one.
+pub(crate) fn typed_text(text: String) -> String {
+    if crate::guard::contains_card_number(&text) {
+        String::new()
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::audit::MAX_REASON_CHARS;
+
+    #[test]
+    fn a_typed_reason_or_reference_holding_a_card_number_is_not_stored() {
+        assert_eq!(typed_text("refund 4111 1111 1111 1111".into()), "");
+        assert_eq!(typed_text("CB-4111_1111_1111_1111".into()), "");
+        assert_eq!(
+            typed_text("chargeback 2026-0042".into()),
+            "chargeback 2026-0042"
+        );
+    }
 
     #[test]
     fn control_characters_and_overlong_text_are_cleaned() {

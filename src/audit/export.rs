@@ -40,20 +40,46 @@ impl ExportFormat {
 /// The issue-16 columns come last, so every older column keeps its position.
 const CSV_HEADER: &str = "seq,time,actor,role,action,contact_id,field,reason,outcome,client_addr,user_agent,request_id,detail,prev_hash,hash,case_ref,initial_contact_id\n";
 
+/// What a spreadsheet takes for the start of a formula (OWASP CSV injection).
+fn starts_formula(c: char) -> bool {
+    matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r')
+}
+
+/// Separators a spreadsheet may split a line at: the comma, and the
+/// semicolon of locales that write decimal commas (a semicolon-locale
+/// spreadsheet opening this file starts a new cell at each `;`).
+fn is_separator(c: char) -> bool {
+    matches!(c, ',' | ';')
+}
+
 /// One CSV cell: one line (line breaks, U+2028/U+2029 and bidi controls can
-/// never reach a line-based reader), quoted when needed, and defused when a
-/// spreadsheet would read it as a formula (OWASP CSV injection).
+/// never reach a line-based reader), quoted when needed, and defused
+/// wherever a spreadsheet could start a cell (at its start, and after every
+/// `,` or `;` in it, past spaces and quotes) with a formula: a `'` goes
+/// before the `=`, `+`, `-`, `@`, tab or carriage return.
 fn csv_cell(out: &mut String, text: &str) {
     let text = crate::text::one_line(text);
-    let defuse = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let quote = defuse || text.contains([',', '"', '\n', '\r']);
+    let mut cell = String::with_capacity(text.len() + 2);
+    let mut at_cell_start = true;
+    let mut defused = false;
+    for c in text.chars() {
+        if at_cell_start && starts_formula(c) {
+            cell.push('\'');
+            defused = true;
+            at_cell_start = false;
+        } else if !matches!(c, ' ' | '"') {
+            at_cell_start = false;
+        }
+        if is_separator(c) {
+            at_cell_start = true;
+        }
+        cell.push(c);
+    }
+    let quote = defused || cell.contains([',', ';', '"', '\n', '\r']);
     if quote {
         out.push('"');
     }
-    if defuse {
-        out.push('\'');
-    }
-    for c in text.chars() {
+    for c in cell.chars() {
         if c == '"' {
             out.push('"');
         }
@@ -185,5 +211,22 @@ mod tests {
         let mut out = String::new();
         csv_cell(&mut out, "a\nb\u{2028}c\u{202E}d");
         assert_eq!(out, "a b cd");
+    }
+
+    #[test]
+    fn a_formula_after_any_separator_is_defused() {
+        for (text, cell) in [
+            ("x;=1+1;y", "\"x;'=1+1;y\""),
+            ("x,=1", "\"x,'=1\""),
+            ("a; +1", "\"a; '+1\""),
+            ("a;\"@SUM(A1)\"", "\"a;\"\"'@SUM(A1)\"\"\""),
+            ("  -2", "\"  '-2\""),
+            ("a;b", "\"a;b\""),
+            ("a-b=c", "a-b=c"),
+        ] {
+            let mut out = String::new();
+            csv_cell(&mut out, text);
+            assert_eq!(out, cell, "{text:?}");
+        }
     }
 }

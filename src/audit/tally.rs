@@ -9,7 +9,8 @@ use super::{
 impl AuditLog {
     /// Counts a refusal of an anonymous client instead of appending a row
     /// for it: an anonymous flood costs one summary row per address per
-    /// interval (see `flush_tallies`), not one row per request.
+    /// interval (see `flush_tallies`), not one row per request. The summary
+    /// shows the latest refusal's detail as its example.
     pub async fn tally_anonymous(&self, event: &AuditEvent) -> Result<(), AuditError> {
         let now = self.clock.now_us();
         let window = now - now.rem_euclid(TALLY_INTERVAL_US);
@@ -17,7 +18,8 @@ impl AuditLog {
             "INSERT INTO refusal_tally (client_addr, window_us, action, refusals, first_us, last_us, sample) \
              VALUES ($1, $2, $3, 1, $4, $4, $5) \
              ON CONFLICT (client_addr, window_us, action) \
-             DO UPDATE SET refusals = refusal_tally.refusals + 1, last_us = excluded.last_us",
+             DO UPDATE SET refusals = refusal_tally.refusals + 1, last_us = excluded.last_us, \
+             sample = excluded.sample",
         )
         .bind(clean(&event.meta.client_addr, 64))
         .bind(window)

@@ -314,17 +314,18 @@ impl AuditLog {
             head_seq: seq,
             first_bad: Some(BadRow { seq, problem }),
         };
-        let not_integer = |rows: i64| {
+        let not_integer = |rows: i64, named: String| {
             bad(
                 0,
                 0,
                 format!(
-                    "{rows} row(s) with a NULL or non-integer sequence number (REAL, TEXT): outside the chain (rows inserted)"
+                    "{rows} row(s) with a NULL or non-integer sequence number (REAL, TEXT){named}: outside the chain (rows inserted or edited)"
                 ),
             )
         };
         if census.not_integer > 0 {
-            return Ok(not_integer(census.not_integer));
+            let named = self.name_not_integer().await?;
+            return Ok(not_integer(census.not_integer, named));
         }
         // Rows below 1 come first in sequence order: name them first.
         if let Some(min) = census.min.filter(|m| *m < 1) {
@@ -360,7 +361,8 @@ impl AuditLog {
             if let Some(native) = &self.db.sqlite_scan {
                 let full = self.sqlite_full_census(native).await?;
                 if full.not_integer > 0 {
-                    return Ok(not_integer(full.not_integer));
+                    let named = self.name_not_integer().await?;
+                    return Ok(not_integer(full.not_integer, named));
                 }
             }
             return Ok(bad(
@@ -370,6 +372,25 @@ impl AuditLog {
             ));
         }
         Ok(chain)
+    }
+
+    /// ", the first with sequence number 'x' (text)": names a row whose
+    /// sequence number is not an integer (on SQLite, where a column's type
+    /// does not bind its values), so that the report points at it.
+    async fn name_not_integer(&self) -> Result<String, AuditError> {
+        let Some(native) = &self.db.sqlite_scan else {
+            return Ok(String::new());
+        };
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT quote(seq), typeof(seq), rowid FROM audit_log \
+             WHERE typeof(seq) != 'integer' ORDER BY rowid LIMIT 1",
+        )
+        .fetch_optional(native)
+        .await?;
+        Ok(row.map_or_else(String::new, |(value, kind, rowid)| {
+            let value: String = crate::text::one_line(&value).chars().take(40).collect();
+            format!(", the first with sequence number {value} ({kind}, SQLite rowid {rowid})")
+        }))
     }
 
     /// Verifies consecutive rows starting at `first_seq`. With an empty

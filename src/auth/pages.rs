@@ -259,21 +259,33 @@ pub async fn logout(
     session: Session,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let mut external_user = false;
-    if let Some(p) = current_principal(&session, &gate).await? {
-        let meta = request_meta(&req);
-        external_user = p.signs_in_externally(&gate);
-        gate.audit
-            .append(AuditEvent::new(
-                Action::Logout,
-                &p.username,
-                p.role.as_str(),
-                "ok",
-                &meta,
-            ))
-            .await?;
-    }
+    // Signing out never waits for anything: the session ends first,
+    // whatever else fails. Who it was is read before (a failure to read it
+    // ends the session all the same), the audit row written after; a row
+    // that cannot be written is logged, never a reason to stay signed in.
+    let principal = current_principal(&session, &gate).await;
     session.purge();
+    let principal = match principal {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "sign-out: cannot read who was signed in; the session ended");
+            None
+        }
+    };
+    let mut external_user = false;
+    if let Some(p) = principal {
+        external_user = p.signs_in_externally(&gate);
+        let row = AuditEvent::new(
+            Action::Logout,
+            &p.username,
+            p.role.as_str(),
+            "ok",
+            &request_meta(&req),
+        );
+        if let Err(e) = gate.audit.append(row).await {
+            tracing::error!(error = %e, user = p.username.as_str(), "sign-out: cannot write the audit row; the session ended");
+        }
+    }
     // A single sign-on user is signed out at the provider too, when it
     // offers that.
     let mut res = match (external_user, &gate.external) {

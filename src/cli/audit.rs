@@ -53,7 +53,9 @@ pub async fn run(
                 None => ("ok", format!("{} rows verified", report.rows_checked)),
                 Some(b) => ("broken", format!("broken at row {}: {}", b.seq, b.problem)),
             };
-            audit_cli(&cmd, Action::AuditVerify, outcome, detail).await?;
+            // The report comes first: a forged head row (a sequence number
+            // at i64::MAX, a TEXT one) can make appending this command's own
+            // row fail, and the report must not be lost with it.
             if let Some(s) = &signed {
                 println!(
                     "checkpoints: {} checked, newest signed row {}, newest shipped row {}",
@@ -65,29 +67,41 @@ pub async fn run(
                     println!("CHECKPOINT PROBLEM: {p}");
                 }
             }
-            match report.first_bad {
+            let verified = match &report.first_bad {
                 None if signed_problems > 0 => {
                     println!(
                         "audit log FAILS its signed checkpoints ({} rows chain correctly, head row {})",
                         report.rows_checked, report.head_seq
                     );
-                    Ok(ExitCode::FAILURE)
+                    false
                 }
                 None => {
                     println!(
                         "audit chain verified: {} rows checked, head row {}",
                         report.rows_checked, report.head_seq
                     );
-                    Ok(ExitCode::SUCCESS)
+                    true
                 }
                 Some(b) => {
                     println!(
                         "audit chain BROKEN at row {}: {} ({} rows checked)",
                         b.seq, b.problem, report.rows_checked
                     );
-                    Ok(ExitCode::FAILURE)
+                    false
                 }
+            };
+            let _ = std::io::stdout().flush();
+            if let Err(e) = audit_cli(&cmd, Action::AuditVerify, outcome, detail).await {
+                eprintln!(
+                    "callvault: the verification could not be recorded in the audit log: {e}"
+                );
+                return Ok(ExitCode::FAILURE);
             }
+            Ok(if verified {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         AuditCommand::Export { format } => {
             let format = match format {

@@ -133,7 +133,13 @@ pub enum UserCommand {
     /// Disable a user and end their sessions.
     Disable { username: String },
     /// Set a user's password (read from standard input or a prompt) and end their sessions.
-    Passwd { username: String },
+    Passwd {
+        username: String,
+        /// Give a single sign-on user a local password (a way around the
+        /// identity provider: refused without this, recorded with it).
+        #[arg(long)]
+        allow_sso_user: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -162,8 +168,21 @@ pub enum AuditCommand {
     },
 }
 
+/// The command line as parsed: `--help` shows which variable sets each
+/// option, never its value (a database URL holds its password).
+pub fn command() -> clap::Command {
+    fn hide_env_values(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|a| a.hide_env_values(true))
+            .mut_subcommands(hide_env_values)
+    }
+    hide_env_values(<Cli as clap::CommandFactory>::command())
+}
+
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

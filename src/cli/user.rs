@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::common::{cli_event, read_password, CliError, Cmd};
+use super::common::{audit_cli, cli_event, read_password, CliError, Cmd};
 use super::UserCommand;
 use crate::audit::Action;
 use crate::auth::users::Username;
@@ -59,24 +59,44 @@ pub async fn run(cmd: &Cmd, command: UserCommand) -> Result<ExitCode, CliError> 
                 .await?;
             println!("disabled user {}; their sessions have ended", user.username);
         }
-        UserCommand::Passwd { username } => {
+        UserCommand::Passwd {
+            username,
+            allow_sso_user,
+        } => {
             let user = cmd
                 .users
                 .by_name(&username)
                 .await?
                 .ok_or(crate::auth::users::UserError::NotFound)?;
+            // A local password lets a single sign-on user around the
+            // provider (its sign-out, its groups): only when asked for, and
+            // the refusal is recorded too.
+            if user.sso_subject.is_some() && !allow_sso_user {
+                audit_cli(
+                    cmd,
+                    Action::UserChange,
+                    "refused",
+                    format!("set password of {}: a single sign-on user", user.username),
+                )
+                .await?;
+                return Err(crate::auth::users::UserError::SsoUser.into());
+            }
             let password = read_password(true)?;
             let hash = crate::auth::users::new_password_hash(&password).await?;
             let mut change = cmd.audit.begin_change().await?;
             cmd.users
-                .set_password_in(change.conn(), user.id, &hash)
+                .set_password_in(change.conn(), user.id, &hash, allow_sso_user)
                 .await?;
+            let detail = if user.sso_subject.is_some() {
+                format!(
+                    "set password of {} (a single sign-on user, allowed by --allow-sso-user)",
+                    user.username
+                )
+            } else {
+                format!("set password of {}", user.username)
+            };
             change
-                .commit(cli_event(
-                    Action::UserChange,
-                    "ok",
-                    format!("set password of {}", user.username),
-                ))
+                .commit(cli_event(Action::UserChange, "ok", detail))
                 .await?;
             println!(
                 "password of {} changed; their sessions have ended",

@@ -10,8 +10,10 @@ pub const MAX_CASE_CHARS: usize = 64;
 pub const DEFAULT_CASE_LABEL: &str = "Case or ticket";
 
 /// The pattern used when the deployment sets none: a letter or digit, then
-/// letters, digits and `. _ : / # -`.
-pub const DEFAULT_CASE_PATTERN: &str = "[A-Za-z0-9][A-Za-z0-9._:/#-]*";
+/// letters, digits and `. _ : / # -`, with no run of more than 12 digits (a
+/// card number has 13 to 19: it cannot be typed here as a reference).
+pub const DEFAULT_CASE_PATTERN: &str =
+    "[0-9]{1,12}|(?:[A-Za-z]|[0-9]{1,12}[A-Za-z._:/#-])(?:[0-9]{0,12}[A-Za-z._:/#-])*[0-9]{0,12}";
 
 /// How references are asked for and checked.
 #[derive(Debug, Clone)]
@@ -44,6 +46,8 @@ pub enum CaseError {
     TooLong,
     #[error("the reference does not have the expected form")]
     Pattern,
+    #[error("a reference must not contain a card number")]
+    CardNumber,
 }
 
 impl CaseError {
@@ -51,7 +55,7 @@ impl CaseError {
     pub fn kind(self) -> &'static str {
         match self {
             Self::Missing => "no_case_ref",
-            Self::TooLong | Self::Pattern => "bad_case_ref",
+            Self::TooLong | Self::Pattern | Self::CardNumber => "bad_case_ref",
         }
     }
 }
@@ -93,6 +97,11 @@ impl CaseRule {
         if value.chars().count() > MAX_CASE_CHARS {
             return Err(CaseError::TooLong);
         }
+        // Whatever the deployment's pattern allows: auditors read
+        // references, and they never see card data.
+        if crate::guard::contains_card_number(value) {
+            return Err(CaseError::CardNumber);
+        }
         if value.chars().any(char::is_control) || !self.matcher.is_match(value) {
             return Err(CaseError::Pattern);
         }
@@ -124,6 +133,64 @@ mod tests {
             assert!(rule.parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(rule.parse(&"9".repeat(65)), Err(CaseError::TooLong));
+    }
+
+    #[test]
+    fn a_card_number_is_never_a_reference_nor_a_reason() {
+        let rule = CaseRule::default();
+        for card in [
+            "4111111111111111",
+            "4111-1111-1111-1111",
+            "CB-4111111111111111",
+            "4111_1111_1111_1111",
+            "4111:1111:1111:1111",
+            "41111111111111111225",
+        ] {
+            assert_eq!(rule.parse(card), Err(CaseError::CardNumber), "{card}");
+        }
+        // The default pattern holds no run of 13 digits or more, Luhn or not.
+        for long in ["1234567890123", "CB-4111111111111112", "x12345678901234567"] {
+            assert_eq!(rule.parse(long), Err(CaseError::Pattern), "{long}");
+        }
+        for ok in [
+            "123456789012",
+            "CB-2026-000000000042",
+            "T#12/34:5",
+            "a",
+            "7",
+        ] {
+            assert_eq!(rule.parse(ok).unwrap(), ok);
+        }
+        // A deployment's own pattern cannot let one through either.
+        let digits = CaseRule::new("Case", "[0-9]{16}", false).unwrap();
+        assert_eq!(digits.parse("4111111111111111"), Err(CaseError::CardNumber));
+        assert_eq!(
+            digits.parse("4111111111111112").unwrap(),
+            "4111111111111112"
+        );
+        // Reasons go through the same guard (and a Hangul filler is no text).
+        use super::super::{Reason, ReasonError};
+        for reason in [
+            "refund 4111 1111 1111 1111",
+            "card 4111, 1111, 1111, 1111 disputed",
+        ] {
+            assert_eq!(
+                Reason::parse(reason),
+                Err(ReasonError::CardNumber),
+                "{reason}"
+            );
+        }
+        for blank in ["\u{3164}", "\u{FFA0}\u{115F}\u{1160}", "\u{3164} \u{180B}"] {
+            assert_eq!(
+                Reason::parse(blank),
+                Err(ReasonError::NothingVisible),
+                "{blank:?}"
+            );
+        }
+        assert_eq!(
+            Reason::parse("case 2026-0042").unwrap().as_str(),
+            "case 2026-0042"
+        );
     }
 
     #[test]

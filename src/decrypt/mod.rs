@@ -46,6 +46,12 @@ pub fn configure(routes: &mut Routes) {
             Access::SignedIn,
             reveal_form::decrypt,
         )
+        // Before `/reveals/{id}`, which would take "continue" for an id.
+        .get(
+            crate::account::CONTINUE_REVEAL,
+            supervisor,
+            reveal_form::continue_kept,
+        )
         .get("/reveals/{id}", supervisor, reveal_page::reveal_page)
         .get("/approvals", supervisor, approvals_page::approvals_page)
         .post(
@@ -62,8 +68,10 @@ pub const MAX_REASON_CHARS: usize = crate::audit::MAX_REASON_CHARS;
 /// Why a value is being revealed. Required, bounded, one line of plain text
 /// with something to read in it: line breaks (including U+2028/U+2029) are
 /// spaces, bidi controls and invisible characters are gone, and at least one
-/// letter or digit is left, so the audit log and its exports show a reason a
-/// person can read and a line-based reader cannot be fooled by.
+/// letter or digit with a visible glyph is left (a Hangul filler is not one),
+/// so the audit log and its exports show a reason a person can read and a
+/// line-based reader cannot be fooled by. A reason holding a card number is
+/// refused: auditors read reasons, and they never see card data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reason(String);
 
@@ -75,6 +83,8 @@ pub enum ReasonError {
     NothingVisible,
     #[error("the reason is longer than {MAX_REASON_CHARS} characters")]
     TooLong,
+    #[error("a reason must not contain a card number")]
+    CardNumber,
 }
 
 impl Reason {
@@ -84,11 +94,14 @@ impl Reason {
         if trimmed.is_empty() {
             return Err(ReasonError::Empty);
         }
-        if !trimmed.chars().any(char::is_alphanumeric) {
+        if !crate::text::has_visible_letter_or_digit(trimmed) {
             return Err(ReasonError::NothingVisible);
         }
         if trimmed.chars().count() > MAX_REASON_CHARS {
             return Err(ReasonError::TooLong);
+        }
+        if crate::guard::contains_card_number(trimmed) {
+            return Err(ReasonError::CardNumber);
         }
         Ok(Self(trimmed.to_owned()))
     }

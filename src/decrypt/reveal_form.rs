@@ -43,7 +43,11 @@ pub(super) fn respond(
         }
         Ok(Outcome::Requested(_)) => Ok(see_other("/approvals?m=requested")),
         Err(e) if matches!(e.refusal(), Some(RevealRefusal::StepUpRequired)) => {
+            // A reveal from a contact's page continues by itself once the
+            // person has confirmed (`continue_kept`).
+            let mut next = ask.back.clone();
             if ask.back.starts_with("/contacts/") {
+                next = crate::account::CONTINUE_REVEAL.to_owned();
                 KeptForm::keep(
                     session,
                     principal,
@@ -56,7 +60,7 @@ pub(super) fn respond(
                     state.reveals.clock.now_us(),
                 );
             }
-            let q = serde_urlencoded::to_string([("next", ask.back.as_str())]).unwrap_or_default();
+            let q = serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
             Err(AppError::SeeOther(format!("/account/step-up?{q}")))
         }
         Err(e) => Err(e.into()),
@@ -111,6 +115,49 @@ pub async fn decrypt(
     let proof = SecondFactor::Session(session.get::<StepUp>(STEP_UP_KEY).ok().flatten());
     let result = state.reveals.reveal(ask, proof).await;
     respond(&state, &session, &p, kept, result)
+}
+
+/// `GET /reveals/continue`: after a step-up, the reveal it interrupted,
+/// from what was kept in this person's session (at most 15 minutes old),
+/// through the same admission, without a second press. Nothing kept: back
+/// to the contacts.
+pub async fn continue_kept(
+    state: State,
+    sup: crate::auth::principal::Supervisor,
+    session: Session,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let p = sup.principal();
+    let now = state.reveals.clock.now_us();
+    let kept = KeptForm::carried_over(&session, p.user_id, now);
+    let Some((kept, id)) = kept.and_then(|k| {
+        let id = k
+            .path
+            .strip_prefix("/contacts/")
+            .and_then(|i| ContactId::parse(i).ok())?;
+        Some((k, id))
+    }) else {
+        return Ok(see_other("/contacts"));
+    };
+    let typed = |name: &str| kept.field(name).unwrap_or("").to_owned();
+    let again = Kept {
+        back: kept.path.clone(),
+        field: typed("field"),
+        reason: typed("reason"),
+        case_ref: typed("case_ref"),
+    };
+    let ask = Ask::by(
+        p,
+        Channel::Web,
+        id,
+        &again.field,
+        &again.reason,
+        &again.case_ref,
+        request_meta(&req),
+    );
+    let proof = SecondFactor::Session(session.get::<StepUp>(STEP_UP_KEY).ok().flatten());
+    let result = state.reveals.reveal(ask, proof).await;
+    respond(&state, &session, p, again, result)
 }
 
 /// What every reveal form shows besides the field: the budget left, the

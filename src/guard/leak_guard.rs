@@ -1,14 +1,16 @@
-//! The leak guard (DESIGN.md section 5): the one function every value shown
-//! from Connect or CloudWatch goes through.
+//! The leak guard: the one function every value shown from Connect or
+//! CloudWatch goes through.
 //!
 //! - A valid callvault ESDK message is shown as ciphertext (a summary).
 //! - A configured sensitive field holding anything else is masked entirely.
-//! - Any 13-19 digit run that passes Luhn is masked to first 6 / last 4 (PCI
-//!   DSS 4.0.1 req. 3.4.1) and reported as a finding. A digit is any Unicode
-//!   digit (ASCII, full-width `４`, Arabic-Indic `٤`, superscript, circled...);
-//!   digit groups may be joined by up to [`MAX_JOIN`] separators (whitespace
-//!   including tabs and double spaces, dashes, dots, slashes, invisible format
-//!   characters): a reader sees a card number through all of them.
+//! - Any 13-19 digit number that passes Luhn is masked to first 6 / last 4
+//!   (PCI DSS 4.0.1 req. 3.4.1) and reported as a finding. A digit is any
+//!   Unicode digit (ASCII, full-width `４`, Arabic-Indic `٤`, superscript,
+//!   circled...); digit groups may be joined by up to [`MAX_JOIN`] characters
+//!   that are neither digits nor letters (spaces, tabs, `, _ : | ; . / -`,
+//!   brackets, dashes, invisible format characters): a reader sees a card
+//!   number through all of them. A digit string longer than any card is
+//!   searched for cards inside it (a card with its expiry glued on).
 //!
 //! Display only: stored data is never changed. The mask keeps the visible
 //! digits as they were written.
@@ -89,24 +91,21 @@ pub fn guard(value: &str, sensitive: bool) -> Guarded {
     Guarded::Text { shown, findings }
 }
 
-/// At most this many separator characters join two digit groups of one number.
-pub const MAX_JOIN: usize = 3;
+/// At most this many separator characters join two digit groups of one
+/// number: "4111, 1111", "(4111) 1111", "4111 -- 1111" and a few spaces
+/// more than a reader would type still read as one number.
+pub const MAX_JOIN: usize = 8;
 
-/// Whether `c` may sit between the digit groups of one card number.
+/// Card numbers have 13 to 19 digits (ISO/IEC 7812).
+pub const MIN_CARD_DIGITS: usize = 13;
+pub const MAX_CARD_DIGITS: usize = 19;
+
+/// Whether `c` may sit between the digit groups of one card number: any
+/// character that is neither a digit nor a letter (whitespace, punctuation
+/// such as `, _ : | ; .`, brackets, dashes, symbols, invisible format
+/// characters). A letter breaks a number; nothing else does.
 pub fn is_joiner(c: char) -> bool {
-    c.is_whitespace()
-        || matches!(
-            c,
-            '-' | '.'
-                | '/'
-                | '\u{00AD}' // soft hyphen
-                | '\u{2010}'..='\u{2015}' // hyphens and dashes
-                | '\u{2212}' // minus sign
-                | '\u{FF0D}'..='\u{FF0F}' // full-width hyphen-minus, full stop, solidus
-                | '\u{200B}'..='\u{200D}' // zero-width space and joiners
-                | '\u{2060}' // word joiner
-                | '\u{FEFF}' // zero-width no-break space
-        )
+    digit_value(c).is_none() && !c.is_alphabetic()
 }
 
 /// Unicode characters with a digit value (general category Nd, plus the
@@ -225,30 +224,35 @@ pub fn digit_value(c: char) -> Option<u8> {
     (cp <= last).then_some(value + offset)
 }
 
-/// Masks every Luhn-valid 13-19 digit card number in free text.
-pub fn mask_card_numbers(text: &str) -> (String, usize) {
-    let chars: Vec<char> = text.chars().collect();
-    // ASCII digit byte of each char that is a digit.
-    let values: Vec<Option<u8>> = chars
-        .iter()
-        .map(|&c| digit_value(c).map(|d| b'0' + d))
-        .collect();
-    let is_digit = |k: usize| values[k].is_some();
-    let mut out = String::with_capacity(text.len());
-    let mut findings = 0;
+/// One span the guard masks: the chars it replaces (`start..end`) and the
+/// char index of each digit in it. A span is a card, or the union of cards
+/// that overlap (share a digit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardSpan {
+    pub start: usize,
+    pub end: usize,
+    pub digits: Vec<usize>,
+}
+
+/// Every span to mask in `chars`, in order. A card is a window of 13-19
+/// digits of one run (digit groups joined by at most [`MAX_JOIN`] joiners)
+/// that passes Luhn, and begins and ends at the edges of its groups, except
+/// inside a group longer than any card: there any window counts (a card with
+/// its expiry or CVV glued on, two cards glued together).
+pub fn card_spans(chars: &[char]) -> Vec<CardSpan> {
+    let values: Vec<Option<u8>> = chars.iter().map(|&c| digit_value(c)).collect();
+    let mut spans = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        if !is_digit(i) || (i > 0 && is_digit(i - 1)) {
-            out.push(chars[i]);
+        if values[i].is_none() {
             i += 1;
             continue;
         }
-        // A run: digit groups joined by a few separators.
         let mut groups: Vec<(usize, usize)> = Vec::new(); // [start, end) in chars
         let mut j = i;
         loop {
             let start = j;
-            while j < chars.len() && is_digit(j) {
+            while j < chars.len() && values[j].is_some() {
                 j += 1;
             }
             groups.push((start, j));
@@ -256,88 +260,89 @@ pub fn mask_card_numbers(text: &str) -> (String, usize) {
             while k < chars.len() && k - j < MAX_JOIN && is_joiner(chars[k]) {
                 k += 1;
             }
-            if k == j || k >= chars.len() || !is_digit(k) {
+            if k == j || k >= chars.len() || values[k].is_none() {
                 break;
             }
             j = k;
         }
-        let run_end = groups.last().map_or(i, |g| g.1);
-        match find_card(&values, &groups) {
-            Some((from_group, to_group)) => {
-                let to_group =
-                    extend_over_overlapping_cards(&values, &groups, from_group, to_group);
-                let start = groups[from_group].0;
-                let end = groups[to_group].1;
-                out.extend(&chars[i..start]);
-                let digits: Vec<char> = (start..end)
-                    .filter(|&k| is_digit(k))
-                    .map(|k| chars[k])
-                    .collect();
-                out.push_str(&mask(&digits));
-                findings += 1;
-                i = end;
-            }
-            None => {
-                out.extend(&chars[i..run_end]);
-                i = run_end;
-            }
+        i = j;
+        spans_in_run(&values, &groups, &mut spans);
+    }
+    spans
+}
+
+/// The spans of one run of digit groups.
+fn spans_in_run(values: &[Option<u8>], groups: &[(usize, usize)], out: &mut Vec<CardSpan>) {
+    // The run's digits: char index, ASCII value, and whether a card may
+    // start at / end after each one.
+    let mut pos = Vec::new();
+    let mut digits = Vec::new();
+    let mut can_start = Vec::new();
+    let mut can_end = Vec::new();
+    for &(s, e) in groups {
+        let long = e - s > MAX_CARD_DIGITS;
+        for k in s..e {
+            pos.push(k);
+            digits.push(values[k].map_or(b'0', |d| b'0' + d));
+            can_start.push(long || k == s);
+            can_end.push(long || k + 1 == e);
         }
     }
-    (out, findings)
-}
-
-/// The ASCII digits of chars `s..e`.
-fn ascii_digits(values: &[Option<u8>], s: usize, e: usize) -> impl Iterator<Item = u8> + '_ {
-    values[s..e].iter().flatten().copied()
-}
-
-/// The first span of whole groups holding 13-19 digits that passes Luhn.
-/// A single unbroken digit string counts only as a whole (a 25-digit id is
-/// not a card).
-fn find_card(values: &[Option<u8>], groups: &[(usize, usize)]) -> Option<(usize, usize)> {
-    for from in 0..groups.len() {
-        let mut digits: Vec<u8> = Vec::new();
-        for (to, &(s, e)) in groups.iter().enumerate().skip(from) {
-            digits.extend(ascii_digits(values, s, e));
-            if digits.len() > 19 {
+    let n = digits.len();
+    if n < MIN_CARD_DIGITS {
+        return;
+    }
+    // Cards as digit ranges, by start; overlapping ones merge into one span.
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for a in (0..n).filter(|&a| can_start[a]) {
+        for len in MIN_CARD_DIGITS..=MAX_CARD_DIGITS {
+            let b = a + len;
+            if b > n {
                 break;
             }
-            if digits.len() >= 13 && luhn_valid(&digits) {
-                return Some((from, to));
+            if !can_end[b - 1] || !luhn_valid(&digits[a..b]) {
+                continue;
+            }
+            match merged.last_mut() {
+                Some(m) if a < m.1 => m.1 = m.1.max(b),
+                _ => merged.push((a, b)),
             }
         }
     }
-    None
+    out.extend(merged.into_iter().map(|(a, b)| CardSpan {
+        start: pos[a],
+        end: pos[b - 1] + 1,
+        digits: pos[a..b].to_vec(),
+    }));
 }
 
-/// Extends a card's span (groups `from..=to`) over every card that starts
-/// inside it and ends beyond it, until none does. Masking only the first card
-/// found would leave such a card readable: in "100000007 4111 1111 1111 1111"
-/// both "100000007 4111" and "4111 1111 1111 1111" pass Luhn, and masking the
-/// first alone shows the second whole. The union is masked as one span (first
-/// 6 / last 4 of the union), so every card in it keeps at least 3 digits hidden
-/// and shows none but its own first 6 / last 4.
-fn extend_over_overlapping_cards(
-    values: &[Option<u8>],
-    groups: &[(usize, usize)],
-    from: usize,
-    mut to: usize,
-) -> usize {
-    let mut start = from;
-    while start <= to {
-        let mut digits: Vec<u8> = Vec::new();
-        for (end, &(s, e)) in groups.iter().enumerate().skip(start) {
-            digits.extend(ascii_digits(values, s, e));
-            if digits.len() > 19 {
-                break;
-            }
-            if end > to && digits.len() >= 13 && luhn_valid(&digits) {
-                to = end;
-            }
-        }
-        start += 1;
+/// Masks every card number in free text (see [`card_spans`]): first 6 and
+/// last 4 digits as written, a `*` for each digit between, the separators
+/// inside the span dropped. Returns the text and the number of spans masked.
+pub fn mask_card_numbers(text: &str) -> (String, usize) {
+    let chars: Vec<char> = text.chars().collect();
+    let spans = card_spans(&chars);
+    if spans.is_empty() {
+        return (text.to_owned(), 0);
     }
-    to
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    for span in &spans {
+        out.extend(&chars[i..span.start]);
+        let digits: Vec<char> = span.digits.iter().map(|&k| chars[k]).collect();
+        out.push_str(&mask(&digits));
+        i = span.end;
+    }
+    out.extend(&chars[i..]);
+    (out, spans.len())
+}
+
+/// Whether `text` holds a card number the guard would mask: free text that
+/// is stored and shown to others (reasons, case references) is refused
+/// when it does.
+pub fn contains_card_number(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    !card_spans(&chars).is_empty()
 }
 
 /// First 6 and last 4 digits as written, a `*` for each one between.
@@ -383,17 +388,62 @@ mod tests {
     #[test]
     fn near_misses_are_left_alone() {
         for text in [
-            "4111111111111112",          // Luhn fails
-            "411111111111",              // 12 digits
-            "41111111111111111111",      // 20 digits, one unbroken run
-            "1234567890123456789012345", // a long id
-            "4111    1111 1111 1111",    // four spaces break the run
-            "4111,1111,1111,1111",       // commas list numbers
+            "4111111111111112",            // Luhn fails
+            "411111111111",                // 12 digits
+            "4111         1111 1111 1111", // nine spaces break the run
+            "4111a1111b1111c1111",         // letters break it
+            "4111 x 1111 y 1111 z 1111",
             "phone 555-0100, zip 98101",
             "2026-11-24T12:00:00Z",
         ] {
             assert_eq!(masked(text), (text.to_owned(), 0), "{text}");
         }
+    }
+
+    #[test]
+    fn cards_in_the_formats_an_attack_found_are_masked() {
+        for text in [
+            "4111, 1111, 1111, 1111",
+            "4111,1111,1111,1111",
+            "4111_1111_1111_1111",
+            "4111:1111:1111:1111",
+            "4111|1111|1111|1111",
+            "4111;1111;1111;1111",
+            "(4111) 1111 1111 1111",
+            "[4111][1111][1111][1111]",
+            "4111    1111    1111    1111",
+            "4111 ,;:| 1111 ,;:| 1111 ,;:| 1111",
+            "4111\n1111\n1111\n1111",
+        ] {
+            let (shown, n) = masked(&format!("card {text} end"));
+            assert!(n >= 1, "{text:?} -> {shown:?}");
+            assert!(
+                !shown.contains("1111 1111") && shown.contains("******"),
+                "{text:?} -> {shown:?}"
+            );
+        }
+        // A card with its expiry glued on, two cards glued together, a card
+        // inside a long id: digit strings longer than a card are searched.
+        for text in [
+            "41111111111111111225",
+            "41111111111111115555555555554444",
+            "00004111111111111111",
+        ] {
+            let (shown, n) = masked(text);
+            assert!(n >= 1, "{text} -> {shown}");
+            assert!(!shown.contains("4111111111111111"), "{text} -> {shown}");
+            assert!(!shown.contains("5555555555554444"), "{text} -> {shown}");
+        }
+    }
+
+    #[test]
+    fn contains_card_number_says_whether_the_guard_would_mask() {
+        assert!(contains_card_number("refund 4111 1111 1111 1111"));
+        assert!(contains_card_number("CB-4111111111111111"));
+        assert!(contains_card_number("4111_1111_1111_1111"));
+        assert!(!contains_card_number("chargeback case 2026-0042"));
+        assert!(!contains_card_number("4111 1111 1111 1112"));
+        assert!(!contains_card_number(""));
     }
 
     #[test]

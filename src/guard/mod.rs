@@ -5,4 +5,7 @@ pub mod leak_guard;
 pub mod shown;
 
 pub use leak_guard::*;
-pub use shown::{CiphertextView, Sensitive, ShownValue};
+pub use shown::{canonical_key, CiphertextView, Sensitive, ShownValue};
+
+#[cfg(test)]
+mod props;

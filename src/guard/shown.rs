@@ -6,14 +6,25 @@ use std::collections::BTreeSet;
 use super::{guard, Guarded};
 
 /// Attribute names that must hold ciphertext (`CALLVAULT_FIELDS`, plus the
-/// reference solution's names in legacy mode).
+/// reference solution's names in legacy mode). A key names a field whatever
+/// its letter case and separators: `zipcode`, `ZIPCODE`, `ZipCode`,
+/// `zip_code` and `zip-code` are one field to a reader, so to the guard too.
 #[derive(Debug, Clone, Default)]
 pub struct Sensitive(pub BTreeSet<String>);
 
 impl Sensitive {
     pub fn contains(&self, name: &str) -> bool {
-        self.0.contains(name)
+        let key = canonical_key(name);
+        !key.is_empty() && self.0.iter().any(|field| canonical_key(field) == key)
     }
+}
+
+/// A key as the guard compares it: its letters and digits, lower case.
+pub fn canonical_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// A value as the leak guard lets it be shown.
@@ -66,6 +77,33 @@ impl ShownValue {
                 summary: None,
                 findings,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_keys_match_whatever_their_case_and_separators() {
+        let fields = Sensitive(["zipcode".to_owned(), "creditcard".to_owned()].into());
+        for key in [
+            "zipcode",
+            "ZIPCODE",
+            "ZipCode",
+            "zip_code",
+            "zip-code",
+            "Zip Code",
+            "zip.code",
+            "CreditCard",
+            "credit_card",
+            "CREDIT-CARD",
+        ] {
+            assert!(fields.contains(key), "{key}");
+        }
+        for key in ["zip", "code", "zipcodes", "", "_-", "card"] {
+            assert!(!fields.contains(key), "{key}");
         }
     }
 }

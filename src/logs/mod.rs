@@ -18,7 +18,7 @@ use crate::auth::csrf;
 use crate::auth::principal::{Principal, Supervisor};
 use crate::auth::Role;
 use crate::clock::format_us;
-use crate::guard::{Sensitive, ShownValue};
+use crate::guard::{canonical_key, Sensitive, ShownValue};
 use crate::sources::paging::{self, refuse as refuse_paging, Paging, PagingError, PagingStore};
 use crate::sources::{ContactDirectory, LogEvent, LogGroupName, LogStore, LogStreamName};
 use crate::web::{html, request_meta, AppError, Layout, Routes};
@@ -206,8 +206,8 @@ fn event_view(state: &State, group: &str, stream: &str, event: &LogEvent) -> Eve
             let params = obj.get("Parameters").and_then(Value::as_object);
             // SetAttributes names the attribute in "Key"; its "Value" is that attribute.
             let named = params
-                .and_then(|p| p.get("Key"))
-                .and_then(Value::as_str)
+                .and_then(|p| p.iter().find(|(k, _)| canonical_key(k) == "key"))
+                .and_then(|(_, v)| v.as_str())
                 .unwrap_or("");
             let named_sensitive = state.sensitive.contains(named);
             let mut rows = Rows {
@@ -225,7 +225,8 @@ fn event_view(state: &State, group: &str, stream: &str, event: &LogEvent) -> Eve
             }
             if let Some(p) = params {
                 for (k, v) in p {
-                    rows.push("Parameters", k, v, k == "Value" && named_sensitive);
+                    let is_value = canonical_key(k) == "value";
+                    rows.push("Parameters", k, v, is_value && named_sensitive);
                 }
             }
             findings += rows.key_findings;

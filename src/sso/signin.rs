@@ -7,8 +7,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::flow::SsoError;
-use super::store::Provisioned;
-use super::web::{console, Carried, SsoConsole, SsoErrorPage, SsoState, State, StepUpFor};
+use subtle::ConstantTimeEq as _;
+
+use super::store::{Identity, Provisioned};
+use super::web::{
+    console, Carried, SsoConsole, SsoErrorPage, SsoState, State, StepUpFor, FLOW_BINDING_KEY,
+};
 use crate::audit::{Action, AuditEvent};
 use crate::auth::principal::{
     current_principal, new_generation, Admin, Gatekeeper, AUTH_AT_KEY, GENERATION_KEY,
@@ -21,7 +25,7 @@ use crate::auth::Role;
 use crate::web::{html, request_meta, see_other, AppError, Layout, RequestMeta};
 
 /// The verified result must be picked up this soon after the callback.
-const RESUME_WITHIN_US: i64 = 2 * 60 * 1_000_000;
+pub(super) const RESUME_WITHIN_US: i64 = 2 * 60 * 1_000_000;
 
 /// The second hop: the session cookie is back; sign in, or record the step-up.
 pub(super) async fn resume(
@@ -33,6 +37,8 @@ pub(super) async fn resume(
     carried: Option<Carried>,
 ) -> Result<HttpResponse, AppError> {
     let Some(Carried::Verified {
+        binding,
+        handoff,
         subject,
         display_name,
         role,
@@ -44,6 +50,20 @@ pub(super) async fn resume(
     else {
         return refuse(state, sso, meta, None, None, &SsoError::NoPendingSignIn).await;
     };
+    // Only in the browser that started the flow (its session holds the
+    // binding), and only once (the hand-off is deleted by the first resume).
+    let started_here = session
+        .get::<String>(FLOW_BINDING_KEY)
+        .ok()
+        .flatten()
+        .is_some_and(|b| !binding.is_empty() && bool::from(b.as_bytes().ct_eq(binding.as_bytes())));
+    if !started_here {
+        return refuse(state, sso, meta, None, None, &SsoError::NoPendingSignIn).await;
+    }
+    if !sso.store.consume_handoff(&handoff).await? {
+        return refuse(state, sso, meta, None, None, &SsoError::NoPendingSignIn).await;
+    }
+    session.remove(FLOW_BINDING_KEY);
     let now = state.clock.now_us();
     if now.saturating_sub(verified_us) > RESUME_WITHIN_US || verified_us > now {
         return refuse(
@@ -69,7 +89,15 @@ pub(super) async fn resume(
     let mut change = state.audit.begin_change().await?;
     let provisioned = match sso
         .store
-        .provision_in(change.conn(), &subject, display_name.as_deref(), role)
+        .provision_in(
+            change.conn(),
+            Identity {
+                issuer: sso.issuer(),
+                subject: &subject,
+                display_name: display_name.as_deref(),
+            },
+            role,
+        )
         .await
     {
         Ok(p) => p,
@@ -244,7 +272,7 @@ pub(super) async fn known_actor(
     }
     Ok(sso
         .store
-        .by_subject(subject)
+        .by_subject(sso.issuer(), subject)
         .await?
         .map_or_else(|| "unknown".to_owned(), |u| u.username))
 }
@@ -260,18 +288,32 @@ pub(super) async fn refuse(
     e: &SsoError,
 ) -> Result<HttpResponse, AppError> {
     tracing::warn!(kind = e.kind(), error = %e, "single sign-on refused");
-    let (action, actor, role) = match step_up {
-        Some(ctx) => (Action::StepUpFailed, ctx.username.clone(), ctx.role.clone()),
-        None => (Action::LoginFailed, "unknown".to_owned(), String::new()),
-    };
     let detail = match subject {
         Some(s) => format!("sso {} subject={s}", e.kind()),
         None => format!("sso {}", e.kind()),
     };
-    state
-        .audit
-        .append(AuditEvent::new(action, &actor, &role, "refused", meta).detail(detail))
-        .await?;
+    match step_up {
+        // A signed-in user's refusal is a row of its own.
+        Some(ctx) => {
+            let event = AuditEvent::new(
+                Action::StepUpFailed,
+                &ctx.username,
+                &ctx.role,
+                "refused",
+                meta,
+            )
+            .detail(detail);
+            state.audit.append(event).await?;
+        }
+        // Nobody is signed in, and anyone can ask for these pages: counted
+        // into one summary row per address and interval, so that a flood of
+        // callbacks cannot grow the log without bound.
+        None => {
+            let event = AuditEvent::new(Action::LoginFailed, "anonymous", "", "refused", meta)
+                .detail(detail);
+            state.audit.tally_anonymous(&event).await?;
+        }
+    }
     let (status, message) = match e {
         SsoError::Unreachable(_) | SsoError::Setup(_) => (
             StatusCode::BAD_GATEWAY,

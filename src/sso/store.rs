@@ -1,10 +1,12 @@
 //! What single sign-on keeps in the database: users it created (by the
-//! provider's subject id, their role kept in step with the claim) and the
-//! admin's "local sign-in for admins only" setting.
+//! provider's issuer and subject id, their role kept in step with the
+//! claim, written through `auth::users`, the one writer of the users table),
+//! the single-use hand-offs of the second hop, and the admin's "local sign-in
+//! for admins only" setting.
 
 use sha2::Digest as _;
 
-use crate::auth::users::{user_from_row, User, UserError, Username, COLUMNS};
+use crate::auth::users::{User, UserError, Username, Users};
 use crate::auth::Role;
 use crate::clock::SharedClock;
 use crate::db::Db;
@@ -13,12 +15,10 @@ use crate::db::Db;
 /// everyone but admins (break-glass); anything else leaves it on.
 pub const LOCAL_SIGN_IN_SETTING: &str = "local_sign_in";
 
-/// Stored instead of a password hash for SSO users: no password verifies.
-const NO_PASSWORD: &str = "!sso";
-
 #[derive(Clone)]
 pub struct SsoStore {
     db: Db,
+    users: Users,
     clock: SharedClock,
 }
 
@@ -40,109 +40,117 @@ impl Provisioned {
     }
 }
 
+/// Who the provider vouched for: its issuer and subject, and a name it offered.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub display_name: Option<&'a str>,
+}
+
+fn digest(value: &str) -> String {
+    hex::encode(sha2::Sha256::digest(value.as_bytes()))
+}
+
 impl SsoStore {
     pub fn new(db: Db, clock: SharedClock) -> Self {
-        Self { db, clock }
+        Self {
+            users: Users::new(db.clone(), clock.clone()),
+            db,
+            clock,
+        }
     }
 
-    pub async fn by_subject(&self, subject: &str) -> Result<Option<User>, UserError> {
+    pub async fn by_subject(&self, issuer: &str, subject: &str) -> Result<Option<User>, UserError> {
         let mut conn = self.db.pool.acquire().await?;
-        by_subject_in(&mut conn, subject).await
+        self.users
+            .by_sso_subject_in(&mut conn, issuer, subject)
+            .await
     }
 
-    /// On `conn` (an audited change): the user for `subject`, created with
+    /// On `conn` (an audited change): the user for the identity, created with
     /// `role` if new, given `role` if it differs (ending their other
-    /// sessions). A disabled user stays disabled; the caller refuses them.
+    /// sessions; never the last enabled admin's). A disabled user stays
+    /// disabled; the caller refuses them.
     pub async fn provision_in(
         &self,
         conn: &mut sqlx::AnyConnection,
-        subject: &str,
-        display_name: Option<&str>,
+        who: Identity<'_>,
         role: Role,
     ) -> Result<Provisioned, UserError> {
-        let now = self.clock.now_us();
-        if let Some(user) = by_subject_in(conn, subject).await? {
+        if let Some(user) = self
+            .users
+            .by_sso_subject_in(conn, who.issuer, who.subject)
+            .await?
+        {
             if user.role == role {
                 return Ok(Provisioned::Unchanged(user));
             }
-            if user.role == Role::Admin && !user.disabled {
-                let (admins,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0",
-                )
-                .fetch_one(&mut *conn)
-                .await?;
-                if admins <= 1 {
-                    return Err(UserError::LastAdmin);
-                }
-            }
-            sqlx::query("UPDATE users SET role = $1, updated_us = $2 WHERE id = $3")
-                .bind(role.as_str())
-                .bind(now)
-                .bind(user.id)
-                .execute(&mut *conn)
-                .await?;
-            // Sessions holding the old role end now.
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(user.id)
-                .execute(&mut *conn)
-                .await?;
             let from = user.role;
-            let user = by_subject_in(conn, subject)
-                .await?
-                .ok_or(UserError::NotFound)?;
+            let user = self
+                .users
+                .set_role_from_provider_in(conn, &user, role)
+                .await?;
             return Ok(Provisioned::RoleChanged { user, from });
         }
-        let username = self.free_username(conn, subject, display_name).await?;
-        let result = sqlx::query(
-            "INSERT INTO users (username, password_hash, role, disabled, created_us, updated_us, sso_subject) \
-             VALUES ($1, $2, $3, 0, $4, $4, $5)",
-        )
-        .bind(username.as_str())
-        .bind(NO_PASSWORD)
-        .bind(role.as_str())
-        .bind(now)
-        .bind(subject)
-        .execute(&mut *conn)
-        .await;
-        match result {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(UserError::Exists)
-            }
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
-        }
-        let user = by_subject_in(conn, subject)
-            .await?
-            .ok_or(UserError::NotFound)?;
+        let username = self.free_username(conn, who).await?;
+        let user = self
+            .users
+            .add_sso_in(conn, &username, role, who.issuer, who.subject)
+            .await?;
         Ok(Provisioned::Created(user))
     }
 
     /// The provider's name for the person if it is a valid username nobody
-    /// holds (never a local account's: that would hand it over), else
-    /// `sso-` and a digest of the subject.
+    /// holds in any letter case (never a local account's: that would hand it
+    /// over; never a twin of one), else `sso-` and a digest of the subject.
     async fn free_username(
         &self,
         conn: &mut sqlx::AnyConnection,
-        subject: &str,
-        display_name: Option<&str>,
+        who: Identity<'_>,
     ) -> Result<Username, UserError> {
-        let digest = hex::encode(sha2::Sha256::digest(subject.as_bytes()));
-        let candidates = display_name
+        let digest = digest(&format!("{}\n{}", who.issuer, who.subject));
+        let candidates = who
+            .display_name
             .and_then(|n| Username::parse(n).ok())
             .into_iter()
             .chain([8usize, 16, 64].into_iter().filter_map(|n| {
                 Username::parse(&format!("sso-{}", digest.get(..n).unwrap_or(&digest))).ok()
             }));
         for candidate in candidates {
-            let (taken,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE username = $1")
-                .bind(candidate.as_str())
-                .fetch_one(&mut *conn)
-                .await?;
-            if taken == 0 {
+            if !Users::name_taken_in(conn, &candidate).await? {
                 return Ok(candidate);
             }
         }
         Err(UserError::Exists)
+    }
+
+    /// Records a single-use hand-off `id` (kept as its digest) valid until
+    /// `expires_us`; forgets expired ones.
+    pub async fn issue_handoff(&self, id: &str, expires_us: i64) -> Result<(), UserError> {
+        let now = self.clock.now_us();
+        sqlx::query("DELETE FROM sso_handoffs WHERE expires_us < $1")
+            .bind(now)
+            .execute(&self.db.pool)
+            .await?;
+        sqlx::query("INSERT INTO sso_handoffs (handoff, expires_us) VALUES ($1, $2)")
+            .bind(digest(id))
+            .bind(expires_us)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Uses up the hand-off `id`: true for the first caller while it is
+    /// valid, false ever after (one DELETE, so two replicas cannot both win).
+    pub async fn consume_handoff(&self, id: &str) -> Result<bool, UserError> {
+        let n = sqlx::query("DELETE FROM sso_handoffs WHERE handoff = $1 AND expires_us >= $2")
+            .bind(digest(id))
+            .bind(self.clock.now_us())
+            .execute(&self.db.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
     }
 
     /// Is local (password) sign-in limited to admins?
@@ -174,20 +182,6 @@ impl SsoStore {
     }
 }
 
-async fn by_subject_in(
-    conn: &mut sqlx::AnyConnection,
-    subject: &str,
-) -> Result<Option<User>, UserError> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM users WHERE sso_subject = $1"
-    ));
-    let row = sqlx::query(sql)
-        .bind(subject)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(row.as_ref().map(user_from_row).transpose()?)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -202,12 +196,22 @@ mod tests {
         (SsoStore::new(db, Arc::new(OffsetClock::default())), dir)
     }
 
+    const ISSUER: &str = "https://idp.example.test";
+
+    fn who<'a>(subject: &'a str, display_name: Option<&'a str>) -> Identity<'a> {
+        Identity {
+            issuer: ISSUER,
+            subject,
+            display_name,
+        }
+    }
+
     #[tokio::test]
     async fn a_new_subject_becomes_a_user_and_a_changed_claim_changes_the_role() {
         let (s, _dir) = store().await;
         let mut conn = s.db.pool.acquire().await.unwrap();
         let p = s
-            .provision_in(&mut conn, "sub-1", Some("kim"), Role::Supervisor)
+            .provision_in(&mut conn, who("sub-1", Some("kim")), Role::Supervisor)
             .await
             .unwrap();
         let Provisioned::Created(u) = p else {
@@ -216,12 +220,12 @@ mod tests {
         assert_eq!((u.username.as_str(), u.role), ("kim", Role::Supervisor));
         assert_eq!(u.sso_subject.as_deref(), Some("sub-1"));
         let p = s
-            .provision_in(&mut conn, "sub-1", Some("kim"), Role::Supervisor)
+            .provision_in(&mut conn, who("sub-1", Some("kim")), Role::Supervisor)
             .await
             .unwrap();
         assert!(matches!(p, Provisioned::Unchanged(_)));
         let p = s
-            .provision_in(&mut conn, "sub-1", Some("kim"), Role::Auditor)
+            .provision_in(&mut conn, who("sub-1", Some("kim")), Role::Auditor)
             .await
             .unwrap();
         assert!(
@@ -235,15 +239,15 @@ mod tests {
         let (s, _dir) = store().await;
         let mut conn = s.db.pool.acquire().await.unwrap();
         let a = s
-            .provision_in(&mut conn, "sub-a", Some("root"), Role::Admin)
+            .provision_in(&mut conn, who("sub-a", Some("root")), Role::Admin)
             .await
             .unwrap();
         let b = s
-            .provision_in(&mut conn, "sub-b", Some("root"), Role::Auditor)
+            .provision_in(&mut conn, who("sub-b", Some("root")), Role::Auditor)
             .await
             .unwrap();
         let c = s
-            .provision_in(&mut conn, "sub-c", Some("<script>"), Role::Auditor)
+            .provision_in(&mut conn, who("sub-c", Some("<script>")), Role::Auditor)
             .await
             .unwrap();
         assert_eq!(a.user().username, "root");
@@ -257,14 +261,82 @@ mod tests {
         let (s, _dir) = store().await;
         let mut conn = s.db.pool.acquire().await.unwrap();
         let _ = s
-            .provision_in(&mut conn, "only-admin", None, Role::Admin)
+            .provision_in(&mut conn, who("only-admin", None), Role::Admin)
             .await
             .unwrap();
         let e = s
-            .provision_in(&mut conn, "only-admin", None, Role::Supervisor)
+            .provision_in(&mut conn, who("only-admin", None), Role::Supervisor)
             .await
             .unwrap_err();
         assert!(matches!(e, UserError::LastAdmin));
+    }
+
+    #[tokio::test]
+    async fn a_provider_name_never_makes_a_twin_of_an_existing_user() {
+        let (s, _dir) = store().await;
+        let users = Users::new(s.db.clone(), s.clock.clone());
+        let mut conn = s.db.pool.acquire().await.unwrap();
+        users
+            .add_in(
+                &mut conn,
+                &Username::parse("root").unwrap(),
+                "x",
+                Role::Admin,
+            )
+            .await
+            .unwrap();
+        for name in ["Root", "ROOT", "rOOt"] {
+            let p = s
+                .provision_in(
+                    &mut conn,
+                    who(&format!("sub-{name}"), Some(name)),
+                    Role::Auditor,
+                )
+                .await
+                .unwrap();
+            assert!(p.user().username.starts_with("sso-"), "{name}: {p:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subject_belongs_to_its_issuer() {
+        let (s, _dir) = store().await;
+        let mut conn = s.db.pool.acquire().await.unwrap();
+        let a = s
+            .provision_in(&mut conn, who("same-sub", Some("kim")), Role::Supervisor)
+            .await
+            .unwrap();
+        let other = Identity {
+            issuer: "https://other-idp.example.test",
+            subject: "same-sub",
+            display_name: Some("kim"),
+        };
+        let b = s.provision_in(&mut conn, other, Role::Admin).await.unwrap();
+        assert!(matches!(b, Provisioned::Created(_)), "{b:?}");
+        assert_ne!(a.user().id, b.user().id);
+        assert_eq!(a.user().role, Role::Supervisor);
+        assert_eq!(
+            b.user().sso_issuer.as_deref(),
+            Some("https://other-idp.example.test")
+        );
+        assert!(s.by_subject(ISSUER, "same-sub").await.unwrap().is_some());
+        assert!(s
+            .by_subject("https://third.test", "same-sub")
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_handoff_is_used_once_and_not_after_it_expires() {
+        let (s, _dir) = store().await;
+        let now = s.clock.now_us();
+        s.issue_handoff("h-1", now + 1_000_000).await.unwrap();
+        s.issue_handoff("h-2", now - 1).await.unwrap();
+        assert!(s.consume_handoff("h-1").await.unwrap());
+        assert!(!s.consume_handoff("h-1").await.unwrap());
+        assert!(!s.consume_handoff("h-2").await.unwrap());
+        assert!(!s.consume_handoff("never").await.unwrap());
     }
 
     #[tokio::test]

@@ -11,6 +11,12 @@
 //! browser on with a same-site refresh to `?resume=1`, where the session
 //! cookie is present again and the sign-in (or step-up) is completed
 //! (`signin.rs`).
+//!
+//! The verified result is good once, in the browser that started: the start
+//! puts a random binding in that browser's session and in the flow cookie,
+//! the callback records a single-use hand-off in the database, and the
+//! resume needs both the binding from its own session and the hand-off,
+//! which it deletes. A copied cookie is worth nothing elsewhere or twice.
 
 use std::sync::Arc;
 
@@ -68,6 +74,11 @@ impl SsoConsole {
 
     pub fn provider_name(&self) -> &str {
         &self.flow.settings().provider_name
+    }
+
+    /// The provider's issuer URL: subjects are unique only under it.
+    pub fn issuer(&self) -> &str {
+        &self.flow.settings().issuer
     }
 
     pub(super) fn flow_cookie(&self, carried: &Carried) -> Result<Cookie<'static>, AppError> {
@@ -165,6 +176,20 @@ pub(super) struct StepUpFor {
     pub next: String,
 }
 
+/// Session key: the binding of the flow this browser started.
+pub(super) const FLOW_BINDING_KEY: &str = "sso_flow_binding";
+
+/// A random value for a binding or a hand-off.
+pub(super) fn random_token() -> Result<String, AppError> {
+    use base64::Engine as _;
+    use rand::TryRngCore as _;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| AppError::Internal(format!("random: {e}")))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
 /// What the flow cookie carries.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "stage", rename_all = "snake_case")]
@@ -172,8 +197,14 @@ pub(super) enum Carried {
     Pending {
         pending: String,
         step_up: Option<StepUpFor>,
+        /// Also in the starting browser's session.
+        binding: String,
     },
     Verified {
+        /// From the pending stage: the resume's session must hold it.
+        binding: String,
+        /// The single-use hand-off recorded by the callback.
+        handoff: String,
         subject: String,
         display_name: Option<String>,
         role: String,
@@ -278,12 +309,17 @@ pub async fn start(
     };
     match sso.flow.begin(purpose).await {
         Ok((url, pending)) => {
+            let binding = random_token()?;
+            session
+                .insert(FLOW_BINDING_KEY, &binding)
+                .map_err(|e| AppError::Internal(format!("session: {e}")))?;
             let mut carried = Carried::Pending {
                 pending: pending
                     .to_session_value()
                     .map_err(|e| AppError::Internal(e.to_string()))?
                     .to_string(),
                 step_up,
+                binding,
             };
             let cookie = sso.flow_cookie(&carried);
             if let Carried::Pending { pending, .. } = &mut carried {
@@ -328,16 +364,17 @@ pub async fn callback(
     if q.resume.is_some() {
         return resume(&state, &gate, &sso, &session, &meta, carried).await;
     }
-    let (pending, step_up) = match carried {
+    let (pending, step_up, binding) = match carried {
         Some(Carried::Pending {
             mut pending,
             step_up,
+            binding,
         }) => {
             let parsed = PendingAuth::from_session_value(&pending);
             zeroize::Zeroize::zeroize(&mut pending);
-            (parsed, step_up)
+            (parsed, step_up, binding)
         }
-        _ => (None, None),
+        _ => (None, None, String::new()),
     };
     let params = CallbackParams {
         code: q.code,
@@ -371,7 +408,15 @@ pub async fn callback(
             return sso_error_page(&sso, StatusCode::FORBIDDEN, no_role_message(refusal));
         }
     };
-    let carried = verified(&state, &login, role, step_up);
+    let handoff = random_token()?;
+    let now = state.clock.now_us();
+    sso.store
+        .issue_handoff(
+            &handoff,
+            now.saturating_add(super::signin::RESUME_WITHIN_US),
+        )
+        .await?;
+    let carried = verified(&state, &login, role, step_up, binding, handoff);
     let cookie = sso.flow_cookie(&carried)?;
     let mut res = html(&ContinuePage {
         layout: Layout::anonymous("Signing in"),
@@ -387,8 +432,12 @@ fn verified(
     login: &VerifiedLogin,
     role: Role,
     step_up: Option<StepUpFor>,
+    binding: String,
+    handoff: String,
 ) -> Carried {
     Carried::Verified {
+        binding,
+        handoff,
         subject: login.subject.clone(),
         display_name: login.display_name.clone(),
         role: role.as_str().to_owned(),

@@ -163,9 +163,13 @@ impl ResponseError for AppError {
         let body = page
             .render()
             .unwrap_or_else(|_| format!("{} {title}", status.as_u16()));
-        HttpResponse::build(status)
+        let mut res = HttpResponse::build(status)
             .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .body(body)
+            .body(body);
+        // The page may be rendered after every middleware (a failure below
+        // the handlers): it carries the security headers of its own.
+        super::middleware::insert_security_headers(res.headers_mut(), false);
+        res
     }
 }

@@ -77,7 +77,15 @@ pub async fn security_headers(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let https = req.connection_info().scheme() == "https";
     let mut res = next.call(req).await?;
-    let h = res.headers_mut();
+    insert_security_headers(res.headers_mut(), https);
+    Ok(res)
+}
+
+/// The security headers, into `h`. Also used by the console's error page
+/// itself: the failure page is rendered after every middleware (from an
+/// error that left them), so it would otherwise carry none. HSTS only when
+/// the request is known to have come over TLS.
+pub fn insert_security_headers(h: &mut header::HeaderMap, https: bool) {
     // ASVS 14.4.3 / 50.2: a CSP with no inline script, no framing, no plugins.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -117,7 +125,6 @@ pub async fn security_headers(
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
     }
-    Ok(res)
 }
 
 /// The client's address: the peer's, or what a trusted proxy says it is
@@ -156,8 +163,8 @@ pub fn request_meta(req: &actix_web::HttpRequest) -> RequestMeta {
 /// or its connection cut) makes actix-session answer with a bare, empty 500.
 /// Fail closed with the console's own error page and request id instead;
 /// errors that are already the console's own pass through unchanged. (The
-/// page is rendered after every middleware, so it carries actix's headers
-/// only: it holds no user data.)
+/// page is rendered after every middleware; `AppError`'s page inserts the
+/// security headers itself.)
 pub async fn failure_page(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

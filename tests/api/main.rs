@@ -7,6 +7,7 @@ mod logs_fake;
 mod oidc;
 
 mod architecture;
+mod attack_findings;
 mod attacks;
 mod audit_chain;
 mod audit_filters;

@@ -198,6 +198,13 @@ fn routes(target: i64, sso: bool) -> Vec<Route> {
             [S303, 200, 200, 200],
         ),
         ("GET", "/approvals".into(), vec![], [S303, 200, 403, 403]),
+        // Nothing kept to continue: back to the contacts.
+        (
+            "GET",
+            "/reveals/continue".into(),
+            vec![],
+            [S303, S303, 403, 403],
+        ),
         (
             "GET",
             format!("/reveals/{FAKE_REQUEST}"),
@@ -388,10 +395,10 @@ async fn every_route_answers_every_role_as_designed() {
         .filter(|r| r.action == "access_denied")
         .collect();
     // Supervisor: 5 audit + 8 admin routes; auditor: 8 admin + 5 supervisor
-    // pages + 4 approval routes + the reveal page; admin: 5 audit + 5
-    // supervisor pages + 4 approval routes + the reveal page. A refused
+    // pages + 4 approval routes + 2 reveal pages; admin: 5 audit + 5
+    // supervisor pages + 4 approval routes + 2 reveal pages. A refused
     // decrypt is recorded as decrypt_denied instead.
-    assert_eq!(denied.len(), 13 + 18 + 15);
+    assert_eq!(denied.len(), 13 + 19 + 16);
     let decrypt_denied = app
         .audit_rows()
         .await
@@ -436,7 +443,7 @@ async fn every_route_answers_every_sso_signed_in_role_as_designed() {
         .into_iter()
         .filter(|r| r.action == "access_denied")
         .collect();
-    assert_eq!(denied.len(), 13 + 18 + 15);
+    assert_eq!(denied.len(), 13 + 19 + 16);
     assert!(denied
         .iter()
         .any(|r| r.actor == "sam.sso" && r.detail == "GET /audit"));
@@ -454,5 +461,9 @@ async fn every_route_answers_every_sso_signed_in_role_as_designed() {
         .filter(|r| r.actor == "sam.sso")
         .map(|r| format!("{}:{}", r.action, r.outcome))
         .collect();
-    assert_eq!(refused, ["step_up_required:pending"]);
+    // Once from the form, once more from its continuation (still no step-up).
+    assert_eq!(
+        refused,
+        ["step_up_required:pending", "step_up_required:pending"]
+    );
 }

@@ -89,7 +89,7 @@ async fn a_decrypt_without_a_fresh_totp_is_refused_and_a_fresh_one_opens_it() {
     assert!(r.headers()["location"]
         .to_str()
         .unwrap()
-        .starts_with("/account/step-up?next=%2Fcontacts%2F"));
+        .starts_with("/account/step-up?next=%2Freveals%2Fcontinue"));
     assert!(!r.text().await.unwrap().shows(&demo_card(2)));
     // An interruption, recorded as what it is: not a refused decrypt.
     let waiting = app.last_audit("step_up_required").await.unwrap();

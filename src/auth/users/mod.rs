@@ -1,7 +1,12 @@
-//! Console users. Disabling a user or changing their password revokes every
-//! session they hold; the last enabled admin cannot be disabled or demoted.
+//! Console users, and the one writer of the `users` table (single sign-on's
+//! provisioning comes through here too). Disabling a user or changing their
+//! password revokes every session they hold; the last enabled admin cannot
+//! be disabled or demoted. A user name is one name whatever its letter case
+//! (`SAM` is `sam`): lookups ignore case and the database refuses twins.
 
 use sqlx::Row as _;
+
+mod provider;
 
 use super::password::{self, Password, PasswordError};
 use super::Role;
@@ -14,7 +19,7 @@ pub const MAX_USERNAME_CHARS: usize = 64;
 pub enum UserError {
     #[error("usernames are 1-64 characters: letters, digits, '.', '_', '-', '@'")]
     InvalidUsername,
-    #[error("that username is taken")]
+    #[error("that username is taken (user names are the same whatever their letter case)")]
     Exists,
     #[error("no such user")]
     NotFound,
@@ -24,6 +29,10 @@ pub enum UserError {
     Password(#[from] PasswordError),
     #[error("the last enabled admin cannot be disabled or lose the admin role")]
     LastAdmin,
+    #[error("this user signs in with single sign-on: the identity provider owns their role; change their groups there")]
+    ProviderOwnsRole,
+    #[error("this user signs in with single sign-on and has no local password; pass --allow-sso-user to give them one anyway")]
+    SsoUser,
     #[error("the user store failed")]
     Db(#[from] sqlx::Error),
 }
@@ -65,7 +74,17 @@ impl Username {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The name as throttles and comparisons key it: lower case (user
+    /// names are ASCII).
+    pub fn canonical(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
 }
+
+/// Stored instead of a password hash for single sign-on users: no password
+/// verifies against it.
+pub(crate) const NO_PASSWORD: &str = "!sso";
 
 /// An IANA time zone name this build knows (exact spelling, as listed in
 /// `chrono_tz::TZ_VARIANTS`), or `None`.
@@ -82,6 +101,9 @@ pub struct User {
     pub created_us: i64,
     /// The OpenID Provider's subject id when single sign-on created the user.
     pub sso_subject: Option<String>,
+    /// The provider (issuer URL) that subject belongs to; None for users
+    /// created before issuers were recorded, until their next sign-in.
+    pub sso_issuer: Option<String>,
 }
 
 /// The result of a sign-in check. Only `Success` signs anyone in.
@@ -100,7 +122,8 @@ pub struct Users {
     clock: SharedClock,
 }
 
-pub(crate) const COLUMNS: &str = "id, username, role, disabled, created_us, sso_subject";
+pub(crate) const COLUMNS: &str =
+    "id, username, role, disabled, created_us, sso_subject, sso_issuer";
 
 pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
     let role: String = row.try_get("role")?;
@@ -112,28 +135,39 @@ pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_us: row.try_get("created_us")?,
         sso_subject: row.try_get("sso_subject")?,
+        sso_issuer: row.try_get("sso_issuer")?,
     })
 }
 
-/// One user row by a unique column, on `conn`.
-async fn fetch_user(
+/// One user row by id or by name (in any letter case), on `conn`.
+pub(super) async fn fetch_user(
     conn: &mut sqlx::AnyConnection,
-    column: &'static str,
     bind: UserKey<'_>,
 ) -> Result<Option<User>, UserError> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE {column} = $1"));
-    let q = sqlx::query(sql);
     let q = match bind {
-        UserKey::Id(id) => q.bind(id),
-        UserKey::Name(name) => q.bind(name),
+        UserKey::Id(id) => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM users WHERE id = $1"
+        )))
+        .bind(id),
+        UserKey::Name(name) => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM users WHERE lower(username) = lower($1)"
+        )))
+        .bind(name),
     };
     let row = q.fetch_optional(&mut *conn).await?;
     Ok(row.as_ref().map(user_from_row).transpose()?)
 }
 
-enum UserKey<'a> {
+pub(super) enum UserKey<'a> {
     Id(i64),
     Name(&'a str),
+}
+
+pub(super) fn unique_violation(e: sqlx::Error) -> UserError {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => UserError::Exists,
+        e => e.into(),
+    }
 }
 
 /// A new password, checked against the policy and hashed (before any
@@ -170,7 +204,7 @@ impl Users {
         role: Role,
     ) -> Result<User, UserError> {
         let now = self.clock.now_us();
-        let result = sqlx::query(
+        sqlx::query(
             "INSERT INTO users (username, password_hash, role, disabled, created_us, updated_us) VALUES ($1, $2, $3, 0, $4, $4)",
         )
         .bind(username.as_str())
@@ -178,15 +212,9 @@ impl Users {
         .bind(role.as_str())
         .bind(now)
         .execute(&mut *conn)
-        .await;
-        match result {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(UserError::Exists)
-            }
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
-        }
-        fetch_user(conn, "username", UserKey::Name(username.as_str()))
+        .await
+        .map_err(unique_violation)?;
+        fetch_user(conn, UserKey::Name(username.as_str()))
             .await?
             .ok_or(UserError::NotFound)
     }
@@ -202,12 +230,12 @@ impl Users {
 
     pub async fn by_name(&self, username: &str) -> Result<Option<User>, UserError> {
         let mut conn = self.db.pool.acquire().await?;
-        fetch_user(&mut conn, "username", UserKey::Name(username)).await
+        fetch_user(&mut conn, UserKey::Name(username)).await
     }
 
     pub async fn by_id(&self, id: i64) -> Result<Option<User>, UserError> {
         let mut conn = self.db.pool.acquire().await?;
-        fetch_user(&mut conn, "id", UserKey::Id(id)).await
+        fetch_user(&mut conn, UserKey::Id(id)).await
     }
 
     /// Checks a sign-in. Unknown users cost the same work as known ones.
@@ -217,7 +245,7 @@ impl Users {
         password: &Password,
     ) -> Result<AuthResult, UserError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS}, password_hash FROM users WHERE username = $1"
+            "SELECT {COLUMNS}, password_hash FROM users WHERE lower(username) = lower($1)"
         )))
         .bind(username)
         .fetch_optional(&self.db.pool)
@@ -266,7 +294,7 @@ impl Users {
         id: i64,
         disabled: bool,
     ) -> Result<User, UserError> {
-        let user = fetch_user(conn, "id", UserKey::Id(id))
+        let user = fetch_user(conn, UserKey::Id(id))
             .await?
             .ok_or(UserError::NotFound)?;
         if disabled {
@@ -281,20 +309,35 @@ impl Users {
         if disabled {
             Self::revoke_sessions_in(conn, id).await?;
         }
-        fetch_user(conn, "id", UserKey::Id(id))
+        fetch_user(conn, UserKey::Id(id))
             .await?
             .ok_or(UserError::NotFound)
     }
 
+    /// An admin's role change. A single sign-on user's role is the
+    /// provider's (their next sign-in would overwrite it): refused.
     pub async fn set_role_in(
         &self,
         conn: &mut sqlx::AnyConnection,
         id: i64,
         role: Role,
     ) -> Result<User, UserError> {
-        let user = fetch_user(conn, "id", UserKey::Id(id))
+        let user = fetch_user(conn, UserKey::Id(id))
             .await?
             .ok_or(UserError::NotFound)?;
+        if user.sso_subject.is_some() {
+            return Err(UserError::ProviderOwnsRole);
+        }
+        self.change_role_in(conn, user, role).await
+    }
+
+    pub(super) async fn change_role_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        user: User,
+        role: Role,
+    ) -> Result<User, UserError> {
+        let id = user.id;
         if role != Role::Admin {
             Self::guard_last_admin(conn, &user).await?;
         }
@@ -306,7 +349,7 @@ impl Users {
             .await?;
         // A role change takes effect at once: old sessions carry old privileges.
         Self::revoke_sessions_in(conn, id).await?;
-        fetch_user(conn, "id", UserKey::Id(id))
+        fetch_user(conn, UserKey::Id(id))
             .await?
             .ok_or(UserError::NotFound)
     }
@@ -315,16 +358,25 @@ impl Users {
     pub async fn set_password(&self, id: i64, password: &Password) -> Result<(), UserError> {
         let hash = new_password_hash(password).await?;
         let mut conn = self.db.pool.acquire().await?;
-        self.set_password_in(&mut conn, id, &hash).await
+        self.set_password_in(&mut conn, id, &hash, false).await
     }
 
     /// Sets an already hashed password, on `conn`; ends the user's sessions.
+    /// A single sign-on user gets one only when `allow_sso_user` says an
+    /// admin means it (a local password is a way around the provider).
     pub async fn set_password_in(
         &self,
         conn: &mut sqlx::AnyConnection,
         id: i64,
         password_hash: &str,
+        allow_sso_user: bool,
     ) -> Result<(), UserError> {
+        let user = fetch_user(conn, UserKey::Id(id))
+            .await?
+            .ok_or(UserError::NotFound)?;
+        if user.sso_subject.is_some() && !allow_sso_user {
+            return Err(UserError::SsoUser);
+        }
         let n = sqlx::query("UPDATE users SET password_hash = $1, updated_us = $2 WHERE id = $3")
             .bind(password_hash)
             .bind(self.clock.now_us())
