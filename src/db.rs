@@ -218,6 +218,9 @@ mod tests {
         let shown = format!("{url:?}");
         assert!(!shown.contains("s3cret-pw"), "{shown}");
         assert!(shown.contains("postgres://cv:***@db.internal:5432/callvault"));
-        assert_eq!(url.as_str(), "postgres://cv:s3cret-pw@db.internal:5432/callvault");
+        assert_eq!(
+            url.as_str(),
+            "postgres://cv:s3cret-pw@db.internal:5432/callvault"
+        );
     }
 }

@@ -17,6 +17,7 @@ pub mod web;
 pub mod audit;
 pub mod aws;
 pub mod guard;
+pub mod keys;
 pub mod sources;
 // Capabilities: services and their pages.
 pub mod account;

@@ -641,7 +641,8 @@ class TheConsole(TemplateCase):
         ):
             self.assertIn(name, out, f"no output {name} for {setting}")
             self.assertIn(setting, out[name].get("Description", ""), f"output {name}'s description does not name {setting}")
-            self.assertEqual(out[name]["Value"], value, f"output {name} has the wrong value")
+            got = resolve(self.t, out[name]["Value"], {"KeyPeriods": "single"})
+            self.assertEqual(got, value, f"output {name} has the wrong value")
 
 
 class TheFlowLogs(TemplateCase):
@@ -697,3 +698,96 @@ class TheConversations(TemplateCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+PERIOD_PREFIX = "alias/callvault/${AWS::StackName}/fields"
+MONTHLY = {"KeyPeriods": "monthly"}
+
+
+class ThePeriodKeys(TemplateCase):
+    """KeyPeriods = monthly: one key per month, rolled on a schedule."""
+
+    def source_statements(self):
+        key = self.resource("PeriodKeyPolicySource", "AWS::KMS::Key")
+        self.assertEqual(key.get("Condition"), "MonthlyKeys")
+        return statements(key["Properties"]["KeyPolicy"])
+
+    def grant(self, role, action):
+        grants = [s for s in self.source_statements()
+                  if principal_of(s) == {"Fn::GetAtt": [role, "Arn"]} and action in as_list(s["Action"])]
+        self.assertEqual(len(grants), 1, f"the period key policy should grant {role} {action} in one statement")
+        self.assertEqual(as_list(grants[0]["Action"]), [action], f"{role}'s {action} statement grants more")
+        cond = grants[0].get("Condition", {})
+        self.assertEqual(cond.get("StringEquals", {}).get("kms:EncryptionContext:purpose"), PURPOSE)
+        keys = cond.get("ForAllValues:StringEquals", {}).get("kms:EncryptionContextKeys")
+        self.assertEqual(set(as_list(keys or [])), CONTEXT_KEYS, f"{role}: context keys not exactly {sorted(CONTEXT_KEYS)}")
+        for k in ("contactId", "field"):
+            self.assertEqual(str(cond.get("Null", {}).get(f"kms:EncryptionContext:{k}")).lower(), "false")
+        return cond
+
+    def test_the_lambda_and_the_console_use_the_same_period_keyring(self):
+        env = self.t["Resources"]["EncryptFunction"]["Properties"]["Environment"]["Variables"]
+        want = {"Fn::Sub": f"kms-period:{PERIOD_PREFIX}"}
+        self.assertEqual(resolve(self.t, env["CALLVAULT_KEYRING"], MONTHLY), want, "the Lambda does not encrypt under the period keyring")
+        self.assertEqual(resolve(self.t, self.t["Outputs"]["ConsoleKeyring"]["Value"], MONTHLY), want)
+        self.assertEqual(resolve(self.t, env["CALLVAULT_KEYRING"], {"KeyPeriods": "single"}), {"Fn::Sub": "kms:${FieldKey.Arn}"})
+
+    def test_the_lambda_creates_data_keys_only_through_the_current_alias(self):
+        cond = self.grant("EncryptRole", "kms:GenerateDataKey")
+        self.assertEqual(cond["StringEquals"].get("kms:RequestAlias"), {"Fn::Sub": f"{PERIOD_PREFIX}/current"},
+                         "the Lambda may create data keys other than through <prefix>/current")
+        lambda_acts = {a for s in self.source_statements() if "EncryptRole" in json.dumps(principal_of(s))
+                       for a in as_list(s["Action"])}
+        self.assertEqual(lambda_acts, {"kms:GenerateDataKey"})
+
+    def test_the_console_decrypts_only_with_keys_aliased_under_the_prefix(self):
+        cond = self.grant("ConsoleRole", "kms:Decrypt")
+        self.assertEqual(cond.get("ForAnyValue:StringLike", {}).get("kms:ResourceAliases"), {"Fn::Sub": f"{PERIOD_PREFIX}/*"},
+                         "the console's decrypt is not bound to the period aliases")
+        acts = {a for s in self.source_statements() if "ConsoleRole" in json.dumps(principal_of(s)) for a in as_list(s["Action"])}
+        self.assertEqual(acts, {"kms:Decrypt", "kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus"})
+        for s in self.source_statements():
+            if "root" in json.dumps(principal_of(s)):
+                for bad in ("kms:*", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncrypt*"):
+                    self.assertNotIn(bad, as_list(s["Action"]), f"the root statement grants {bad}")
+        listing = self.resource("ConsoleListsPeriodKeys", "AWS::IAM::RolePolicy")["Properties"]
+        self.assertEqual(listing["RoleName"], {"Ref": "ConsoleRole"})
+        self.assertEqual({a for s in statements(listing["PolicyDocument"]) for a in as_list(s["Action"])}, {"kms:ListAliases"})
+
+    def test_the_roller_may_make_keys_and_move_aliases_only(self):
+        role = self.resource("KeyRollerRole", "AWS::IAM::Role")["Properties"]
+        sts = [s for p in role["Policies"] for s in statements(p["PolicyDocument"])]
+        acts = {a for s in sts for a in as_list(s["Action"])}
+        self.assertEqual(acts, {"kms:ListAliases", "kms:CreateKey", "kms:TagResource", "kms:DescribeKey",
+                                "kms:EnableKeyRotation", "kms:GetKeyPolicy", "kms:PutKeyPolicy",
+                                "kms:CreateAlias", "kms:UpdateAlias"},
+                         "the roller's rights are not exactly what keys roll uses")
+        for s in sts:
+            acts = as_list(s["Action"])
+            if "kms:CreateKey" in acts:
+                self.assertEqual(s["Condition"]["StringEquals"].get("aws:RequestTag/callvault:deployment"), {"Ref": "AWS::StackName"},
+                                 "the roller may create untagged keys")
+            if any(a in acts for a in ("kms:UpdateAlias", "kms:CreateAlias", "kms:PutKeyPolicy", "kms:EnableKeyRotation")):
+                text = json.dumps(s)
+                self.assertTrue("aws:ResourceTag/callvault:deployment" in text or f"alias/callvault/${{AWS::StackName}}/fields/*" in text,
+                                f"{acts} is not limited to this deployment's keys or aliases: {text}")
+
+    def test_a_daily_schedule_runs_keys_roll_as_the_roller(self):
+        sched = self.resource("KeyRollSchedule", "AWS::Scheduler::Schedule")
+        self.assertEqual(sched.get("Condition"), "ScheduledRoll")
+        props = sched["Properties"]
+        self.assertTrue(props["ScheduleExpression"].startswith("cron(") and props["ScheduleExpression"].endswith("* * ? *)"),
+                        "keys roll does not run every day")
+        target = props["Target"]
+        template, values = target["Input"]["Fn::Sub"]
+        overrides = json.loads(template)
+        self.assertEqual(overrides["taskRoleArn"], "${KeyRollerRole.Arn}", "the task does not run as the roller")
+        c = overrides["containerOverrides"][0]
+        self.assertEqual(c["command"], ["keys", "roll"])
+        env = {e["name"]: e["value"] for e in c["environment"]}
+        self.assertEqual(env["CALLVAULT_KEYRING"], f"kms-period:{PERIOD_PREFIX}")
+        self.assertEqual(env["CALLVAULT_KEY_POLICY_FROM"], "${Source}")
+        self.assertEqual(values["Source"], {"Fn::GetAtt": ["PeriodKeyPolicySource", "Arn"]})
+        sched_role = self.resource("KeyRollSchedulerRole", "AWS::IAM::Role")["Properties"]
+        acts = {a for p in sched_role["Policies"] for s in statements(p["PolicyDocument"]) for a in as_list(s["Action"])}
+        self.assertEqual(acts, {"ecs:RunTask", "iam:PassRole"})

@@ -43,6 +43,8 @@ MUTATIONS = [
  ("checkpoint output gone", '  ConsoleCheckpointKey:\n    Description: CALLVAULT_CHECKPOINT_KEY for the console', '  ConsoleCheckpointKeyX:\n    Description: the key'),
  ("lambda may decrypt", '            Action: kms:GenerateDataKey\n', '            Action: [kms:GenerateDataKey, kms:Decrypt]\n'),
  ("keypad retry skipped", '"Conditions": [{"NextAction": "check-zipcode", "Condition": {"Operator": "Equals", "Operands": ["captured"]}}],\n                 "Errors": [{"NextAction": "logging-off-keypad-card"', '"Conditions": [{"NextAction": "check-zipcode", "Condition": {"Operator": "Equals", "Operands": ["captured"]}}],\n                 "Errors": [{"NextAction": "sorry"'),
+ ("lambda may use any period key", 'kms:RequestAlias: !Sub "alias/callvault/${AWS::StackName}/fields/current"', 'kms:ResourceAliases: !Sub "alias/callvault/${AWS::StackName}/fields/*"'),
+ ("roller may delete keys", '                  - kms:EnableKeyRotation\n                  - kms:GetKeyPolicy', '                  - kms:EnableKeyRotation\n                  - kms:ScheduleKeyDeletion\n                  - kms:GetKeyPolicy'),
  ("unknown flow parameter", '"Parameters": {"ComparisonValue": "$.Attributes.zipcode_status"},\n               "Transitions": {\n                 "NextAction": "logging-off-keypad-zip"', '"Parameters": {"ComparisonValue": "$.Attributes.zipcode_status", "Value": "x"},\n               "Transitions": {\n                 "NextAction": "logging-off-keypad-zip"'),
 ]
 

@@ -9,7 +9,7 @@ pub const MAX_RETRIES_LIMIT: u32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("CALLVAULT_KEYRING is not set (kms:<key-arn>[,<key-arn>...] or raw-aes:<path>)")]
+    #[error("CALLVAULT_KEYRING is not set (kms:<key-arn>[,<key-arn>...], raw-aes:<path>, kms-period:<alias-prefix> or raw-aes-period:<dir>)")]
     MissingKeyring,
     #[error("CALLVAULT_KEYRING: {0}")]
     Keyring(#[from] KeyringError),

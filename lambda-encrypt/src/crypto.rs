@@ -18,7 +18,11 @@ use aws_esdk::types::aws_encryption_sdk_config::AwsEncryptionSdkConfig;
 use crate::context::{ExpectedContext, FieldContext};
 use crate::envelope::{Ciphertext, DecodeError};
 use crate::keyring::{load_raw_aes_key, KeyringError, KeyringSpec, RawAesKey, RAW_AES_NAMESPACE};
+use crate::period::{Period, ValueKey};
+use crate::period_kms::PeriodKeysError;
+use crate::period_ring::{KmsPeriodRing, RawPeriodRing};
 use crate::plaintext::Plaintext;
+use std::sync::Arc;
 
 /// At most this many wrapped data keys are accepted in a message (a hostile
 /// message with thousands would otherwise cost one unwrap attempt each).
@@ -101,6 +105,14 @@ pub enum CryptoError {
     Sdk(#[source] Box<aws_esdk::types::error::Error>),
     #[error("the encryption SDK could not be set up: {0}")]
     Setup(String),
+    /// The message's period key is retired (pending deletion or destroyed)
+    /// or otherwise not enabled: its values are not revealed.
+    #[error("the key of period {} is {}: values of that period cannot be revealed", .0.period, .0.state)]
+    KeyRetired(ValueKey),
+    #[error("period keys: {0}")]
+    PeriodKeys(#[from] PeriodKeysError),
+    #[error("no key for the current period {0} (run `callvault keys roll`)")]
+    NoCurrentKey(Period),
 }
 
 impl CryptoError {
@@ -119,6 +131,9 @@ impl CryptoError {
             Self::PlaintextTooLarge { .. } => "plaintext_too_large",
             Self::Sdk(_) => "esdk_error",
             Self::Setup(_) => "esdk_setup",
+            Self::KeyRetired(_) => "key_retired",
+            Self::PeriodKeys(_) => "period_keys",
+            Self::NoCurrentKey(_) => "no_current_key",
         }
     }
 }
@@ -129,21 +144,27 @@ pub struct Decrypted {
     pub plaintext: Plaintext,
     pub suite_id: u16,
     pub encryption_context: BTreeMap<String, String>,
+    /// The period key that unwrapped it (period keyrings only).
+    pub key: Option<ValueKey>,
 }
 
 /// Which wrapping keys this instance holds, for matching a message's data keys.
 #[derive(Debug, Clone)]
-enum KeyIds {
+pub(crate) enum KeyIds {
     Kms(Vec<String>),
     Raw { namespace: String, name: String },
+    KmsPeriod(Arc<KmsPeriodRing>),
+    RawPeriod(Arc<RawPeriodRing>),
 }
 
 /// An ESDK client and keyring, built once and shared.
 pub struct FieldCrypto {
-    esdk: aws_esdk::Client,
-    keyring: KeyringRef,
-    keys: KeyIds,
-    suite: AlgorithmSuite,
+    pub(crate) esdk: aws_esdk::Client,
+    /// The encrypting keyring (None for `raw-aes-period:`, whose key
+    /// depends on the month of each encrypt).
+    pub(crate) keyring: Option<KeyringRef>,
+    pub(crate) keys: KeyIds,
+    pub(crate) suite: AlgorithmSuite,
 }
 
 impl fmt::Debug for FieldCrypto {
@@ -155,11 +176,11 @@ impl fmt::Debug for FieldCrypto {
     }
 }
 
-fn setup<E: fmt::Debug>(e: E) -> CryptoError {
+pub(crate) fn setup<E: fmt::Debug>(e: E) -> CryptoError {
     CryptoError::Setup(format!("{e:?}"))
 }
 
-fn esdk_client() -> Result<aws_esdk::Client, CryptoError> {
+pub(crate) fn esdk_client() -> Result<aws_esdk::Client, CryptoError> {
     esdk_client_with_policy(EsdkCommitmentPolicy::RequireEncryptRequireDecrypt)
 }
 
@@ -182,7 +203,7 @@ pub fn esdk_client_with_policy(
     aws_esdk::Client::from_conf(config).map_err(setup)
 }
 
-fn mpl() -> Result<mpl_client::Client, CryptoError> {
+pub(crate) fn mpl() -> Result<mpl_client::Client, CryptoError> {
     mpl_client::Client::from_conf(MaterialProvidersConfig::builder().build().map_err(setup)?)
         .map_err(setup)
 }
@@ -199,6 +220,9 @@ impl FieldCrypto {
         match spec {
             KeyringSpec::RawAes { path } => {
                 Self::from_raw_aes_key(&load_raw_aes_key(path)?, suite).await
+            }
+            KeyringSpec::RawAesPeriod { .. } | KeyringSpec::KmsPeriod { .. } => {
+                Self::from_period_spec(spec, suite, sdk_config).await
             }
             KeyringSpec::Kms { key_arns } => {
                 let loaded;
@@ -247,7 +271,7 @@ impl FieldCrypto {
                 };
                 Ok(Self {
                     esdk: esdk_client()?,
-                    keyring,
+                    keyring: Some(keyring),
                     keys: KeyIds::Kms(key_arns.iter().map(|a| a.as_str().to_owned()).collect()),
                     suite,
                 })
@@ -281,7 +305,7 @@ impl FieldCrypto {
             .map_err(setup)?;
         Ok(Self {
             esdk: esdk_client()?,
-            keyring,
+            keyring: Some(keyring),
             keys: KeyIds::Raw {
                 namespace: namespace.to_owned(),
                 name: name.to_owned(),
@@ -305,12 +329,37 @@ impl FieldCrypto {
                 len: plaintext.len(),
             });
         }
+        let keyring = match (&self.keyring, &self.keys) {
+            (Some(k), _) => k.clone(),
+            (None, KeyIds::RawPeriod(ring)) => {
+                let period = Period::now();
+                if !ring.state(period).usable() {
+                    return Err(CryptoError::NoCurrentKey(period));
+                }
+                ring.keyring_for(period).await?
+            }
+            (None, _) => return Err(CryptoError::Setup("no encrypting keyring".into())),
+        };
+        self.encrypt_with(keyring, context, plaintext).await
+    }
+
+    pub(crate) async fn encrypt_with(
+        &self,
+        keyring: KeyringRef,
+        context: &FieldContext,
+        plaintext: &Plaintext,
+    ) -> Result<Ciphertext, CryptoError> {
+        if plaintext.len() > MAX_PLAINTEXT_LEN {
+            return Err(CryptoError::PlaintextTooLarge {
+                len: plaintext.len(),
+            });
+        }
         // The SDK takes its own copy; ours is wiped when `plaintext` drops.
         let output = self
             .esdk
             .encrypt()
             .plaintext(plaintext.expose().to_vec())
-            .keyring(self.keyring.clone())
+            .keyring(keyring)
             .encryption_context(context.to_map())
             .algorithm_suite_id(self.suite.esdk_id())
             .send()
@@ -339,14 +388,27 @@ impl FieldCrypto {
         if !header.is_committing() {
             return Err(CryptoError::NonCommitting(header.suite_id));
         }
-        if !self.holds_a_key_for(ciphertext) {
-            return Err(CryptoError::WrongKey);
-        }
+        let (keyring, key) = match &self.keys {
+            KeyIds::KmsPeriod(_) | KeyIds::RawPeriod(_) => {
+                let (keyring, key) = self.period_keyring_for(header).await?;
+                (keyring, Some(key))
+            }
+            KeyIds::Kms(_) | KeyIds::Raw { .. } => {
+                if !self.holds_a_key_for(ciphertext) {
+                    return Err(CryptoError::WrongKey);
+                }
+                let keyring = self
+                    .keyring
+                    .clone()
+                    .ok_or_else(|| CryptoError::Setup("no keyring".into()))?;
+                (keyring, None)
+            }
+        };
         let output = self
             .esdk
             .decrypt()
             .ciphertext(ciphertext.as_bytes().to_vec())
-            .keyring(self.keyring.clone())
+            .keyring(keyring)
             .encryption_context(expected.to_hash_map())
             .send()
             .await
@@ -370,6 +432,7 @@ impl FieldCrypto {
             plaintext,
             suite_id: header.suite_id,
             encryption_context,
+            key,
         })
     }
 
@@ -383,6 +446,7 @@ impl FieldCrypto {
                 KeyIds::Raw { namespace, name } => {
                     edk.provider_id == *namespace && edk.key_id == *name
                 }
+                KeyIds::KmsPeriod(_) | KeyIds::RawPeriod(_) => false,
             })
     }
 }

@@ -9,14 +9,20 @@ use std::str::FromStr;
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
+use crate::period::AliasPrefix;
+
 /// Key namespace of raw AES keys (the ESDK's "provider id").
 pub const RAW_AES_NAMESPACE: &str = "callvault";
 pub const MAX_KMS_KEYS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
-    #[error("keyring spec must start with 'kms:' or 'raw-aes:'")]
+    #[error("keyring spec must start with 'kms:', 'raw-aes:', 'kms-period:' or 'raw-aes-period:'")]
     UnknownScheme,
+    #[error("keyring spec 'kms-period:': {0}")]
+    BadAliasPrefix(crate::period::PeriodError),
+    #[error("keyring spec 'raw-aes-period:' needs a key directory")]
+    NoKeyDir,
     #[error("keyring spec 'kms:' needs at least one key ARN")]
     NoKmsKeys,
     #[error("keyring spec 'kms:' takes at most {MAX_KMS_KEYS} key ARNs")]
@@ -50,13 +56,41 @@ pub enum KeyringSpec {
     Kms { key_arns: Vec<KmsKeyArn> },
     /// A local AES-256 key file.
     RawAes { path: PathBuf },
+    /// One KMS key per calendar month, aliased `<prefix>/<YYYY-MM>`; new
+    /// values are encrypted under `<prefix>/current`.
+    KmsPeriod { prefix: AliasPrefix },
+    /// One local key file per calendar month (`<dir>/<YYYY-MM>.key`).
+    RawAesPeriod { dir: PathBuf },
+}
+
+impl KeyringSpec {
+    /// Whether values are wrapped by one key per period.
+    pub fn is_periodic(&self) -> bool {
+        matches!(self, Self::KmsPeriod { .. } | Self::RawAesPeriod { .. })
+    }
+
+    /// Whether the keyring uses AWS KMS.
+    pub fn uses_kms(&self) -> bool {
+        matches!(self, Self::Kms { .. } | Self::KmsPeriod { .. })
+    }
 }
 
 impl FromStr for KeyringSpec {
     type Err = KeyringError;
 
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
-        if let Some(list) = spec.strip_prefix("kms:") {
+        // The period schemes first: "kms-period:" does not start with "kms:".
+        if let Some(prefix) = spec.strip_prefix("kms-period:") {
+            let prefix = AliasPrefix::parse(prefix.trim()).map_err(KeyringError::BadAliasPrefix)?;
+            Ok(Self::KmsPeriod { prefix })
+        } else if let Some(dir) = spec.strip_prefix("raw-aes-period:") {
+            if dir.trim().is_empty() {
+                return Err(KeyringError::NoKeyDir);
+            }
+            Ok(Self::RawAesPeriod {
+                dir: PathBuf::from(dir),
+            })
+        } else if let Some(list) = spec.strip_prefix("kms:") {
             let key_arns = list
                 .split(',')
                 .map(str::trim)
@@ -97,6 +131,8 @@ impl fmt::Display for KeyringSpec {
                 Ok(())
             }
             Self::RawAes { path } => write!(f, "raw-aes:{}", path.display()),
+            Self::KmsPeriod { prefix } => write!(f, "kms-period:{prefix}"),
+            Self::RawAesPeriod { dir } => write!(f, "raw-aes-period:{}", dir.display()),
         }
     }
 }
@@ -281,6 +317,36 @@ mod tests {
         assert!(matches!(
             format!("kms:{many}").parse::<KeyringSpec>(),
             Err(KeyringError::TooManyKmsKeys)
+        ));
+    }
+
+    #[test]
+    fn period_specs_parse_and_print_back() {
+        let spec: KeyringSpec = "kms-period:alias/callvault/fields".parse().unwrap();
+        assert!(
+            matches!(&spec, KeyringSpec::KmsPeriod { prefix } if prefix.as_str() == "alias/callvault/fields")
+        );
+        assert_eq!(spec.to_string(), "kms-period:alias/callvault/fields");
+        assert!(spec.is_periodic() && spec.uses_kms());
+        let raw: KeyringSpec = "raw-aes-period:/var/keys".parse().unwrap();
+        assert_eq!(raw.to_string(), "raw-aes-period:/var/keys");
+        assert!(raw.is_periodic() && !raw.uses_kms());
+        for bad in [
+            "kms-period:",
+            "kms-period:callvault/fields",
+            "kms-period:alias/aws/fields",
+            "kms-period:alias/x/",
+            "kms-period:arn:aws:kms:us-east-1:111122223333:alias/x",
+        ] {
+            let err = bad.parse::<KeyringSpec>().unwrap_err();
+            assert!(
+                matches!(err, KeyringError::BadAliasPrefix(_)),
+                "{bad}: {err}"
+            );
+        }
+        assert!(matches!(
+            "raw-aes-period: ".parse::<KeyringSpec>(),
+            Err(KeyringError::NoKeyDir)
         ));
     }
 

@@ -17,6 +17,9 @@ pub mod handler;
 pub mod keyring;
 pub mod lex;
 pub mod logging;
+pub mod period;
+pub mod period_kms;
+mod period_ring;
 pub mod plaintext;
 pub mod validate;
 

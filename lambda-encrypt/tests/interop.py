@@ -5,6 +5,9 @@
       stem), checks the encryption context, prints the plaintext.
   interop.py encrypt KEYFILE CONTEXT_JSON    (plaintext on stdin)
       encrypts with the same keyring and context, prints base64.
+  interop.py kms-encrypt KEY_ARN CONTEXT_JSON   (plaintext on stdin)
+      encrypts with an AWS KMS keyring for that key (the endpoint from
+      AWS_ENDPOINT_URL, as boto3 reads it), prints base64.
 """
 import base64
 import json
@@ -14,7 +17,11 @@ import sys
 import aws_encryption_sdk
 from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
 from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
-from aws_cryptographic_material_providers.mpl.models import AesWrappingAlg, CreateRawAesKeyringInput
+from aws_cryptographic_material_providers.mpl.models import (
+    AesWrappingAlg,
+    CreateAwsKmsKeyringInput,
+    CreateRawAesKeyringInput,
+)
 from aws_encryption_sdk import CommitmentPolicy
 
 
@@ -52,6 +59,21 @@ def main():
         ciphertext, _ = client.encrypt(
             source=sys.stdin.read().encode(),
             keyring=keyring(keyfile),
+            encryption_context=json.loads(context_json),
+        )
+        sys.stdout.write(base64.b64encode(ciphertext).decode())
+    elif mode == "kms-encrypt":
+        import boto3
+
+        key_arn, context_json = sys.argv[2:4]
+        kms = boto3.client("kms", region_name=key_arn.split(":")[3])
+        mpl = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
+        kms_keyring = mpl.create_aws_kms_keyring(
+            input=CreateAwsKmsKeyringInput(kms_key_id=key_arn, kms_client=kms)
+        )
+        ciphertext, _ = client.encrypt(
+            source=sys.stdin.read().encode(),
+            keyring=kms_keyring,
             encryption_context=json.loads(context_json),
         )
         sys.stdout.write(base64.b64encode(ciphertext).decode())

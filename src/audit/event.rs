@@ -32,10 +32,16 @@ pub enum Action {
     /// A reveal waiting for the person to confirm it is them (a step-up):
     /// an interruption, not a refusal.
     StepUpRequired,
+    /// `keys roll`: period keys made, `current` moved (or nothing to do).
+    KeyRoll,
+    /// `keys retire`: period keys scheduled for deletion or destroyed.
+    KeyRetire,
+    /// `keys cancel`: a pending deletion cancelled.
+    KeyCancel,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 26] = [
         Self::Login,
         Self::LoginFailed,
         Self::Logout,
@@ -59,6 +65,9 @@ impl Action {
         Self::DecryptApproval,
         Self::SettingChange,
         Self::StepUpRequired,
+        Self::KeyRoll,
+        Self::KeyRetire,
+        Self::KeyCancel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +95,9 @@ impl Action {
             Self::DecryptApproval => "decrypt_approval",
             Self::SettingChange => "setting_change",
             Self::StepUpRequired => "step_up_required",
+            Self::KeyRoll => "key_roll",
+            Self::KeyRetire => "key_retire",
+            Self::KeyCancel => "key_cancel",
         }
     }
 

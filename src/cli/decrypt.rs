@@ -19,8 +19,10 @@ use crate::decrypt::{Ask, Channel, Decryptor, Outcome, RevealError, Reveals, Sec
 use crate::sources::ContactDirectory;
 
 pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, CliError> {
-    let mut settings =
-        Settings::defaults(storage.database_url.as_str().to_owned(), storage.secrets_dir.clone());
+    let mut settings = Settings::defaults(
+        storage.database_url.as_str().to_owned(),
+        storage.secrets_dir.clone(),
+    );
     args.sources.apply(&mut settings)?;
     args.protection
         .apply(&mut settings, storage.audit_log_group())?;

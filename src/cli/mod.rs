@@ -5,6 +5,7 @@ mod audit;
 mod common;
 mod decrypt;
 mod env_table;
+pub mod keys;
 mod user;
 
 use std::path::PathBuf;
@@ -75,6 +76,13 @@ pub enum Command {
     Keygen {
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Period keys: roll, list, retire, cancel (kms-period: and raw-aes-period: keyrings).
+    Keys {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[command(flatten)]
+        args: keys::KeysArgs,
     },
     /// Verify or export the audit log.
     Audit {
@@ -278,6 +286,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             init_logging(false, cli.log_level.as_deref());
             let cmd = open(&storage.with_shipping(&cli.shipping)).await?;
             user::run(&cmd, command).await
+        }
+        Command::Keys { storage, args } => {
+            init_logging(false, cli.log_level.as_deref());
+            keys::run(&storage.with_shipping(&cli.shipping), args).await
         }
         Command::Audit { storage, command } => {
             init_logging(false, cli.log_level.as_deref());

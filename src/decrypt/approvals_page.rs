@@ -32,7 +32,6 @@ pub struct RequestView {
     pub case_ref: String,
     pub created: String,
     pub expires: String,
-    pub decided_by: String,
     pub status: String,
     /// The status in words, naming who did what: "approved by kim",
     /// "revealed by sam (approved by kim)", "rejected by kim: wrong contact".
@@ -78,7 +77,6 @@ fn view(r: &DecryptRequest, me: &str, now_us: i64) -> RequestView {
         case_ref: r.case_ref.clone(),
         created: format_us(r.created_us),
         expires: format_us(r.expires_us),
-        decided_by: r.decided_by.clone(),
         status,
     }
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 use lambda_encrypt::crypto::FieldCrypto;
 use lambda_encrypt::handler::{Handler, HandlerConfig};
-use lambda_encrypt::keyring::{generate_raw_aes_key_file, KeyringSpec};
+use lambda_encrypt::keyring::KeyringSpec;
+use lambda_encrypt::period::RawPeriodDir;
 use rand::TryRngCore as _;
 
 use super::{generate, DemoDirectory, DemoError, DemoLogStore};
@@ -71,17 +72,21 @@ pub async fn prepare(
     private_dir(dir)?;
     // Absolute: the printed hints work from any working directory.
     let dir = &std::fs::canonicalize(dir)?;
-    let key = dir.join("demo-key.b64");
-    if !key.exists() {
-        generate_raw_aes_key_file(&key)?;
-    }
-    let spec = KeyringSpec::RawAes { path: key };
+    // One key file per month, as `callvault keys roll` keeps them.
+    let keys_dir = dir.join("keys");
+    private_dir(&keys_dir)?;
+    let keys = RawPeriodDir::new(&keys_dir);
+    let now = clock.now_us();
+    super::periods::ensure_keys(&keys, now)?;
+    let spec = KeyringSpec::RawAesPeriod { dir: keys_dir };
     // The demo's values are captured by the Lambda's own handler.
     let lambda = Handler::new(
         HandlerConfig::default(),
         FieldCrypto::from_spec(&spec, Default::default(), None).await?,
     );
-    let data = generate(&lambda, clock.now_us()).await?;
+    let mut data = generate(&lambda, now).await?;
+    let crypto = FieldCrypto::from_spec(&spec, Default::default(), None).await?;
+    super::periods::spread_over_periods(&mut data, &crypto, &keys, now).await?;
     let mut settings = Settings::local(
         listen,
         format!("sqlite://{}", dir.join("callvault.db").display()),
@@ -137,6 +142,19 @@ pub async fn prepare(
         ));
         banner.push(format!("  {hint}"));
     }
+    let periods = super::periods::demo_periods(now);
+    // Before the passwords, which come last.
+    banner.insert(2, format!(
+        "Key periods: one key file per month in {} (CALLVAULT_KEYRING=raw-aes-period:{}); demo contacts \
+         fall in {}, and those of {} are past a retention of {} days: try \
+         `callvault keys list --retention-days {}` with that keyring, DATABASE_URL and CALLVAULT_SECRETS_DIR",
+        keys.path().display(),
+        keys.path().display(),
+        periods.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        periods.first().map(ToString::to_string).unwrap_or_default(),
+        super::periods::DEMO_RETENTION_DAYS,
+        super::periods::DEMO_RETENTION_DAYS,
+    ));
     if print {
         // Last and plain: the log lines go to a file (`run`), so nothing follows.
         println!(

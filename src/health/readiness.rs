@@ -220,6 +220,13 @@ impl Probes {
                 }
             }
             (Some(KeyringSpec::Kms { .. }), None) => Err("KMS is not configured".into()),
+            // Period keyrings: the directory must be readable (its files are
+            // read on each use); KMS period keys are listed at start-up.
+            (Some(KeyringSpec::RawAesPeriod { dir }), _) => match tokio::fs::read_dir(dir).await {
+                Ok(_) => Ok(()),
+                Err(_) => Err("the raw AES period key directory cannot be read".into()),
+            },
+            (Some(KeyringSpec::KmsPeriod { .. }), _) => Ok(()),
         }
     }
 }

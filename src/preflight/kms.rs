@@ -83,6 +83,29 @@ pub(super) async fn field_key_enabled(ctx: &Ctx, arn: &KmsKeyArn) -> Outcome {
     Outcome::Pass
 }
 
+/// `kms-period:`: the key `<prefix>/current` names exists and is enabled.
+pub(super) async fn current_key_enabled(ctx: &Ctx, alias: &str) -> Outcome {
+    match ctx.kms.describe_key().key_id(alias).send().await {
+        Ok(out) => match out.key_metadata().and_then(|m| m.key_state()) {
+            Some(KeyState::Enabled) => Outcome::Pass,
+            state => Outcome::fail(
+                format!(
+                    "{alias} names a key that is {}, so nothing can be encrypted",
+                    state.map_or("unknown", |s| s.as_str())
+                ),
+                "callvault keys roll (it points current at this month's key)",
+            ),
+        },
+        Err(e) => match classify(&e) {
+            CallError::NotFound(code) => Outcome::fail(
+                format!("{alias} does not exist in {} ({code})", ctx.region),
+                "callvault keys roll --policy-from <the template's field key>",
+            ),
+            other => call("kms:DescribeKey", alias).failed(&other, &ctx.region),
+        },
+    }
+}
+
 pub(super) async fn field_key_rotation(ctx: &Ctx, arn: &KmsKeyArn) -> Outcome {
     match ctx
         .kms

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("foundation", &["clock", "db", "metrics", "secrets", "text"]),
     ("kernel", &["web"]),
-    ("services", &["audit", "aws", "guard", "sources"]),
+    ("services", &["audit", "aws", "guard", "keys", "sources"]),
     (
         "capabilities",
         &[

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use callvault::auth::Role;
 use callvault::demo::{demo_contact_id, DemoStream};
-use callvault::sources::ContactDirectory as _;
 use callvault::sources::LogEvent;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;

@@ -30,6 +30,7 @@ mod csrf;
 mod demo_process;
 mod faults;
 mod headers;
+mod keys;
 mod legacy;
 mod login;
 mod logs;

@@ -129,7 +129,8 @@ async fn healthy() -> Option<Setup> {
 
 /// Every CALLVAULT_* and AWS credential setting preflight reads, so that the
 /// test's own environment cannot leak in.
-const SETTINGS: [&str; 8] = [
+const SETTINGS: [&str; 9] = [
+    "CALLVAULT_RETENTION_DAYS",
     "CALLVAULT_CONNECT_INSTANCE_ID",
     "CALLVAULT_BOT_ALIAS_ARN",
     "CALLVAULT_LOG_GROUPS",
@@ -160,6 +161,7 @@ impl Setup {
             .env("CALLVAULT_CHECKPOINT_KEY", &self.checkpoint_key)
             .env("CALLVAULT_AUDIT_LOG_GROUP", &self.audit_group)
             .env("CALLVAULT_PREFLIGHT_TIMEOUT_SECS", "10")
+            .env("CALLVAULT_RETENTION_DAYS", "365")
             .env("AWS_ENDPOINT_URL_CONNECT", &self.fake.url);
         cmd
     }
@@ -186,8 +188,26 @@ impl Setup {
 
 struct Run {
     success: bool,
+    /// The lines of the AWS checks.
     lines: Vec<String>,
+    /// The retention lines (`retention`, `pci dss 3.2.1`), decided from the
+    /// settings for a single-key keyring.
+    retention: Vec<String>,
     all: String,
+}
+
+/// The retention lines of a healthy single-key setup.
+const SINGLE_KEY_RETENTION: [&str; 2] = [
+    "PASS retention",
+    "WARN pci dss 3.2.1: the keyring has one key for every period, so no period's values can be rendered unrecoverable; fix: use CALLVAULT_KEYRING=kms-period:<alias-prefix> and run callvault keys roll on a schedule",
+];
+
+fn is_retention_line(line: &str) -> bool {
+    line.split_once(' ').is_some_and(|(_, rest)| {
+        ["retention", "pci dss 3.2.1"]
+            .iter()
+            .any(|n| rest == *n || rest.starts_with(&format!("{n}: ")))
+    })
 }
 
 /// Runs it (asynchronously: the Connect fake lives on this test's runtime).
@@ -207,9 +227,14 @@ async fn run(mut cmd: tokio::process::Command) -> Run {
     ] {
         assert!(!all.contains(bad), "output holds {bad:?}:\n{all}");
     }
+    let (retention, lines): (Vec<String>, Vec<String>) = stdout
+        .lines()
+        .map(str::to_owned)
+        .partition(|l| is_retention_line(l));
     Run {
         success: out.status.success(),
-        lines: stdout.lines().map(str::to_owned).collect(),
+        lines,
+        retention,
         all,
     }
 }
@@ -253,7 +278,8 @@ async fn a_healthy_setup_passes_every_line_and_exits_zero() {
     let run = run(setup.command()).await;
     let expected: Vec<String> = setup.names().iter().map(|n| format!("PASS {n}")).collect();
     assert_eq!(run.lines, expected, "{}", run.all);
-    assert!(run.success);
+    assert_eq!(run.retention, SINGLE_KEY_RETENTION, "{}", run.all);
+    assert!(run.success, "a warning does not fail the run");
     // The writability probe landed in its own stream, not in the audit record.
     let logs = aws_sdk_cloudwatchlogs::Client::new(&setup.sdk);
     let events = logs
@@ -638,6 +664,15 @@ async fn unset_checks_are_skipped_but_the_instance_is_required() {
         "{}",
         run.all
     );
+    assert_eq!(
+        run.retention,
+        vec![
+            "WARN retention: CALLVAULT_RETENTION_DAYS is not set: every value can be revealed for as long as its key exists; fix: set CALLVAULT_RETENTION_DAYS to the documented retention in days (e.g. 365)",
+            "SKIP pci dss 3.2.1: no keyring configured",
+        ],
+        "{}",
+        run.all
+    );
     // A raw-aes keyring has no KMS key to check; bad values fail their line.
     let mut cmd = bare_command();
     cmd.env("CALLVAULT_KEYRING", "raw-aes:/nonexistent/key.b64")
@@ -654,4 +689,77 @@ async fn unset_checks_are_skipped_but_the_instance_is_required() {
     assert!(run
         .line("audit log group")
         .contains("CALLVAULT_CHECKPOINT_KEY is set but CALLVAULT_AUDIT_LOG_GROUP is not"));
+}
+
+#[tokio::test]
+async fn the_pci_line_fails_while_a_month_past_retention_keeps_its_key() {
+    let Some(setup) = healthy().await else { return };
+    let kms = setup.kms();
+    let n: u64 = rand::random();
+    let prefix = format!("alias/preflight-{n:016x}/fields");
+    let mut old_id = String::new();
+    let this = lambda_encrypt::period::Period::now();
+    for period in ["2024-01".to_owned(), this.to_string()] {
+        let id = kms
+            .create_key()
+            .send()
+            .await
+            .unwrap()
+            .key_metadata()
+            .unwrap()
+            .key_id()
+            .to_owned();
+        kms.create_alias()
+            .alias_name(format!("{prefix}/{period}"))
+            .target_key_id(&id)
+            .send()
+            .await
+            .unwrap();
+        if period == "2024-01" {
+            old_id = id;
+        } else {
+            kms.create_alias()
+                .alias_name(format!("{prefix}/current"))
+                .target_key_id(&id)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let command = || {
+        let mut cmd = setup.command();
+        cmd.env("CALLVAULT_KEYRING", format!("kms-period:{prefix}"));
+        cmd
+    };
+    let run = run(command()).await;
+    assert_eq!(
+        run.line(&format!("field key {prefix}/current enabled")),
+        format!("PASS field key {prefix}/current enabled")
+    );
+    assert_eq!(run.retention[0], "PASS retention");
+    assert!(
+        run.retention[1].starts_with("FAIL pci dss 3.2.1: keys past retention are still enabled: 2024-01; fix: callvault keys retire"),
+        "{}",
+        run.all
+    );
+    assert!(!run.success);
+    kms.schedule_key_deletion()
+        .key_id(&old_id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let run = self::run(command()).await;
+    assert_eq!(
+        run.retention,
+        ["PASS retention", "PASS pci dss 3.2.1"],
+        "{}",
+        run.all
+    );
+    // Without a retention, a period keyring fails the check.
+    let mut cmd = command();
+    cmd.env_remove("CALLVAULT_RETENTION_DAYS");
+    let run = self::run(cmd).await;
+    assert!(run.retention[0].starts_with("WARN retention: "));
+    assert!(run.retention[1].starts_with("FAIL pci dss 3.2.1: period keys without a retention"));
 }
