@@ -173,6 +173,10 @@ pub struct ProtectionArgs {
     /// true: a reveal without a case reference is refused.
     #[arg(long, env = "CALLVAULT_CASE_REQUIRED", default_value_t = false)]
     pub case_required: bool,
+    /// Days a captured value may be revealed, counted from the contact's
+    /// start (1 to 3660); unset: no retention limit (preflight warns).
+    #[arg(long = "retention-days", env = "CALLVAULT_RETENTION_DAYS")]
+    pub retention_days: Option<String>,
     #[command(flatten)]
     pub ship: ShipArgs,
 }
@@ -247,6 +251,13 @@ impl ProtectionArgs {
                 self.case_required,
             )?,
         };
+        settings.retention = self
+            .retention_days
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::parse)
+            .transpose()?;
         settings.ship = self.ship.settings(audit_log_group)?;
         Ok(())
     }
@@ -280,6 +291,8 @@ pub enum SettingsError {
     Policy(#[from] crate::decrypt::policy::PolicyConfigError),
     #[error(transparent)]
     Case(#[from] crate::decrypt::case::CaseConfigError),
+    #[error("CALLVAULT_RETENTION_DAYS: {0}")]
+    Retention(#[from] crate::keys::RetentionError),
     #[error("CALLVAULT_CHECKPOINT_KEY needs CALLVAULT_AUDIT_LOG_GROUP (checkpoints are shipped)")]
     CheckpointWithoutGroup,
     #[error("checkpoint intervals must be at least one row and one second")]
@@ -308,6 +321,8 @@ pub struct Settings {
     pub sensitive: BTreeSet<String>,
     pub legacy_context: Option<ExpectedContext>,
     pub policy: DecryptPolicy,
+    /// Values of contacts older than this are not revealed; None: no limit.
+    pub retention: Option<crate::keys::RetentionDays>,
     /// Audit shipping and checkpoints; None keeps the record local only.
     pub ship: Option<ShipSettings>,
     /// Peers whose forwarding headers name the client (none by default).
@@ -470,6 +485,7 @@ impl Settings {
             sensitive: BTreeSet::new(),
             legacy_context: None,
             policy: DecryptPolicy::default(),
+            retention: None,
             ship: None,
             trusted_proxies: Default::default(),
             ready_interval: READY_INTERVAL,

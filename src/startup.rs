@@ -189,6 +189,7 @@ fn register(s: &Services) -> Registry {
             grants: crate::decrypt::grants::Grants::new(s.db.clone(), s.clock.clone()),
             legacy: s.settings.legacy_context.clone(),
             policy,
+            retention: s.settings.retention,
             external_sign_in: external.is_some(),
         },
     });
@@ -236,10 +237,7 @@ impl Application {
         let needs_aws = settings.connect_instance_id.is_some()
             || settings.ship.is_some()
             || !settings.log_groups.is_empty()
-            || matches!(
-                settings.keyring,
-                Some(lambda_encrypt::keyring::KeyringSpec::Kms { .. })
-            );
+            || settings.keyring.as_ref().is_some_and(|k| k.uses_kms());
         let sdk = if needs_aws {
             Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
         } else {
@@ -292,9 +290,15 @@ impl Application {
             _ => None,
         };
         let decryptor = match &settings.keyring {
-            Some(spec) => Some(Decryptor::new(
-                lambda_encrypt::crypto::FieldCrypto::from_spec(spec, settings.suite, sdk).await?,
-            )),
+            Some(spec) => {
+                let d = Decryptor::new(
+                    lambda_encrypt::crypto::FieldCrypto::from_spec(spec, settings.suite, sdk)
+                        .await?,
+                );
+                // A period keyring whose listing cannot be read fails here.
+                d.refresh().await?;
+                Some(d)
+            }
             None => None,
         };
         let totp = crate::auth::totp::TotpStore::open(

@@ -36,10 +36,7 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
     let cmd = open(storage).await?;
     // The AWS services this reveal may need: KMS for the keyring, Connect
     // for the stored value.
-    let kms = matches!(
-        settings.keyring,
-        Some(lambda_encrypt::keyring::KeyringSpec::Kms { .. })
-    );
+    let kms = settings.keyring.as_ref().is_some_and(|k| k.uses_kms());
     let needs_connect = args.ciphertext.is_none();
     let sdk = if kms || needs_connect {
         Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
@@ -54,10 +51,14 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
             _ => None,
         };
     let decryptor = match &settings.keyring {
-        Some(spec) => Some(Decryptor::new(
-            lambda_encrypt::crypto::FieldCrypto::from_spec(spec, settings.suite, sdk.as_ref())
-                .await?,
-        )),
+        Some(spec) => {
+            let d = Decryptor::new(
+                lambda_encrypt::crypto::FieldCrypto::from_spec(spec, settings.suite, sdk.as_ref())
+                    .await?,
+            );
+            d.refresh().await?;
+            Some(d)
+        }
         None => None,
     };
     let reveals = Reveals {
@@ -75,6 +76,7 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
         grants: crate::decrypt::grants::Grants::new(cmd.db.clone(), cmd.clock.clone()),
         legacy: settings.legacy_context.clone(),
         policy: settings.policy.clone(),
+        retention: settings.retention,
         // Accounts an identity provider signs in have no authenticator
         // here: the command line cannot send them to the provider.
         external_sign_in: false,

@@ -102,6 +102,9 @@ pub struct ContactPage {
     pub reveal: Option<RevealFormView>,
     /// The revealed value's page closed itself and came back here.
     pub hidden_notice: bool,
+    /// "2026-01-07": the contact is past retention since then, and none of
+    /// its values is offered for reveal.
+    pub past_retention: Option<String>,
 }
 
 /// One path segment or query value, percent-encoded.
@@ -221,6 +224,12 @@ pub async fn contact_page(
             return Err(e.into());
         }
     };
+    let past_retention = match (reveal_state.reveals.retention, summary.initiated_us) {
+        (Some(days), Some(started)) => {
+            crate::keys::past_retention(started, state.clock.now_us(), days)
+        }
+        _ => None,
+    };
     let mut views = Vec::new();
     let mut leak_rows = Vec::new();
     for (raw_name, value) in &attributes {
@@ -268,6 +277,7 @@ pub async fn contact_page(
         }
         let decryptable = shown.kind == "ciphertext"
             && state.can_decrypt
+            && past_retention.is_none()
             && name == raw_name
             && FieldName::parse(name).is_ok();
         views.push(AttributeView {
@@ -308,5 +318,6 @@ pub async fn contact_page(
         approval_required: state.approval_required,
         reveal,
         hidden_notice: query.m.as_deref() == Some("value_hidden"),
+        past_retention: past_retention.map(|since| local_time(since, zone)),
     })
 }

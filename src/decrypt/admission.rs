@@ -64,6 +64,8 @@ pub struct Ask {
     /// The reason and case reference once they are valid.
     pub reason_text: String,
     pub case_text: String,
+    /// When the contact started, once read from the directory.
+    pub contact_started_us: Option<i64>,
     /// The stored value, when the asker brings it (`--ciphertext`);
     /// otherwise it is read from the contact directory.
     pub given_value: Option<String>,
@@ -125,6 +127,7 @@ impl Ask {
             case_raw: case_ref.to_owned(),
             reason_text: String::new(),
             case_text: String::new(),
+            contact_started_us: None,
             given_value: None,
             meta,
         }
@@ -196,6 +199,17 @@ pub enum RevealRefusal {
     /// The ciphertext is not bound to this contact and field.
     #[error("the ciphertext is not bound to this contact and field")]
     ContextMismatch { fingerprint: String },
+    /// The contact started longer ago than the retention period
+    /// (`CALLVAULT_RETENTION_DAYS`): its values are not revealed any more.
+    #[error("this value is past its retention period (since {since}) and is not revealed")]
+    RetentionExpired { since: String },
+    /// A retention period is set, and neither the contact's start nor the
+    /// value's period key says how old the value is.
+    #[error("the value's age is unknown (no contact start time, no period key), so retention cannot be checked")]
+    RetentionUnknown,
+    /// The value's period key is retired (pending deletion or deleted).
+    #[error("the key of this value's period ({period}) is retired: {state}")]
+    KeyRetired { period: String, state: String },
     /// Not ciphertext, a wrong key, tampering, the key service.
     #[error("the value could not be decrypted ({kind})")]
     Failed {
@@ -230,6 +244,9 @@ impl Refusal for RevealRefusal {
             Self::NoSuchField => "no_such_field",
             Self::Approval(e) => return Cow::Owned(format!("approval_{}", e.kind())),
             Self::ContextMismatch { .. } => "context_mismatch",
+            Self::RetentionExpired { .. } => "retention_expired",
+            Self::RetentionUnknown => "retention_unknown",
+            Self::KeyRetired { .. } => "key_retired",
             Self::Failed { kind, .. } => kind,
         })
     }
@@ -238,6 +255,8 @@ impl Refusal for RevealRefusal {
         match self {
             Self::BudgetExceeded { used, limit } => format!("{used} of {limit} per hour used"),
             Self::StepUpFailed(kind) => (*kind).to_owned(),
+            Self::RetentionExpired { since } => format!("past retention since {since}"),
+            Self::KeyRetired { period, state } => format!("period {period}, key {state}"),
             Self::ContextMismatch { fingerprint } | Self::Failed { fingerprint, .. }
                 if !fingerprint.is_empty() =>
             {
@@ -269,6 +288,14 @@ impl RevealRefusal {
             Self::Approval(ApprovalError::Expired),
             Self::ContextMismatch {
                 fingerprint: String::new(),
+            },
+            Self::RetentionExpired {
+                since: "2026-01-01".into(),
+            },
+            Self::RetentionUnknown,
+            Self::KeyRetired {
+                period: "2025-01".into(),
+                state: "deleted".into(),
             },
             Self::Failed {
                 kind: "bad_base64",

@@ -45,6 +45,9 @@ impl From<RevealError> for AppError {
             RevealRefusal::ContextMismatch { .. } => {
                 refused(StatusCode::FORBIDDEN, "Not bound to this contact")
             }
+            RevealRefusal::RetentionExpired { .. }
+            | RevealRefusal::RetentionUnknown
+            | RevealRefusal::KeyRetired { .. } => refused(StatusCode::GONE, "Past retention"),
             RevealRefusal::Failed { .. } => {
                 refused(StatusCode::UNPROCESSABLE_ENTITY, "Not decrypted")
             }

@@ -139,6 +139,28 @@ impl Decryptor {
         }
     }
 
+    /// The period key a stored value names, and its state (no decrypt).
+    pub async fn value_key(
+        &self,
+        ct: &Ciphertext,
+    ) -> Result<Option<lambda_encrypt::period::ValueKey>, CryptoError> {
+        let crypto = Arc::clone(&self.crypto);
+        let ct = ct.clone();
+        crypto_runtime()
+            .spawn(async move { crypto.value_key(&ct).await })
+            .await
+            .map_err(|_| CryptoError::Setup("key lookup task failed".into()))?
+    }
+
+    /// Reads a period keyring's key listing again (start-up: fail early).
+    pub async fn refresh(&self) -> Result<(), CryptoError> {
+        let crypto = Arc::clone(&self.crypto);
+        crypto_runtime()
+            .spawn(async move { crypto.refresh_period_keys().await.map(|_| ()) })
+            .await
+            .map_err(|_| CryptoError::Setup("key listing task failed".into()))?
+    }
+
     pub async fn decrypt(
         &self,
         ct: Ciphertext,

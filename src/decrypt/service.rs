@@ -42,6 +42,8 @@ pub struct Reveals {
     /// The reference solution's fixed context, accepted and marked legacy.
     pub legacy: Option<lambda_encrypt::context::ExpectedContext>,
     pub policy: DecryptPolicy,
+    /// `CALLVAULT_RETENTION_DAYS`: values of contacts older are not revealed.
+    pub retention: Option<crate::keys::RetentionDays>,
     /// Users signed in by an identity provider confirm there (its MFA is
     /// their second factor), always.
     pub external_sign_in: bool,
@@ -233,6 +235,7 @@ impl Reveals {
             .describe(&ask.contact_id)
             .await
             .map_err(|e| Stop::Refused(RevealRefusal::Source(e)))?;
+        ask.contact_started_us = summary.initiated_us;
         let initial = summary.initial_contact_id.unwrap_or(summary.id);
         if initial != ask.contact_id {
             ask.initial = Some(initial.clone());
@@ -282,6 +285,7 @@ impl Reveals {
             return refuse(RevealRefusal::ContextMismatch { fingerprint });
         };
         let now = self.clock.now_us();
+        let period = self.check_retention(ask, &ct, now).await?;
         let principal = ask.principal.as_ref();
         let mut grant = Grant {
             id: grants::new_id().map_err(|e| RevealError::Audit(e.into()))?,
@@ -307,9 +311,10 @@ impl Reveals {
             used_us: 0,
         };
         let detail = format!(
-            "ciphertext {fingerprint}, suite 0x{:04X}, grant {}{}",
+            "ciphertext {fingerprint}, suite 0x{:04X}, grant {}{}{}",
             ct.header().suite_id,
             grant.id,
+            period.map_or_else(String::new, |p| format!(", period {p}")),
             if legacy { ", legacy context" } else { "" }
         );
         let event = ask.event(Action::Decrypt, "ok", &detail);
@@ -331,6 +336,49 @@ impl Reveals {
             .map_err(|e| RevealError::Audit(e.into()))?;
         change.commit(event).await?;
         Ok(Outcome::Granted(grant))
+    }
+
+    /// Retention: a value whose contact started longer ago than the
+    /// retention period, or whose period key is retired, is not revealed.
+    /// The console knows a key's state from its own listing (a key pending
+    /// deletion may still decrypt on some stand-ins; here it never does).
+    /// The value's period, when its keyring has periods.
+    async fn check_retention(
+        &self,
+        ask: &Ask,
+        ct: &Ciphertext,
+        now: i64,
+    ) -> Result<Option<String>, Stop> {
+        let key = match &self.decryptor {
+            Some(d) => d.value_key(ct).await.map_err(|e| {
+                Stop::Refused(RevealRefusal::Failed {
+                    kind: e.kind(),
+                    fingerprint: ct.fingerprint(),
+                })
+            })?,
+            None => None,
+        };
+        if let Some(key) = &key {
+            if key.state.retired() {
+                return refuse(RevealRefusal::KeyRetired {
+                    period: key.period.to_string(),
+                    state: key.state.label(),
+                });
+            }
+        }
+        if let Some(days) = self.retention {
+            let since = match (ask.contact_started_us, &key) {
+                (Some(started), _) => crate::keys::past_retention(started, now, days),
+                (None, Some(key)) => crate::keys::period_past_retention(key.period, now, days),
+                (None, None) => return refuse(RevealRefusal::RetentionUnknown),
+            };
+            if let Some(since) = since {
+                return refuse(RevealRefusal::RetentionExpired {
+                    since: crate::clock::format_us(since),
+                });
+            }
+        }
+        Ok(key.map(|k| k.period.to_string()))
     }
 
     /// Shows a granted reveal: uses grant `id` (once, by the person it was
@@ -365,6 +413,7 @@ impl Reveals {
             case_raw: String::new(),
             reason_text: grant.reason.clone(),
             case_text: grant.case_ref.clone(),
+            contact_started_us: None,
             given_value: None,
             meta,
         };

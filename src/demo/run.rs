@@ -97,6 +97,11 @@ pub async fn prepare(
     // The demo's contacts carry these attributes: searchable as in Connect.
     settings.aws.searchable_attributes = vec!["customerTier".to_owned(), "language".to_owned()];
     configure(&mut settings)?;
+    // The demo shows retention: its oldest period is past a year.
+    if settings.retention.is_none() {
+        settings.retention =
+            crate::keys::RetentionDays::new(u64::from(super::periods::DEMO_RETENTION_DAYS)).ok();
+    }
     let sources = Sources {
         directory: Arc::new(DemoDirectory::new(&data)),
         logs: Arc::new(DemoLogStore::new(&data)),

@@ -42,6 +42,7 @@ mod preflight;
 mod protection;
 mod proxies;
 mod readiness;
+mod retention;
 mod reveal_channels;
 mod reveal_once;
 mod reveal_pages;
