@@ -82,6 +82,56 @@ impl CaseRule {
         })
     }
 
+    /// The pattern as a browser's `pattern` attribute takes it: compiled
+    /// with the `v` flag, where `/`, `-`, `(`, `)`, `{`, `}` and `|` inside a
+    /// character class must be escaped (browsers skip a pattern that does
+    /// not compile). The server checks the pattern as configured.
+    pub fn browser_pattern(&self) -> String {
+        let mut out = String::with_capacity(self.pattern.len() + 8);
+        let mut in_class = false;
+        let mut escaped = false;
+        let mut chars = self.pattern.chars().peekable();
+        let mut class_start = false;
+        while let Some(c) = chars.next() {
+            if escaped {
+                out.push(c);
+                escaped = false;
+                class_start = false;
+                continue;
+            }
+            match c {
+                '\\' => {
+                    escaped = true;
+                    out.push(c);
+                }
+                '[' if !in_class => {
+                    in_class = true;
+                    class_start = true;
+                    out.push(c);
+                    if chars.peek() == Some(&'^') {
+                        out.push('^');
+                        chars.next();
+                    }
+                    continue;
+                }
+                ']' if in_class && !class_start => {
+                    in_class = false;
+                    out.push(c);
+                }
+                '-' if in_class && (class_start || chars.peek() == Some(&']')) => {
+                    out.push_str("\\-");
+                }
+                '/' | '(' | ')' | '{' | '}' | '|' if in_class => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                _ => out.push(c),
+            }
+            class_start = false;
+        }
+        out
+    }
+
     /// The reference as stored: one trimmed line that matches the pattern,
     /// or "" when none was given and none is required.
     pub fn parse(&self, raw: &str) -> Result<String, CaseError> {

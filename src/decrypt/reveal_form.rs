@@ -218,7 +218,7 @@ pub async fn form_view(
         },
         budget_spent: remaining.is_some_and(|(left, _)| left == 0),
         case_label: rule.label.clone(),
-        case_pattern: rule.pattern.clone(),
+        case_pattern: rule.browser_pattern(),
         case_required: rule.required,
         kept_field: kept_value("field"),
         kept_reason: kept_value("reason"),

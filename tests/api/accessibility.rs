@@ -17,11 +17,6 @@ use fantoccini::Client;
 use crate::browser::{browser, fail, sign_in, start_driver, Step};
 use crate::helpers::*;
 
-/// The case reference's default pattern before it was made valid under the
-/// `v` flag: tolerated only while it is still this exact text (another
-/// change owns it); any other pattern must compile.
-const UNFIXED_CASE_PATTERN: &str = "[A-Za-z0-9][A-Za-z0-9._:/#-]*";
-
 fn unescape(s: &str) -> String {
     s.replace("&#34;", "\"")
         .replace("&quot;", "\"")
@@ -130,12 +125,6 @@ async fn every_pattern_the_pages_render_compiles_with_the_v_flag() {
             .filter(|(p, _)| *p == pattern)
             .map(|(_, page)| page.as_str())
             .collect();
-        if pattern == UNFIXED_CASE_PATTERN {
-            eprintln!(
-                "KNOWN EXCEPTION: the case reference pattern {pattern:?} ({message}) on {pages:?} is not yet valid under the v flag"
-            );
-            continue;
-        }
         refused.push(format!("{pattern:?} on {pages:?}: {message}"));
     }
     assert!(
