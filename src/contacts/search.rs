@@ -16,7 +16,7 @@ use crate::audit::{Action, AuditEvent};
 use crate::auth::csrf;
 use crate::auth::principal::Supervisor;
 use crate::sources::contacts::{ContactSort, SortField, INITIATION_METHODS, PAGE_SIZES};
-use crate::sources::paging::{self, refuse as refuse_paging, Paging, PagingError};
+use crate::sources::paging::{self, PageStop, Paging, PagingError};
 use crate::sources::Channel;
 use crate::web::{html, request_meta, see_other, AppError, Layout};
 
@@ -149,10 +149,36 @@ pub async fn contacts_page(
     req: HttpRequest,
     q: web::Query<BTreeMap<String, String>>,
 ) -> Result<HttpResponse, AppError> {
+    // A refused paging handle is recorded here, once, for the whole page.
+    let who = sup.principal().clone();
+    let meta = request_meta(&req);
+    let audit = state.audit.clone();
+    let result = contacts_page_inner(state, sup, session, req, q).await;
+    paging::answer(
+        &audit,
+        (&who.username, who.role.as_str()),
+        &meta,
+        "contacts",
+        result,
+    )
+    .await
+}
+
+async fn contacts_page_inner(
+    state: State,
+    sup: Supervisor,
+    session: Session,
+    req: HttpRequest,
+    q: web::Query<BTreeMap<String, String>>,
+) -> Result<HttpResponse, PageStop> {
     let mut form = q.into_inner();
     let p = sup.principal();
     let meta = request_meta(&req);
-    let zone = state.users.time_zone(p.user_id).await?;
+    let zone = state
+        .users
+        .time_zone(p.user_id)
+        .await
+        .map_err(AppError::from)?;
     // An exact id opens the contact; the start of one searches the range
     // and says which contacts it could be.
     let mut prefix = None;
@@ -169,7 +195,7 @@ pub async fn contacts_page(
             Ok(None) => {
                 form.remove("contact_id");
             }
-            Err(e) => return refuse(&state, p, &meta, e).await,
+            Err(e) => return refuse(&state, p, &meta, e).await.map_err(PageStop::Failed),
         }
     }
     let owner = paging::owner(&session, &p.username);
@@ -180,16 +206,7 @@ pub async fn contacts_page(
             let n: usize = match form.get("n").map(|n| n.parse::<usize>()) {
                 None => 0,
                 Some(Ok(n)) if n < MAX_PAGES => n,
-                Some(_) => {
-                    return refuse_paging(
-                        &state.audit,
-                        (&p.username, p.role.as_str()),
-                        &meta,
-                        "contacts",
-                        PagingError::Unknown,
-                    )
-                    .await
-                }
+                Some(_) => return Err(PageStop::Refused(PagingError::Unknown)),
             };
             match state.paging.get(&owner, h) {
                 Ok(Paging::Contacts {
@@ -198,53 +215,19 @@ pub async fn contacts_page(
                     total,
                     query,
                 }) if n < tokens.len() => (search, Some(h.clone()), n, tokens, total, query),
-                Ok(Paging::Contacts { .. }) => {
-                    return refuse_paging(
-                        &state.audit,
-                        (&p.username, p.role.as_str()),
-                        &meta,
-                        "contacts",
-                        PagingError::Unknown,
-                    )
-                    .await
-                }
-                Ok(_) => {
-                    return refuse_paging(
-                        &state.audit,
-                        (&p.username, p.role.as_str()),
-                        &meta,
-                        "contacts",
-                        PagingError::WrongKind,
-                    )
-                    .await
-                }
-                Err(e) => {
-                    return refuse_paging(
-                        &state.audit,
-                        (&p.username, p.role.as_str()),
-                        &meta,
-                        "contacts",
-                        e,
-                    )
-                    .await
-                }
+                Ok(Paging::Contacts { .. }) => return Err(PageStop::Refused(PagingError::Unknown)),
+                Ok(_) => return Err(PageStop::Refused(PagingError::WrongKind)),
+                Err(e) => return Err(PageStop::Refused(e)),
             }
         }
         None => {
             if form.contains_key("next") {
                 // Service tokens never travel in URLs any more.
-                return refuse_paging(
-                    &state.audit,
-                    (&p.username, p.role.as_str()),
-                    &meta,
-                    "contacts",
-                    PagingError::Unknown,
-                )
-                .await;
+                return Err(PageStop::Refused(PagingError::Unknown));
             }
             match criteria::parse(&form, searchable, state.clock.now_us(), zone) {
                 Ok(search) => (search, None, 0, vec![None], None, form_query(&form)),
-                Err(e) => return refuse(&state, p, &meta, e).await,
+                Err(e) => return refuse(&state, p, &meta, e).await.map_err(PageStop::Failed),
             }
         }
     };
@@ -267,14 +250,7 @@ pub async fn contacts_page(
                 query: query.clone(),
             };
             if let Err(e) = state.paging.update(&owner, &h, kept) {
-                return refuse_paging(
-                    &state.audit,
-                    (&p.username, p.role.as_str()),
-                    &meta,
-                    "contacts",
-                    e,
-                )
-                .await;
+                return Err(PageStop::Refused(e));
             }
             Some(h)
         }
@@ -319,7 +295,7 @@ pub async fn contacts_page(
             .collect(),
         prefix,
     });
-    html(&ContactsPage {
+    Ok(html(&ContactsPage {
         layout: Layout::signed_in("Contacts", p, csrf::token(&session)?),
         zone: zone.name().to_owned(),
         sorts: sort_links(&query, search.sort),
@@ -363,5 +339,5 @@ pub async fn contacts_page(
             None
         },
         position,
-    })
+    })?)
 }

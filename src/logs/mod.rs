@@ -19,7 +19,7 @@ use crate::auth::principal::{Principal, Supervisor};
 use crate::auth::Role;
 use crate::clock::local_time;
 use crate::guard::{canonical_key, Sensitive, ShownValue};
-use crate::sources::paging::{self, refuse as refuse_paging, Paging, PagingError, PagingStore};
+use crate::sources::paging::{self, PageStop, Paging, PagingError, PagingStore};
 use crate::sources::{ContactDirectory, LogEvent, LogGroupName, LogStore, LogStreamName};
 use crate::web::{html, request_meta, AppError, Layout, Routes};
 
@@ -112,6 +112,27 @@ pub async fn logs_page(
     req: HttpRequest,
     q: web::Query<LogsQuery>,
 ) -> Result<HttpResponse, AppError> {
+    // A refused paging handle is recorded here, once, for the whole page.
+    let who = sup.principal().clone();
+    let meta = request_meta(&req);
+    let audit = state.audit.clone();
+    let result = logs_page_inner(state, sup, session, q).await;
+    paging::answer(
+        &audit,
+        (&who.username, who.role.as_str()),
+        &meta,
+        "streams",
+        result,
+    )
+    .await
+}
+
+async fn logs_page_inner(
+    state: State,
+    sup: Supervisor,
+    session: Session,
+    q: web::Query<LogsQuery>,
+) -> Result<HttpResponse, PageStop> {
     let p = sup.principal();
     let owner = paging::owner(&session, &p.username);
     // The next page of one group's streams, kept on the server.
@@ -119,29 +140,15 @@ pub async fn logs_page(
         None => None,
         Some(h) => match state.paging.get(&owner, h) {
             Ok(Paging::Streams { group, token }) => Some((group, token)),
-            Ok(_) => {
-                return refuse_paging(
-                    &state.audit,
-                    (&p.username, p.role.as_str()),
-                    &request_meta(&req),
-                    "streams",
-                    PagingError::WrongKind,
-                )
-                .await
-            }
-            Err(e) => {
-                return refuse_paging(
-                    &state.audit,
-                    (&p.username, p.role.as_str()),
-                    &request_meta(&req),
-                    "streams",
-                    e,
-                )
-                .await
-            }
+            Ok(_) => return Err(PageStop::Refused(PagingError::WrongKind)),
+            Err(e) => return Err(PageStop::Refused(e)),
         },
     };
-    let zone = state.users.time_zone(p.user_id).await?;
+    let zone = state
+        .users
+        .time_zone(p.user_id)
+        .await
+        .map_err(AppError::from)?;
     let mut groups = Vec::new();
     for group in state.logs.groups() {
         let token = match &resume {
@@ -176,11 +183,11 @@ pub async fn logs_page(
             }),
         });
     }
-    html(&LogsPage {
+    Ok(html(&LogsPage {
         layout: Layout::signed_in("Flow logs", p, csrf::token(&session)?),
         zone: zone.name().to_owned(),
         groups,
-    })
+    })?)
 }
 
 fn urlencode(s: &str) -> String {
@@ -361,24 +368,40 @@ pub async fn stream_page(
     path: web::Path<(String, String)>,
     q: web::Query<StreamQuery>,
 ) -> Result<HttpResponse, AppError> {
+    // A refused paging handle is recorded here, once, for the whole page.
+    let who = sup.principal().clone();
+    let meta = request_meta(&req);
+    let audit = state.audit.clone();
+    let result = stream_page_inner(state, sup, session, req, path, q).await;
+    paging::answer(
+        &audit,
+        (&who.username, who.role.as_str()),
+        &meta,
+        "events",
+        result,
+    )
+    .await
+}
+
+async fn stream_page_inner(
+    state: State,
+    sup: Supervisor,
+    session: Session,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    q: web::Query<StreamQuery>,
+) -> Result<HttpResponse, PageStop> {
     let (group, stream) = path.into_inner();
     let group = LogGroupName::parse(&group).ok_or(AppError::NotFound)?;
     let stream = LogStreamName::parse(&stream).ok_or(AppError::NotFound)?;
     if !state.logs.groups().contains(&group) {
-        return Err(AppError::NotFound);
+        return Err(AppError::NotFound.into());
     }
     let p = sup.principal();
     let meta = request_meta(&req);
     let owner = paging::owner(&session, &p.username);
     if q.token.as_deref().is_some_and(|t| !t.is_empty()) {
-        return refuse_paging(
-            &state.audit,
-            (&p.username, p.role.as_str()),
-            &meta,
-            "stream",
-            PagingError::Unknown,
-        )
-        .await;
+        return Err(PageStop::Refused(PagingError::Unknown));
     }
     let token = match q.page.as_deref().filter(|h| !h.is_empty()) {
         None => None,
@@ -388,26 +411,8 @@ pub async fn stream_page(
                 stream: s,
                 token,
             }) if g == group && s == stream => Some(token),
-            Ok(_) => {
-                return refuse_paging(
-                    &state.audit,
-                    (&p.username, p.role.as_str()),
-                    &meta,
-                    "stream",
-                    PagingError::WrongKind,
-                )
-                .await
-            }
-            Err(e) => {
-                return refuse_paging(
-                    &state.audit,
-                    (&p.username, p.role.as_str()),
-                    &meta,
-                    "stream",
-                    e,
-                )
-                .await
-            }
+            Ok(_) => return Err(PageStop::Refused(PagingError::WrongKind)),
+            Err(e) => return Err(PageStop::Refused(e)),
         },
     };
     let page = match state.logs.events(&group, &stream, token.as_deref()).await {
@@ -425,7 +430,11 @@ pub async fn stream_page(
             return Err(e.into());
         }
     };
-    let zone = state.users.time_zone(p.user_id).await?;
+    let zone = state
+        .users
+        .time_zone(p.user_id)
+        .await
+        .map_err(AppError::from)?;
     let events: Vec<EventView> = page
         .events
         .iter()
@@ -457,7 +466,7 @@ pub async fn stream_page(
         );
         format!("{base}?page={h}")
     };
-    html(&LogStreamPage {
+    Ok(html(&LogStreamPage {
         layout: Layout::signed_in("Flow log", p, csrf::token(&session)?),
         zone: zone.name().to_owned(),
         group: group.as_str().to_owned(),
@@ -466,5 +475,5 @@ pub async fn stream_page(
         findings,
         newer: page.forward_token.map(&link),
         older: page.backward_token.map(link),
-    })
+    })?)
 }

@@ -14,7 +14,7 @@ use crate::auth::csrf;
 use crate::auth::principal::Supervisor;
 use crate::clock::local_time;
 use crate::sources::logs::{event_contact_id, ContactLogQuery, CONTACT_WINDOW_MARGIN_US};
-use crate::sources::paging::{self, refuse as refuse_paging, Paging, PagingError};
+use crate::sources::paging::{self, PageStop, Paging, PagingError};
 use crate::sources::{ContactSummary, SourceError};
 use crate::web::{html, request_meta, AppError, Layout};
 
@@ -82,6 +82,28 @@ pub async fn search_page(
     req: HttpRequest,
     q: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, AppError> {
+    // A refused paging handle is recorded here, once, for the whole page.
+    let who = sup.principal().clone();
+    let meta = request_meta(&req);
+    let audit = state.audit.clone();
+    let result = search_page_inner(state, sup, session, req, q).await;
+    paging::answer(
+        &audit,
+        (&who.username, who.role.as_str()),
+        &meta,
+        "flow-log",
+        result,
+    )
+    .await
+}
+
+async fn search_page_inner(
+    state: State,
+    sup: Supervisor,
+    session: Session,
+    req: HttpRequest,
+    q: web::Query<SearchQuery>,
+) -> Result<HttpResponse, PageStop> {
     let p = sup.principal();
     let raw = q.contact_id.as_deref().map(str::trim).unwrap_or("");
     let budget = state.flow_log_pages;
@@ -89,7 +111,11 @@ pub async fn search_page(
     let mut window = String::new();
     let mut duplicates = 0;
     let mut more = None;
-    let zone = state.users.time_zone(p.user_id).await?;
+    let zone = state
+        .users
+        .time_zone(p.user_id)
+        .await
+        .map_err(AppError::from)?;
     if !raw.is_empty() {
         let contact = ContactId::parse(raw)
             .map_err(|_| AppError::BadRequest("That is not a contact id.".into()))?;
@@ -99,26 +125,8 @@ pub async fn search_page(
             None => contact_log_query(&state, contact.clone()).await?,
             Some(h) => match state.paging.get(&owner, h) {
                 Ok(Paging::FlowLogs { query }) if query.contact == contact => query,
-                Ok(_) => {
-                    return refuse_paging(
-                        &state.audit,
-                        (&p.username, p.role.as_str()),
-                        &meta,
-                        "flow-log",
-                        PagingError::WrongKind,
-                    )
-                    .await
-                }
-                Err(e) => {
-                    return refuse_paging(
-                        &state.audit,
-                        (&p.username, p.role.as_str()),
-                        &meta,
-                        "flow-log",
-                        e,
-                    )
-                    .await
-                }
+                Ok(_) => return Err(PageStop::Refused(PagingError::WrongKind)),
+                Err(e) => return Err(PageStop::Refused(e)),
             },
         };
         window = format!(
@@ -166,7 +174,7 @@ pub async fn search_page(
         .await?;
     }
     let findings = events.iter().map(|e| e.findings).sum();
-    html(&LogSearchPage {
+    Ok(html(&LogSearchPage {
         layout: Layout::signed_in("Flow logs of a contact", p, csrf::token(&session)?),
         zone: zone.name().to_owned(),
         contact_id: raw.chars().take(128).collect(),
@@ -177,5 +185,5 @@ pub async fn search_page(
         duplicates,
         more,
         budget,
-    })
+    })?)
 }

@@ -91,29 +91,90 @@ pub struct PagingStore {
 
 const SESSION_KEY: &str = "paging_binding";
 
-/// A refused handle: an `access_denied` audit row naming why, then a clear
-/// page (400) that says what to do.
-pub async fn refuse(
+/// A refused paging handle, as a value: recorded (`access_denied`, naming
+/// why and which pages) by [`answer`] at the handler's boundary.
+#[derive(Debug)]
+pub struct PagingRefusal {
+    pub what: &'static str,
+    pub error: PagingError,
+}
+
+impl crate::audit::Refusal for PagingRefusal {
+    fn action(&self) -> crate::audit::Action {
+        crate::audit::Action::AccessDenied
+    }
+    fn outcome(&self) -> std::borrow::Cow<'static, str> {
+        self.error.outcome().into()
+    }
+    fn detail(&self) -> String {
+        format!("{} paging handle", self.what)
+    }
+}
+
+impl From<crate::audit::Recorded<PagingRefusal>> for crate::web::AppError {
+    fn from(_: crate::audit::Recorded<PagingRefusal>) -> Self {
+        crate::web::AppError::BadRequest(
+            "That paging link is not valid: it has expired, or it belongs to another user or \
+             session. Start the search again."
+                .into(),
+        )
+    }
+}
+
+/// Why a paged page was not served: a refused handle, or a failure.
+#[derive(Debug)]
+pub enum PageStop {
+    Refused(PagingError),
+    Failed(crate::web::AppError),
+}
+
+impl From<crate::web::AppError> for PageStop {
+    fn from(e: crate::web::AppError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl From<crate::sources::SourceError> for PageStop {
+    fn from(e: crate::sources::SourceError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+impl From<crate::audit::AuditError> for PageStop {
+    fn from(e: crate::audit::AuditError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+impl From<PagingError> for PageStop {
+    fn from(e: PagingError) -> Self {
+        Self::Refused(e)
+    }
+}
+
+/// The boundary of a paged handler: a refused handle is recorded once, as
+/// `username`'s, and only then answered (a clear 400 that says what to do).
+pub async fn answer(
     audit: &crate::audit::AuditLog,
     (username, role): (&str, &str),
     meta: &crate::web::RequestMeta,
-    what: &str,
-    e: PagingError,
+    what: &'static str,
+    result: Result<actix_web::HttpResponse, PageStop>,
 ) -> Result<actix_web::HttpResponse, crate::web::AppError> {
-    let event = crate::audit::AuditEvent::new(
-        crate::audit::Action::AccessDenied,
-        username,
-        role,
-        e.outcome(),
-        meta,
-    )
-    .detail(format!("{what} paging handle"));
-    audit.append(event).await?;
-    Err(crate::web::AppError::BadRequest(
-        "That paging link is not valid: it has expired, or it belongs to another user or \
-         session. Start the search again."
-            .into(),
-    ))
+    match result {
+        Ok(res) => Ok(res),
+        Err(PageStop::Failed(e)) => Err(e),
+        Err(PageStop::Refused(error)) => {
+            let refusal = PagingRefusal { what, error };
+            let recorded = audit
+                .refuse(refusal, |action, outcome, detail| {
+                    crate::audit::AuditEvent::new(action, username, role, outcome, meta)
+                        .detail(detail)
+                })
+                .await?;
+            Err(recorded.into())
+        }
+    }
 }
 
 /// The owner of handles made in this request's session: the user, and a
