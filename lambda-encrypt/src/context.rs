@@ -1,6 +1,6 @@
 //! The encryption context that binds a ciphertext to one contact and one field.
 //!
-//! Contract (DESIGN.md section 3): exactly the keys `purpose`, `contactId` and
+//! Contract (docs/contracts.md): exactly the keys `purpose`, `contactId` and
 //! `field`. The ESDK adds keys of its own under the reserved `aws-crypto-`
 //! prefix (the signing key of signed suites); those are ignored in comparisons.
 

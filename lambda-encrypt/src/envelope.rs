@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::context::FieldContext;
 
-/// Largest base64 text accepted, checked before decoding (DESIGN.md section 3).
+/// Largest base64 text accepted, checked before decoding (docs/contracts.md).
 pub const MAX_ENCODED_LEN: usize = 8 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! The keyring spec string (DESIGN.md section 3), parsed in one place for both
+//! The keyring spec string (docs/contracts.md), parsed in one place for both
 //! binaries, and the local raw AES key file.
 
 use std::fmt;

@@ -368,7 +368,7 @@ async fn every_callers_story_ends_with_what_the_flow_stores() {
     files.sort();
     assert!(
         files.len() >= 6,
-        "expected the six stories of issue 10, found {}",
+        "expected the six stories, found {}",
         files.len()
     );
 

@@ -196,7 +196,7 @@ pub struct AuditRow {
     pub detail: String,
     pub prev_hash: String,
     pub hash: String,
-    /// Added by issue 16; '' on older rows (and then outside the hash's
+    /// Added after the first chain layout; '' on older rows (and then outside the hash's
     /// canonical bytes, so older rows verify as they always did).
     #[serde(default)]
     pub case_ref: String,
@@ -304,7 +304,7 @@ mod tests {
 
     const V1_GOLDEN: &str = "7b7e323778d890056a38c552bed1efcdd216f3988a7983c29c8c48f07e024803";
 
-    /// A row as every version before issue 16 hashed it: the expected MAC
+    /// A row as the first chain layout hashed it: the expected MAC
     /// was computed outside this code base from the v1 layout (tag, seq and
     /// ts_us as big-endian i64, then each text as a big-endian u32 length
     /// and its bytes), so a change to the canonical bytes of rows without a

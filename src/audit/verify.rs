@@ -170,7 +170,7 @@ pub(super) struct StoredRow<'a> {
     /// actor, role, action, contact_id, field, reason, outcome, client_addr,
     /// user_agent, request_id, detail: the canonical order.
     pub(super) texts: [&'a [u8]; 11],
-    /// case_ref, initial_contact_id (issue 16).
+    /// case_ref, initial_contact_id (the columns added after the first chain layout).
     pub(super) extra: [&'a [u8]; 2],
     pub(super) prev_hash: &'a [u8],
     pub(super) hash: &'a [u8],

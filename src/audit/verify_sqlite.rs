@@ -322,7 +322,7 @@ mod tests {
             (b"7,T,", Some(7)),
             (b"7,1.5e3,", Some(7)),
             (b"7,1,2,3,", Some(7)),
-            // A record of the 13 columns before issue 16: too short.
+            // A record of the 13 columns of the first chain layout: too short.
             (b"7,1,0,0,0,0,0,0,0,0,0,0,0,0,0,", Some(7)),
             (&whole[..whole.len() - 1], Some(7)),
         ];

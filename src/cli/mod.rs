@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md section 5, a contract): the definitions, and
+//! The command line (a contract: docs/contracts.md): the definitions, and
 //! a one-line dispatch to each subcommand's file.
 
 mod audit;

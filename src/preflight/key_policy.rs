@@ -1,10 +1,10 @@
 //! Reading the field key's policy: every statement that lets a principal use
-//! the key must carry the encryption-context conditions itself (issue 10,
+//! the key must carry the encryption-context conditions itself (
 //! item 5: KMS ignores IAM limits unless the key policy enables IAM).
 
 use serde_json::Value;
 
-/// The `purpose` every callvault ciphertext carries (DESIGN.md section 3).
+/// The `purpose` every callvault ciphertext carries (docs/contracts.md, field encryption).
 pub const PURPOSE: &str = "callvault/caller-input";
 /// The context keys a callvault message may hold (the ESDK adds
 /// `aws-crypto-public-key` with signed suites).

@@ -1,4 +1,4 @@
-//! `callvault preflight` (issue 10): run with the console's credentials, it
+//! `callvault preflight`: run with the console's credentials, it
 //! checks each AWS prerequisite of a deployment and prints one line per
 //! check (`PASS`, `FAIL ...; fix: ...`, or `SKIP ...: not configured`). Each
 //! check has its own timeout; one failing call never stops the others.

@@ -1,4 +1,4 @@
-//! SSO settings (issue 15's contract): flags with environment fallbacks,
+//! SSO settings (a contract: docs/configuration.md): flags with environment fallbacks,
 //! parsed once into types that cannot hold an unusable configuration.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Single sign-on with the company's OpenID Provider (issue 15): settings,
+//! Single sign-on with the company's OpenID Provider: settings,
 //! discovery, the authorization code flow with PKCE, state and nonce, ID
 //! token verification, and the roles claim mapped to one callvault role.
 

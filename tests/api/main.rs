@@ -1,54 +1,88 @@
 //! Black-box tests of the console: the real app on a random loopback port,
-//! a temporary database, a cookie-holding HTTP client.
+//! a temporary database, a cookie-holding HTTP client. One folder per
+//! capability of `src/` (docs/architecture.md); shared steps and the
+//! stand-ins (Amazon Connect, CloudWatch Logs, the OpenID Provider) in
+//! `support/`.
 
-mod connect_fake;
-mod helpers;
-mod logs_fake;
-mod oidc;
+mod support {
+    pub mod connect_fake;
+    pub mod helpers;
+    pub mod logs_fake;
+    pub mod oidc;
+}
+pub use support::{connect_fake, helpers, logs_fake, oidc};
 
-mod accessibility;
-mod architecture;
-mod attack_findings;
-mod attacks;
-mod audit_chain;
-mod audit_filters;
-mod audit_pages;
-mod aws_bench;
-mod aws_pages;
-mod aws_paging;
-mod aws_sources;
-mod browser;
-mod browser_pages;
-mod browser_sso;
-mod cli;
-mod configuration;
-mod connect_model;
-mod contacts;
-mod container;
-mod crash;
-mod csrf;
-mod demo_process;
-mod faults;
-mod headers;
-mod keys;
-mod legacy;
-mod login;
-mod logs;
-mod logs_model;
-mod matrix;
-mod metrics;
-mod migrations;
-mod preflight;
-mod protection;
-mod proxies;
-mod readiness;
-mod retention;
-mod reveal_channels;
-mod reveal_once;
-mod reveal_pages;
-mod sessions;
-mod shipping;
-mod sso;
-mod sso_flow;
-mod static_assets;
-mod users_admin;
+mod auth {
+    pub mod csrf;
+    pub mod login;
+    pub mod proxies;
+    pub mod sessions;
+}
+mod sso {
+    pub mod browser_sso;
+    pub mod sso;
+    pub mod sso_flow;
+}
+mod admin {
+    pub mod users_admin;
+}
+mod contacts {
+    pub mod aws_pages;
+    pub mod aws_paging;
+    pub mod contacts;
+}
+mod decrypt {
+    pub mod legacy;
+    pub mod protection;
+    pub mod retention;
+    pub mod reveal_channels;
+    pub mod reveal_once;
+    pub mod reveal_pages;
+}
+mod keys {
+    pub mod keys;
+}
+mod logs {
+    pub mod logs;
+}
+mod review {
+    pub mod audit_chain;
+    pub mod audit_filters;
+    pub mod audit_pages;
+    pub mod shipping;
+}
+mod health {
+    pub mod metrics;
+    pub mod readiness;
+}
+mod sources {
+    pub mod aws_bench;
+    pub mod aws_sources;
+    pub mod connect_model;
+    pub mod logs_model;
+}
+mod web {
+    pub mod accessibility;
+    pub mod browser;
+    pub mod browser_pages;
+    pub mod headers;
+    pub mod static_assets;
+}
+mod operations {
+    pub mod cli;
+    pub mod configuration;
+    pub mod container;
+    pub mod crash;
+    pub mod demo_process;
+    pub mod faults;
+    pub mod migrations;
+    pub mod preflight;
+}
+mod architecture {
+    pub mod architecture;
+    pub mod matrix;
+}
+mod attacks {
+    pub mod attack_findings;
+    pub mod attacks;
+}

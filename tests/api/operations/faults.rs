@@ -1,4 +1,4 @@
-//! Issue 6: the audit store fails under the console (disk full, read-only
+//! The audit store fails under the console (disk full, read-only
 //! database, killed connections). No plaintext leaves, the user sees a clear
 //! error page, and the console recovers when the store does.
 

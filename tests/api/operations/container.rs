@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const CONTAINERFILE: &str = include_str!("../../Containerfile");
+const CONTAINERFILE: &str = include_str!("../../../Containerfile");
 
 #[test]
 fn the_containerfile_builds_in_two_stages_and_runs_the_binary_alone_as_non_root() {

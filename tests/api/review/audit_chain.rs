@@ -503,14 +503,14 @@ async fn when_the_audit_store_refuses_writes_nobody_signs_in() {
     assert_redirects_to(&app.login(&c, "sam", PASSWORD).await, "/");
 }
 
-/// Issue 16: the case reference and the initial contact id are in the
+/// The case reference and the initial contact id are in the
 /// chain once set, and rows without them keep the bytes they always had.
 async fn new_columns_are_chained(backend: Backend) {
     use hmac::{Hmac, Mac};
     let Some(s) = store(backend).await else {
         return;
     };
-    // Rows as before issue 16 (neither column set) and rows with them.
+    // Rows of the first chain layout (neither column set) and rows with them.
     append_n(&s.log, 3).await;
     for i in 0..3 {
         let ev = AuditEvent::new(

@@ -1,4 +1,4 @@
-//! Issue 16, the auditor's side: filters by several actors, actions and
+//! The auditor's filters by several actors, actions and
 //! outcomes, contact-id prefixes (initial contact ids included), days in the
 //! reader's time zone, hostile filter values, the case and initial contact
 //! columns in the page and both exports.

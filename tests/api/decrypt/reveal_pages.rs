@@ -1,4 +1,4 @@
-//! Issue 16, the supervisor's side: a reveal without traps (the budget left
+//! The supervisor's side: a reveal without traps (the budget left
 //! in sight, a case reference, what was typed kept across a step-up and a
 //! sign-in, the value hidden until asked for and gone after a while), and
 //! pages that keep people where they were (error pages with the navigation,
@@ -13,8 +13,8 @@ use callvault::demo::{demo_card, demo_contact_id};
 use reqwest::header::LOCATION;
 use reqwest::StatusCode;
 
+use crate::decrypt::protection::{code_now, enrol};
 use crate::helpers::*;
-use crate::protection::{code_now, enrol};
 
 /// Posts the contact's reveal form with a case reference.
 async fn reveal_with_case(

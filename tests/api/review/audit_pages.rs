@@ -510,7 +510,7 @@ async fn ids_stay_on_one_line_shortened_with_the_whole_value_in_a_title() {
     assert!(html.contains("&#60;i&#62;CASE-1&#60;/i&#62;"), "{html}");
     assert!(!html.contains("<i>CASE-1") && !html.contains("<b>chargeback"));
     let css = app.page(&c, "/static/app.css").await;
-    assert!(css.contains("/* audit pages (issue 16) */"));
+    assert!(css.contains("/* audit pages */"));
     assert!(css.contains(".table-scroll { max-width: 100%; overflow-x: auto;"));
 }
 

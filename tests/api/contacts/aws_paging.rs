@@ -1,5 +1,5 @@
 //! The AWS adapters read Connect and CloudWatch Logs completely, the way
-//! their APIs page and throttle (issue 14), against the wire-level fakes.
+//! their APIs page and throttle, against the wire-level fakes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::connect_fake::{ConnectFake, FakeContact};
 use crate::helpers::*;
 use crate::logs_fake::{FakeEvent, LogsFake};
-use crate::logs_model::{requests_file, run_python};
+use crate::sources::logs_model::{requests_file, run_python};
 
 pub const INSTANCE: &str = "11111111-2222-4333-8444-555555555555";
 pub const GROUP: &str = "/aws/connect/paging";

@@ -1,4 +1,4 @@
-//! The console's pages over the Connect and CloudWatch Logs fakes (issue 14):
+//! The console's pages over the Connect and CloudWatch Logs fakes:
 //! paging kept on the server behind opaque handles, search criteria, the
 //! contact's details, flow logs inside its window with a visible budget,
 //! and the busy page.
@@ -15,11 +15,11 @@ use callvault::sources::logs::{LogGroupName, CONTACT_WINDOW_MARGIN_US};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::aws_paging::{contact, contact_id, quick, GROUP, INSTANCE};
 use crate::connect_fake::{ConnectFake, FakeContact};
+use crate::contacts::aws_paging::{contact, contact_id, quick, GROUP, INSTANCE};
 use crate::helpers::*;
 use crate::logs_fake::{FakeEvent, LogsFake};
-use crate::logs_model::{requests_file, run_python};
+use crate::sources::logs_model::{requests_file, run_python};
 
 struct Stand {
     connect: ConnectFake,

@@ -1,4 +1,4 @@
-//! Issue 6: step-up (TOTP), dual control, decrypt budgets and alerts. Each
+//! Step-up (TOTP), dual control, decrypt budgets and alerts. Each
 //! test fails if its control is bypassed.
 
 use std::time::Duration;

@@ -14,8 +14,8 @@ use callvault::auth::Role;
 use callvault::demo::demo_contact_id;
 use fantoccini::Client;
 
-use crate::browser::{browser, fail, sign_in, start_driver, Step};
 use crate::helpers::*;
+use crate::web::browser::{browser, fail, sign_in, start_driver, Step};
 
 fn unescape(s: &str) -> String {
     s.replace("&#34;", "\"")

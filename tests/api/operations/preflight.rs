@@ -1,4 +1,4 @@
-//! `callvault preflight` (issue 10) as a separate process, against moto (KMS,
+//! `callvault preflight` as a separate process, against moto (KMS,
 //! CloudWatch Logs; AWS_ENDPOINT_URL from scripts/test) and the Connect fake.
 //!
 //! moto has every call preflight makes (DescribeKey, GetKeyRotationStatus,

@@ -1,4 +1,4 @@
-//! Issue 6: a real `callvault demo` process under concurrent decrypt load,
+//! A real `callvault demo` process under concurrent decrypt load,
 //! killed with SIGKILL at random points. After every restart each plaintext
 //! a client received has a committed audit row, the chain verifies, and the
 //! outbox drains to CloudWatch Logs (moto).

@@ -1,4 +1,4 @@
-//! Issue 6: the record outside the database. Rows reach CloudWatch Logs
+//! The record outside the database. Rows reach CloudWatch Logs
 //! (moto) through the outbox, checkpoints are signed with a KMS key, and
 //! `audit verify --checkpoints` catches a truncated log.
 

@@ -19,8 +19,8 @@ use callvault::sources::logs::LogGroupName;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::aws_paging::{contact, contact_id, quick, GROUP, INSTANCE};
 use crate::connect_fake::ConnectFake;
+use crate::contacts::aws_paging::{contact, contact_id, quick, GROUP, INSTANCE};
 use crate::helpers::*;
 use crate::logs_fake::{FakeEvent, LogsFake};
 

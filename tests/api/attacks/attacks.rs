@@ -1,4 +1,4 @@
-//! Issue 12 (part A): each hole the independent attack found, written as the
+//! Each hole the first independent attack found, written as the
 //! attack was. Each test fails if its control is bypassed.
 
 use std::time::Duration;
@@ -9,8 +9,8 @@ use callvault::decrypt::policy::ApprovalMode;
 use callvault::demo::{demo_card, demo_contact_id};
 use reqwest::StatusCode;
 
+use crate::decrypt::protection::{begin_enrolment, code_now, enrol, step_up};
 use crate::helpers::*;
-use crate::protection::{begin_enrolment, code_now, enrol, step_up};
 
 fn count(
     rows: &[callvault::audit::AuditRow],

@@ -1,9 +1,9 @@
-//! Issue 16 in Chromium: the budget counts down beside the reveal form, the
+//! In Chromium: the budget counts down beside the reveal form, the
 //! value is hidden until asked for and its page goes away by itself, the
 //! case reference reaches the audit log and both exports, and the contact,
 //! reveal and audit pages fit a 360 px phone and a 1400 px desk without
 //! scrolling sideways. Screenshots of each page at each width go to
-//! target/browser-screenshots/issue16-*.png (kept, to be looked at).
+//! target/browser-screenshots/reveal-*.png (kept, to be looked at).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,10 +13,10 @@ use callvault::decrypt::policy::BudgetLimit;
 use callvault::demo::{demo_card, demo_contact_id};
 use fantoccini::{Client, Locator};
 
-use crate::browser::{
+use crate::helpers::*;
+use crate::web::browser::{
     browser, click, fail, fill, revealed_value, sign_in, source, start_driver, wait_for_url, Step,
 };
-use crate::helpers::*;
 
 const WIDTHS: [u32; 2] = [360, 1400];
 
@@ -43,7 +43,7 @@ async fn fits_every_width(b: &Client, name: &str) -> Step {
             .map_err(fail("page width"))?;
         let png = b.screenshot().await.map_err(fail("screenshot"))?;
         let _ = std::fs::write(
-            screenshot_dir().join(format!("issue16-{name}-{width}.png")),
+            screenshot_dir().join(format!("reveal-{name}-{width}.png")),
             png,
         );
         let (doc, viewport) = (sizes[0].as_u64(), sizes[1].as_u64());
@@ -157,12 +157,12 @@ async fn a_reveal_and_the_audit_log_in_a_real_browser_at_phone_and_desk_widths()
         for (name, b) in [("supervisor", &sup), ("auditor", &aud)] {
             if let Ok(png) = b.screenshot().await {
                 let _ = std::fs::write(
-                    screenshot_dir().join(format!("issue16-failed-{name}.png")),
+                    screenshot_dir().join(format!("reveal-failed-{name}.png")),
                     png,
                 );
             }
         }
-        eprintln!("issue 16 browser journey failed: {e}");
+        eprintln!("the reveal pages journey failed: {e}");
     }
     for b in [sup, aud] {
         let _ = b.close().await;
