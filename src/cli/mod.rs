@@ -3,6 +3,7 @@
 
 mod audit;
 mod common;
+mod connect_key;
 mod decrypt;
 mod env_table;
 mod user;
@@ -60,6 +61,11 @@ pub enum Command {
     Keygen {
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Make the RSA key pair for Amazon Connect's encrypted customer input.
+    ConnectKey {
+        #[command(subcommand)]
+        command: connect_key::ConnectKeyCommand,
     },
     /// Verify or export the audit log.
     Audit {
@@ -234,6 +240,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::ConnectKey { command } => connect_key::run(command),
         Command::User { command } => {
             init_logging(false, cli.log_level.as_deref());
             let cmd = open(&cli.storage).await?;
