@@ -129,8 +129,10 @@ Next steps:
  1. In the Amazon Connect console: Flows > Flow security keys > Add key, paste
     the contents of {d}/{PUBLIC_FILE}, and note the key ID Connect shows.
  2. In the flow's Store customer input block, turn on Encrypt entry, enter that
-    key ID and paste {d}/{CERTIFICATE_FILE} (or deploy the capture template with
-    ConnectInputKeyId and ConnectInputCertificate).
+    key ID and paste {d}/{CERTIFICATE_FILE}. Or deploy the capture template with
+    ConnectInputKeyId=<key ID> and ConnectInputCertificate set to the certificate
+    on one line, each line break written as \\n:
+      awk 'NR>1{{printf \"\\\\n\"}}{{printf \"%s\",$0}}' {d}/{CERTIFICATE_FILE}
  3. Give the console the private key, readable by its user only:
       CALLVAULT_CONNECT_INPUT_KEYS=KEY_ID={d}/{PRIVATE_FILE}
       CALLVAULT_CONNECT_INPUT_FIELDS=keypad_card:card
