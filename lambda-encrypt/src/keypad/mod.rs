@@ -37,12 +37,16 @@ pub const CONNECT_PROVIDER_ID: &str = "AmazonConnect";
 pub const CONNECT_SUITE_ID: u16 = 0x0378;
 /// Longest plaintext accepted: keypad input is digits, never a document.
 pub const MAX_KEYPAD_PLAINTEXT: usize = 64;
+/// What Store customer input leaves in the attribute when nothing was keyed.
+pub const CONNECT_TIMEOUT_VALUE: &str = "Timeout";
 /// The encryption context key the SDK itself adds on signed suites.
 const SDK_PUBLIC_KEY: &str = "aws-crypto-public-key";
 
 /// Why a keypad value was not decrypted. Never holds the value.
 #[derive(Debug, thiserror::Error)]
 pub enum KeypadError {
+    #[error("the caller keyed nothing (Connect stored \"Timeout\")")]
+    NoInput,
     #[error(transparent)]
     Decode(#[from] DecodeError),
     #[error("the message is {len} bytes; the limit is {MAX_ENCODED_LEN} base64 characters")]
@@ -89,6 +93,7 @@ impl KeypadError {
     /// A stable, value-free name for logs and audit rows.
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::NoInput => "no_input",
             Self::Decode(DecodeError::TooLarge { .. }) | Self::TooLarge { .. } => "oversized",
             Self::Decode(DecodeError::NotBase64 | DecodeError::Empty) => "not_base64",
             Self::Decode(DecodeError::Header(_)) => "not_esdk_message",
@@ -284,6 +289,9 @@ impl KeypadKeys {
         text: &str,
         validator: Validator,
     ) -> Result<KeypadDecrypted, KeypadError> {
+        if text.trim() == CONNECT_TIMEOUT_VALUE {
+            return Err(KeypadError::NoInput);
+        }
         let ciphertext = Ciphertext::from_base64(text.trim())?;
         self.decrypt(&ciphertext, validator).await
     }

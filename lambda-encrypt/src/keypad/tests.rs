@@ -125,3 +125,20 @@ async fn oversized_messages_are_refused_before_parsing_the_body() {
         .unwrap_err();
     assert_eq!(err.kind(), "oversized");
 }
+
+#[tokio::test]
+async fn connects_timeout_value_is_no_input_not_a_broken_message() {
+    let keys = KeypadKeys::from_checked(Vec::new()).await.unwrap();
+    let err = keys
+        .decrypt_base64("Timeout", Validator::Card)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "no_input");
+    // Digits keyed into a plain attribute are not taken for a message.
+    let err = keys
+        .decrypt_base64("4111111111111111", Validator::Card)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "not_esdk_message");
+    assert!(!format!("{err} {err:?}").contains("4111"));
+}
