@@ -236,7 +236,13 @@ def as_list(v):
 
 
 def principal_of(statement):
-    return statement.get("Principal", {}).get("AWS")
+    """Who a statement grants: its Principal, or for Principal "*" the
+    principal its aws:PrincipalArn condition binds it to."""
+    principal = statement.get("Principal", {})
+    aws = principal.get("AWS") if isinstance(principal, dict) else principal
+    if aws == "*":
+        return statement.get("Condition", {}).get("ArnEquals", {}).get("aws:PrincipalArn", "*")
+    return aws
 
 
 class TemplateCase(unittest.TestCase):
@@ -655,6 +661,24 @@ class TheKeys(TemplateCase):
             for k in ("contactId", "field"):
                 self.assertEqual(str(null.get(f"kms:EncryptionContext:{k}")).lower(), "false",
                                  f"{role}: no Null condition making the context key {k} required")
+
+    def test_grants_to_the_stacks_roles_survive_iam_propagation(self):
+        # KMS checks a Principal's existence when the policy is set; a role
+        # made seconds earlier may not be visible yet. Conditions are not
+        # looked up: every grant to a role of this stack binds it there, and
+        # every "*" statement is bound to one principal of this account.
+        for key in ("FieldKey", "CheckpointKey"):
+            for st in self.key_statements(key):
+                principal = st.get("Principal", {})
+                aws = principal.get("AWS") if isinstance(principal, dict) else principal
+                self.assertFalse(isinstance(aws, dict) and "Fn::GetAtt" in aws,
+                                 f"{key} {st.get('Sid')}: names a role created by this stack as Principal")
+                if aws == "*":
+                    cond = st.get("Condition", {})
+                    self.assertIn("Fn::GetAtt", json.dumps(cond.get("ArnEquals", {}).get("aws:PrincipalArn")),
+                                  f"{key} {st.get('Sid')}: Principal * without an aws:PrincipalArn binding")
+                    self.assertEqual(cond.get("StringEquals", {}).get("aws:PrincipalAccount"), {"Ref": "AWS::AccountId"},
+                                     f"{key} {st.get('Sid')}: Principal * not limited to this account")
 
     def test_the_root_statement_enables_iam_for_administration_only(self):
         for key in ("FieldKey", "CheckpointKey"):

@@ -63,6 +63,8 @@ MUTATIONS = [
  ("keypad recording on", '"Parameters": {"VoiceBehavior": {"VoiceRecordingBehavior": {"RecordedParticipants": [], "IVRRecordingBehavior": "Disabled"}}},\n               "Transitions": {"NextAction": "keypad-logging-off"', '"Parameters": {"VoiceBehavior": {"VoiceRecordingBehavior": {"RecordedParticipants": ["Customer"], "IVRRecordingBehavior": "Disabled"}}},\n               "Transitions": {"NextAction": "keypad-logging-off"'),
  ("ciphertext in another attribute", '"Attributes": {"${Attribute}": "$.StoredCustomerInput"}', '"Attributes": {"keypad": "$.StoredCustomerInput"}'),
  ("certificate pattern lets quotes in", "AllowedPattern: '^$|^-----BEGIN CERTIFICATE-----(\\\\n[A-Za-z0-9+/=]{1,76})+", "AllowedPattern: '^$|^-----BEGIN CERTIFICATE-----(\\\\n[A-Za-z0-9+/=\"}]{1,76})+"),
+ ("key policy names a fresh role", '          - Sid: ConsolePreflightReadsKeyState\n            Effect: Allow\n            Principal:\n              AWS: "*"', '          - Sid: ConsolePreflightReadsKeyState\n            Effect: Allow\n            Principal:\n              AWS: !GetAtt ConsoleRole.Arn'),
+ ("grant open to every account", '                aws:PrincipalArn: !GetAtt EncryptRole.Arn\n              StringEquals:\n                aws:PrincipalAccount: !Ref AWS::AccountId\n', '                aws:PrincipalArn: !GetAtt EncryptRole.Arn\n              StringEquals:\n'),
  ("console may list every log group", '                  - connect:ListBots\n                Resource: !Ref ConnectInstanceArn\n', '                  - connect:ListBots\n                Resource: !Ref ConnectInstanceArn\n              - Effect: Allow\n                Action: logs:DescribeLogGroups\n                Resource: "*"\n'),
 ]
 
