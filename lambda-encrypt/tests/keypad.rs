@@ -386,3 +386,53 @@ async fn key_files_that_are_not_owner_only_pkcs8_rsa_of_2048_bits_are_refused() 
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_certificate_connect_key_new_writes_carries_its_key_pair() {
+    use lambda_encrypt::keypad::keygen::generate_connect_key;
+    let files = generate_connect_key(2028, 2, 29).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("private.pem");
+    lambda_encrypt::keyring::write_private_file(&private, files.private_pem.as_bytes()).unwrap();
+    let public = dir.path().join("public.pem");
+    std::fs::write(&public, &files.public_pem).unwrap();
+    let certificate = dir.path().join("certificate.pem");
+    std::fs::write(&certificate, &files.certificate_pem).unwrap();
+
+    // An independent parser (Python's `cryptography`): one key pair in the
+    // three files, the certificate self-signed by it.
+    let paths = [&certificate, &public, &private].map(|p| p.to_str().unwrap().to_owned());
+    let Some(out) = peer(&["check-cert", &paths[0], &paths[1], &paths[2]], b"") else {
+        return;
+    };
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        "ok 4096 bits"
+    );
+
+    // The Python ESDK, as Connect, encrypts to the certificate's key; the
+    // console's loader takes private.pem and decrypts.
+    let text = connect_message(&certificate, KEY_A, "4111111111111111", &[]).unwrap();
+    let spec = format!("{KEY_A}={}", private.display());
+    let (_, keys) = KeypadKeys::from_config("keypad_card:card", &spec)
+        .await
+        .unwrap();
+    let got = keys.decrypt_base64(&text, Validator::Card).await.unwrap();
+    assert_eq!(got.plaintext.expose_str(), Some("4111111111111111"));
+    assert_eq!(got.key_id.as_str(), KEY_A);
+
+    // A certificate of another key pair is told apart.
+    let other = generate_connect_key(2028, 3, 1).unwrap();
+    std::fs::write(&certificate, &other.certificate_pem).unwrap();
+    let py = require_env("CALLVAULT_PYTHON").unwrap();
+    let status = Command::new(py)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/connect_peer.py"
+        ))
+        .args(["check-cert", &paths[0], &paths[1], &paths[2]])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "a foreign certificate passed the check");
+}
