@@ -68,6 +68,14 @@ pub struct Services {
     pub logs: Arc<dyn LogStore>,
     /// None when no keyring is configured: nothing can be decrypted.
     pub decryptor: Option<Decryptor>,
+    /// Amazon Connect's keypad fields and the keys that open them, checked
+    /// at start-up (a bad key file stops the console here).
+    pub keypad: Option<
+        Arc<(
+            lambda_encrypt::keypad::KeypadFields,
+            lambda_encrypt::keypad::KeypadKeys,
+        )>,
+    >,
     pub sensitive: Sensitive,
     pub totp: crate::auth::totp::TotpStore,
     pub budget: crate::decrypt::policy::Budget,
@@ -210,6 +218,8 @@ pub enum StartupError {
     ShipWithoutAws,
     #[error("cannot set up decryption")]
     Crypto(#[from] lambda_encrypt::crypto::CryptoError),
+    #[error(transparent)]
+    Keypad(#[from] lambda_encrypt::keypad::KeypadConfigError),
     #[error("cannot set up the second-factor store")]
     Totp(#[from] crate::auth::totp::TotpError),
     #[error("AWS sources are configured but no AWS region is set (set AWS_REGION, or a profile with a region)")]
@@ -301,6 +311,12 @@ impl Application {
             }
             None => None,
         };
+        let keypad = match &settings.connect_input {
+            Some((fields, keys)) => Some(Arc::new(
+                lambda_encrypt::keypad::KeypadKeys::from_config(fields, keys).await?,
+            )),
+            None => None,
+        };
         let totp = crate::auth::totp::TotpStore::open(
             db.clone(),
             &secrets.totp_key,
@@ -356,6 +372,7 @@ impl Application {
             directory,
             logs: sources.logs,
             decryptor,
+            keypad,
             sensitive: Sensitive(settings.sensitive.clone()),
             users: Users::new(db.clone(), clock.clone()),
             totp,

@@ -9,6 +9,7 @@ Python of the test venv (cfn-lint provides the CloudFormation YAML decoder):
 CALLVAULT_TEMPLATE=<path> checks another copy of the template instead.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from cfnlint.decode import cfn_yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIELDS_RS = os.path.join(HERE, "..", "src", "fields.rs")
+WALKTHROUGH = os.path.join(HERE, "..", "..", "docs", "capture-walkthrough.md")
 
 INTENT = "CapturePaymentDetails"
 CONTEXT_KEYS = {"purpose", "contactId", "field", "aws-crypto-public-key"}
@@ -32,7 +34,14 @@ VALIDATOR_DIGITS = {"card": (13, 19), "card16": (16, 16), "zip5": (5, 5), "zip":
 # parameters each documents and the error types each can take.
 FLOW_ACTIONS = {
     "UpdateFlowLoggingBehavior": ({"FlowLoggingBehavior"}, set()),
-    "UpdateContactRecordingBehavior": ({"RecordingBehavior", "AnalyticsBehavior"}, set()),
+    # UpdateContactRecordingBehavior is superseded for new or edited flows:
+    # it is deliberately not listed, so a flow that uses it fails.
+    "UpdateContactRecordingAndAnalyticsBehavior": ({"VoiceBehavior"}, {"NoMatchingError", "ChannelMismatch"}),
+    "GetParticipantInput": (
+        {"PromptId", "Text", "SSML", "Media", "StoreInput", "InputEncryption", "InputTimeLimitSeconds",
+         "DTMFConfiguration", "InputValidation"},
+        {"NoMatchingError", "NoMatchingCondition", "InputTimeLimitExceeded", "InvalidPhoneNumber"},
+    ),
     "ConnectParticipantWithLexBot": (
         {"PromptId", "Text", "SSML", "Media", "LexV2Bot", "LexBot", "LexSessionAttributes",
          "LexInitilizationData", "LexTimeoutSeconds"},
@@ -44,6 +53,11 @@ FLOW_ACTIONS = {
     "DisconnectParticipant": (set(), set()),
 }
 LEX = "ConnectParticipantWithLexBot"
+RECORDING = "UpdateContactRecordingAndAnalyticsBehavior"
+STORE_INPUT = "GetParticipantInput"
+# What the keypad flow is checked with (the parameters' shapes, not real keys).
+SAMPLE_KEY_ID = "4cdb826a-24c9-443d-b78b-327c817073ce"
+SAMPLE_CERTIFICATE = "-----BEGIN CERTIFICATE-----\\nMIIBszCCAVmgAwIBAgIU\\nAbC+/9=\\n-----END CERTIFICATE-----"
 IDENTIFIER_FORBIDDEN = set("%:(\\/)=$,;[]{}")
 
 
@@ -107,7 +121,8 @@ def parameter_sets(template):
     """One parameter set per allowed Fields value (the only template choice the bot follows)."""
     fields = template["Parameters"]["Fields"]
     values = fields.get("AllowedValues") or [fields["Default"]]
-    return [{"Fields": v, "FlowLogGroupExists": "false"} for v in values]
+    return [{"Fields": v, "FlowLogGroupExists": "false", "ConnectInputKeyId": SAMPLE_KEY_ID,
+             "ConnectInputCertificate": SAMPLE_CERTIFICATE, "KeypadAttribute": "keypad_card"} for v in values]
 
 
 def field_validators(fields_value):
@@ -136,9 +151,16 @@ def slot_names(template):
     return [s["Name"] for s in slots(template)]
 
 
-def flow(template, params):
+def bot_definition_digest(template):
+    """What the bot versions' logical IDs must end with: the bot's definition."""
+    props = template["Resources"]["CaptureBot"]["Properties"]
+    text = json.dumps(props, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def flow(template, params, resource="CaptureFlow"):
     """The Connect flow JSON out of the ContactFlow's Fn::Sub, variables filled in."""
-    content = template["Resources"]["CaptureFlow"]["Properties"]["Content"]
+    content = template["Resources"][resource]["Properties"]["Content"]
     assert isinstance(content, dict) and "Fn::Sub" in content, "the flow Content is not an Fn::Sub"
     body, variables = content["Fn::Sub"]
     variables = resolve(template, variables, params)
@@ -214,7 +236,13 @@ def as_list(v):
 
 
 def principal_of(statement):
-    return statement.get("Principal", {}).get("AWS")
+    """Who a statement grants: its Principal, or for Principal "*" the
+    principal its aws:PrincipalArn condition binds it to."""
+    principal = statement.get("Principal", {})
+    aws = principal.get("AWS") if isinstance(principal, dict) else principal
+    if aws == "*":
+        return statement.get("Condition", {}).get("ArnEquals", {}).get("aws:PrincipalArn", "*")
+    return aws
 
 
 class TemplateCase(unittest.TestCase):
@@ -223,6 +251,7 @@ class TemplateCase(unittest.TestCase):
         cls.t = load_template()
         cls.params = parameter_sets(cls.t)
         cls.flows = [(p, flow(cls.t, p)) for p in cls.params]
+        cls.keypad_flows = [(p, flow(cls.t, p, "KeypadCaptureFlow")) for p in cls.params]
 
     def resource(self, name, type_):
         r = self.t["Resources"].get(name)
@@ -357,6 +386,44 @@ class TheBot(TemplateCase):
         live = [p for p in perms if p.get("SourceArn") == {"Fn::GetAtt": ["CaptureBotAlias", "Arn"]}]
         self.assertTrue(live, "the live alias may not invoke the code hook")
 
+    def test_the_first_answer_reaches_the_code_hook(self):
+        # Lex calls the Lambda on the first turn only with an active
+        # initial-response code hook whose next step invokes it.
+        setting = capture_intent(self.t).get("InitialResponseSetting", {})
+        hook = setting.get("CodeHook", {})
+        self.assertIs(hook.get("IsActive"), True, "the intent has no active initial-response code hook")
+        self.assertIs(hook.get("EnableCodeHookInvocation"), True, "the initial-response code hook is not invoked")
+        self.assertEqual(setting.get("NextStep", {}).get("DialogAction", {}).get("Type"), "InvokeDialogCodeHook",
+                         "the initial response's next step does not invoke the dialog code hook")
+
+    def test_code_hook_failures_end_silently(self):
+        # The flow says what happens next (keypad retry or one goodbye); a
+        # bot-side apology before it is a second apology.
+        intent = capture_intent(self.t)
+        posts = [s["ValueElicitationSetting"]["SlotCaptureSetting"]["CodeHook"]["PostCodeHookSpecification"]
+                 for s in slots(self.t)]
+        posts.append(intent.get("InitialResponseSetting", {}).get("CodeHook", {}).get("PostCodeHookSpecification", {}))
+        for post in posts:
+            for key in ("FailureResponse", "TimeoutResponse"):
+                self.assertNotIn(key, post, f"a code hook speaks on failure ({key}) before the flow does")
+
+    def test_a_bot_change_publishes_a_new_version_the_alias_uses(self):
+        versions = {name: r for name, r in self.t["Resources"].items() if r["Type"] == "AWS::Lex::BotVersion"}
+        digest = bot_definition_digest(self.t)
+        for name, r in versions.items():
+            self.assertTrue(name.endswith(digest),
+                            f"bot version {name} does not end with the bot definition's digest {digest}: "
+                            "the bot changed but no new version would be published")
+            self.assertEqual(r["Properties"]["BotVersionLocaleSpecification"][0]["BotVersionLocaleDetails"]["SourceBotVersion"],
+                             "DRAFT")
+        alias = self.t["Resources"]["CaptureBotAlias"]["Properties"]["BotVersion"]
+        for p in self.params:
+            live = [n for n, r in versions.items() if "Condition" in r and condition_true(self.t, r["Condition"], p)]
+            self.assertEqual(len(live), 1, f"Fields={p['Fields']}: {len(live)} bot versions exist, not one")
+            self.assertEqual(resolve(self.t, alias, p), {"Fn::GetAtt": [live[0], "BotVersion"]},
+                             f"Fields={p['Fields']}: the live alias does not use the version made for it")
+        self.assertEqual(len(versions), len(self.params), "one bot version per Fields choice")
+
 
 class TheFlow(TemplateCase):
     def actions(self, f):
@@ -366,7 +433,7 @@ class TheFlow(TemplateCase):
         return [a for a in f["Actions"] if a["Type"] == LEX]
 
     def test_the_flow_is_valid_flow_language(self):
-        for p, f in self.flows:
+        for p, f in self.flows + self.keypad_flows:
             self.assertEqual(f.get("Version"), "2019-10-30", "the flow's Version is not 2019-10-30")
             idents = [a["Identifier"] for a in f["Actions"]]
             self.assertEqual(len(idents), len(set(idents)), "flow action identifiers are not unique")
@@ -492,7 +559,7 @@ class TheFlow(TemplateCase):
 
     def test_logging_is_paused_around_every_lex_block(self):
         reasons = self.t.get("Metadata", {}).get("callvault", {}).get("FlowReasons", {})
-        for p, f in self.flows:
+        for p, f in self.flows + self.keypad_flows:
             actions = self.actions(f)
             for path in paths_from(actions, f["StartAction"], lambda a: False):
                 logging = None
@@ -500,33 +567,77 @@ class TheFlow(TemplateCase):
                     a = actions[ident]
                     if a["Type"] == "UpdateFlowLoggingBehavior":
                         logging = a["Parameters"]["FlowLoggingBehavior"]
-                    if a["Type"] == LEX:
+                    if a["Type"] in (LEX, STORE_INPUT):
                         self.assertEqual(logging, "Disabled",
                                          f"flow logging is {logging or 'not set'} when Lex block {ident} runs "
                                          f"(path {' -> '.join(path[:i + 1])})")
                     if a["Type"] == "DisconnectParticipant":
                         self.assertEqual(logging, "Enabled", f"flow logging is never resumed on path {' -> '.join(path)}")
             for a in f["Actions"]:
-                if a["Type"] in ("UpdateFlowLoggingBehavior", "UpdateContactRecordingBehavior"):
+                if a["Type"] in ("UpdateFlowLoggingBehavior", RECORDING):
                     self.assertTrue(str(reasons.get(a["Identifier"], "")).strip(),
                                     f"{a['Identifier']} has no reason in Metadata.callvault.FlowReasons")
 
     def test_recording_and_analytics_are_off_during_capture(self):
-        for p, f in self.flows:
+        for p, f in self.flows + self.keypad_flows:
             actions = self.actions(f)
             for path in paths_from(actions, f["StartAction"], lambda a: False):
                 off = False
                 for ident in path:
                     a = actions[ident]
-                    if a["Type"] == "UpdateContactRecordingBehavior":
-                        rb = a["Parameters"].get("RecordingBehavior", {})
+                    if a["Type"] == RECORDING:
+                        vb = a["Parameters"].get("VoiceBehavior", {})
+                        rb = vb.get("VoiceRecordingBehavior", {})
                         off = (rb.get("RecordedParticipants") == []
                                and rb.get("IVRRecordingBehavior") == "Disabled"
-                               and not rb.get("ScreenRecordedParticipants")
-                               and a["Parameters"].get("AnalyticsBehavior", {}).get("Enabled", "False") == "False")
-                    if a["Type"] == LEX:
+                               and str(vb.get("VoiceAnalyticsBehavior", {}).get("Enabled", "False")) == "False"
+                               and not a["Parameters"].get("ScreenRecordingBehavior"))
+                    if a["Type"] in (LEX, STORE_INPUT):
                         self.assertTrue(off, f"recording, IVR recording or analytics may be on when Lex block {ident} runs "
                                              f"(path {' -> '.join(path)})")
+
+    def test_the_flows_do_not_apologise_after_the_code_hook(self):
+        # The Lambda's failed close already says sorry once.
+        for p, f in self.flows + self.keypad_flows:
+            for a in f["Actions"]:
+                if a["Type"] == "MessageParticipant":
+                    self.assertNotIn("sorry", a["Parameters"].get("Text", "").lower(),
+                                     f"{a['Identifier']} apologises after the bot did")
+
+    def test_what_star_does_is_described_as_lex_does_it(self):
+        # In Lex the deletion character clears the digits and ends the input.
+        for path in (template_path(), WALKTHROUGH):
+            if not os.path.exists(path):
+                continue
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read().lower()
+            for wrong in ("start over", "starts over", "start again"):
+                self.assertFalse(wrong in text, f"{os.path.basename(path)} says * makes the caller {wrong}")
+
+    def test_each_lex_block_gets_back_what_may_already_be_stored(self):
+        # A field not known to have failed on the way to a Lex block may be
+        # stored already: the block must pass it back, or Lex overwrites it.
+        for p, f in self.flows:
+            actions = self.actions(f)
+            start = f["StartAction"]
+            for block in self.lex_blocks(f)[1:]:
+                paths = [path for path in paths_from(actions, start, lambda a, b=block: a is b)
+                         if path[-1] == block["Identifier"]]
+                self.assertTrue(paths, f"no path reaches {block['Identifier']}")
+                attrs = block["Parameters"].get("LexSessionAttributes", {})
+                for field in slot_names(self.t):
+                    status = f"$.Attributes.{field}_status"
+                    for path in paths:
+                        failed = any(
+                            actions[x]["Type"] == "Compare" and actions[x]["Parameters"]["ComparisonValue"] == status
+                            and any(n == path[i + 1] and "captured" not in l for l, n in transitions(actions[x]))
+                            and not any(n == path[i + 1] and "captured" in l for l, n in transitions(actions[x]))
+                            for i, x in enumerate(path[:-1]))
+                        if failed:
+                            continue
+                        for key in (field, f"{field}_status"):
+                            self.assertEqual(attrs.get(key), f"$.Attributes.{key}",
+                                             f"{block['Identifier']} does not pass back {key} (path {' -> '.join(path)})")
 
 
 class TheKeys(TemplateCase):
@@ -550,6 +661,24 @@ class TheKeys(TemplateCase):
             for k in ("contactId", "field"):
                 self.assertEqual(str(null.get(f"kms:EncryptionContext:{k}")).lower(), "false",
                                  f"{role}: no Null condition making the context key {k} required")
+
+    def test_grants_to_the_stacks_roles_survive_iam_propagation(self):
+        # KMS checks a Principal's existence when the policy is set; a role
+        # made seconds earlier may not be visible yet. Conditions are not
+        # looked up: every grant to a role of this stack binds it there, and
+        # every "*" statement is bound to one principal of this account.
+        for key in ("FieldKey", "CheckpointKey"):
+            for st in self.key_statements(key):
+                principal = st.get("Principal", {})
+                aws = principal.get("AWS") if isinstance(principal, dict) else principal
+                self.assertFalse(isinstance(aws, dict) and "Fn::GetAtt" in aws,
+                                 f"{key} {st.get('Sid')}: names a role created by this stack as Principal")
+                if aws == "*":
+                    cond = st.get("Condition", {})
+                    self.assertIn("Fn::GetAtt", json.dumps(cond.get("ArnEquals", {}).get("aws:PrincipalArn")),
+                                  f"{key} {st.get('Sid')}: Principal * without an aws:PrincipalArn binding")
+                    self.assertEqual(cond.get("StringEquals", {}).get("aws:PrincipalAccount"), {"Ref": "AWS::AccountId"},
+                                     f"{key} {st.get('Sid')}: Principal * not limited to this account")
 
     def test_the_root_statement_enables_iam_for_administration_only(self):
         for key in ("FieldKey", "CheckpointKey"):
@@ -614,7 +743,7 @@ class TheConsole(TemplateCase):
             "connect:SearchContacts", "connect:DescribeContact", "connect:GetContactAttributes",
             "logs:FilterLogEvents",
             # preflight
-            "connect:DescribeInstanceAttribute", "connect:ListBots", "logs:DescribeLogGroups",
+            "connect:DescribeInstanceAttribute", "connect:ListBots",
             # audit shipping and audit verify --checkpoints
             "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams", "logs:GetLogEvents",
         }
@@ -694,6 +823,97 @@ class TheConversations(TemplateCase):
                 self.assertIn(block["block"], lex, f"{name}: {block['block']} is not a Lex block of the flow")
                 self.assertEqual(block["lexSessionAttributes"], lex[block["block"]]["Parameters"]["LexSessionAttributes"],
                                  f"{name}: {block['block']} passes other session attributes than the flow does")
+
+
+class TheKeypadFlow(TemplateCase):
+    """The optional flow that takes the card with Connect's own Store
+    customer input, encrypted to the console's RSA key."""
+
+    def test_it_exists_only_with_a_key_id_and_a_certificate(self):
+        r = self.resource("KeypadCaptureFlow", "AWS::Connect::ContactFlow")
+        cond = r.get("Condition")
+        self.assertTrue(cond, "the keypad flow is not optional")
+        base = dict(self.params[0])
+        self.assertTrue(condition_true(self.t, cond, base))
+        for missing in ("ConnectInputKeyId", "ConnectInputCertificate"):
+            self.assertFalse(condition_true(self.t, cond, {**base, missing: ""}),
+                             f"the keypad flow is made without {missing}")
+        self.assertEqual(self.t["Parameters"]["ConnectInputKeyId"].get("Default"), "")
+
+    def test_the_parameters_let_nothing_but_a_key_id_and_a_one_line_certificate_in(self):
+        key = re.compile(self.t["Parameters"]["ConnectInputKeyId"]["AllowedPattern"])
+        cert = re.compile(self.t["Parameters"]["ConnectInputCertificate"]["AllowedPattern"])
+        self.assertTrue(key.fullmatch(SAMPLE_KEY_ID))
+        self.assertTrue(cert.fullmatch(SAMPLE_CERTIFICATE))
+        for bad in ('x"}', "a b", "../k", "k" * 129):
+            self.assertFalse(key.fullmatch(bad), f"the key id pattern lets {bad!r} into the flow")
+        for bad in (SAMPLE_CERTIFICATE.replace("\\n", "\n"), SAMPLE_CERTIFICATE + '"', SAMPLE_CERTIFICATE.replace("AbC", 'A"}')):
+            self.assertFalse(cert.fullmatch(bad), f"the certificate pattern lets {bad!r} into the flow JSON")
+
+    def test_store_customer_input_encrypts_to_the_given_key(self):
+        for p, f in self.keypad_flows:
+            blocks = [a for a in f["Actions"] if a["Type"] == STORE_INPUT]
+            self.assertEqual(len(blocks), 1, "the keypad flow should have one Store customer input block")
+            params = blocks[0]["Parameters"]
+            self.assertEqual(params.get("StoreInput"), "True", "the input is not stored (StoreInput)")
+            enc = params.get("InputEncryption", {})
+            self.assertEqual(enc.get("EncryptionKeyId"), p["ConnectInputKeyId"], "encrypted to another key id")
+            self.assertEqual(enc.get("Key"), p["ConnectInputCertificate"].replace("\\n", "\n"),
+                             "the flow block does not carry the certificate as given")
+            self.assertEqual(params.get("DTMFConfiguration", {}).get("InputTerminationSequence"), "#")
+
+    def test_only_the_ciphertext_is_stored_in_the_keypad_attribute(self):
+        for p, f in self.keypad_flows:
+            actions = self.actions(f)
+            stores = [a for a in f["Actions"] if "$.StoredCustomerInput" in json.dumps(a.get("Parameters", {}))
+                      and a["Type"] != STORE_INPUT]
+            self.assertEqual(len(stores), 1, "the stored input is used elsewhere than in one store step")
+            a = stores[0]
+            self.assertEqual(a["Type"], "UpdateContactAttributes")
+            self.assertEqual(a["Parameters"]["Attributes"], {p["KeypadAttribute"]: "$.StoredCustomerInput"},
+                             "the ciphertext is not stored in the keypad attribute alone")
+            for path in paths_from(actions, f["StartAction"], lambda x: False):
+                self.assertIn(a["Identifier"], path, f"a path ends without storing the ciphertext: {' -> '.join(path)}")
+
+    def actions(self, f):
+        return {a["Identifier"]: a for a in f["Actions"]}
+
+    def test_the_console_is_told_the_keypad_field(self):
+        out = self.t["Outputs"].get("ConsoleConnectInputFields")
+        self.assertTrue(out, "no output for CALLVAULT_CONNECT_INPUT_FIELDS")
+        self.assertIn("CALLVAULT_CONNECT_INPUT_FIELDS", out.get("Description", ""))
+        self.assertEqual(out["Value"], {"Fn::Sub": "${KeypadAttribute}:card"})
+
+
+class TheWalkthrough(unittest.TestCase):
+    """docs/capture-walkthrough.md names the rights preflight really uses."""
+
+    # What src/preflight/logs.rs calls for each log check.
+    PREFLIGHT_LOG_CALLS = {
+        "the configured log groups exist and are readable": {"logs:DescribeLogStreams", "logs:FilterLogEvents"},
+        "the audit log group is writable": {"logs:CreateLogStream", "logs:PutLogEvents"},
+    }
+
+    def test_preflight_log_rights_are_the_calls_it_makes(self):
+        with open(WALKTHROUGH, encoding="utf-8") as fh:
+            rows = [line for line in fh if line.startswith("|")]
+        for check, calls in self.PREFLIGHT_LOG_CALLS.items():
+            row = [r for r in rows if check in r]
+            self.assertEqual(len(row), 1, f"the walkthrough's preflight table has no row '{check}'")
+            named = set(re.findall(r"`(logs:[A-Za-z]+)`", row[0]))
+            self.assertEqual(named, calls, f"the walkthrough names {sorted(named)} for '{check}'; preflight calls {sorted(calls)}")
+
+    def test_the_import_path_applies_retention_and_the_data_protection_policy(self):
+        with open(WALKTHROUGH, encoding="utf-8") as fh:
+            text = fh.read()
+        for call in ("put-retention-policy", "put-data-protection-policy"):
+            self.assertTrue(call in text, f"the walkthrough never runs aws logs {call}")
+
+    def test_the_keypad_path_is_walked_through(self):
+        with open(WALKTHROUGH, encoding="utf-8") as fh:
+            text = fh.read()
+        for need in ("connect-key new", "ConnectInputKeyId", "ConnectInputCertificate", "CALLVAULT_CONNECT_INPUT_KEYS"):
+            self.assertTrue(need in text, f"the walkthrough does not mention {need}")
 
 
 if __name__ == "__main__":

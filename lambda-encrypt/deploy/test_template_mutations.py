@@ -13,6 +13,8 @@ import os
 import tempfile
 import unittest
 
+from cfnlint.decode import cfn_yaml
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE = os.path.join(HERE, "template.yaml")
 CONFORMANCE = os.path.join(HERE, "test_template.py")
@@ -46,6 +48,26 @@ MUTATIONS = [
  ("lambda may use any period key", 'kms:RequestAlias: !Sub "alias/callvault/${AWS::StackName}/fields/current"', 'kms:ResourceAliases: !Sub "alias/callvault/${AWS::StackName}/fields/*"'),
  ("roller may delete keys", '                  - kms:EnableKeyRotation\n                  - kms:GetKeyPolicy', '                  - kms:EnableKeyRotation\n                  - kms:ScheduleKeyDeletion\n                  - kms:GetKeyPolicy'),
  ("unknown flow parameter", '"Parameters": {"ComparisonValue": "$.Attributes.zipcode_status"},\n               "Transitions": {\n                 "NextAction": "logging-off-keypad-zip"', '"Parameters": {"ComparisonValue": "$.Attributes.zipcode_status", "Value": "x"},\n               "Transitions": {\n                 "NextAction": "logging-off-keypad-zip"'),
+
+ ("bot changed, version not republished", 'NluConfidenceThreshold: 0.4', 'NluConfidenceThreshold: 0.5'),
+ ("alias pinned to one version", "        - FieldsCardZip5\n        - !GetAtt CaptureBotVersionCardZip5", "        - FieldsCardZip\n        - !GetAtt CaptureBotVersionCardZip5"),
+ ("superseded recording action", '"Identifier": "recording-off", "Type": "UpdateContactRecordingAndAnalyticsBehavior"', '"Identifier": "recording-off", "Type": "UpdateContactRecordingBehavior"'),
+ ("no initial-response code hook step", "                NextStep:\n                  DialogAction:\n                    Type: InvokeDialogCodeHook", "                NextStep:\n                  DialogAction:\n                    Type: ElicitIntent"),
+ ("initial-response code hook off", "              InitialResponseSetting:\n                CodeHook:\n                  IsActive: true", "              InitialResponseSetting:\n                CodeHook:\n                  IsActive: false"),
+ ("keypad card block drops the stored ZIP", '                   "zipcode": "$.Attributes.zipcode",\n', ''),
+ ("star said to start over", '"Text": "Let\'s use the keypad instead. Please key in the long number', '"Text": "Let\'s use the keypad instead. Press star to start over. Please key in the long number'),
+ ("bot apologises before the flow", "                        PostCodeHookSpecification:\n                          FailureNextStep:", "                        PostCodeHookSpecification:\n                          FailureResponse:\n                            MessageGroupsList:\n                              - Message:\n                                  PlainTextMessage:\n                                    Value: Sorry.\n                          FailureNextStep:"),
+ ("flow apologises again", '"Text": "We could not take your details this time.', '"Text": "Sorry, we could not take your details this time.'),
+ ("keypad flow always on", "    Condition: KeypadFlow\n    Properties:\n      InstanceArn", "    Properties:\n      InstanceArn"),
+ ("keypad input not stored", '"StoreInput": "True",', '"StoreInput": "False",'),
+ ("keypad input encrypted to a fixed key", '"InputEncryption": {"EncryptionKeyId": "${KeyId}"', '"InputEncryption": {"EncryptionKeyId": "some-other-key"'),
+ ("keypad logging stays on", '{"Identifier": "keypad-logging-off", "Type": "UpdateFlowLoggingBehavior",\n               "Parameters": {"FlowLoggingBehavior": "Disabled"}', '{"Identifier": "keypad-logging-off", "Type": "UpdateFlowLoggingBehavior",\n               "Parameters": {"FlowLoggingBehavior": "Enabled"}'),
+ ("keypad recording on", '"Parameters": {"VoiceBehavior": {"VoiceRecordingBehavior": {"RecordedParticipants": [], "IVRRecordingBehavior": "Disabled"}}},\n               "Transitions": {"NextAction": "keypad-logging-off"', '"Parameters": {"VoiceBehavior": {"VoiceRecordingBehavior": {"RecordedParticipants": ["Customer"], "IVRRecordingBehavior": "Disabled"}}},\n               "Transitions": {"NextAction": "keypad-logging-off"'),
+ ("ciphertext in another attribute", '"Attributes": {"${Attribute}": "$.StoredCustomerInput"}', '"Attributes": {"keypad": "$.StoredCustomerInput"}'),
+ ("certificate pattern lets quotes in", "AllowedPattern: '^$|^-----BEGIN CERTIFICATE-----(\\\\n[A-Za-z0-9+/=]{1,76})+", "AllowedPattern: '^$|^-----BEGIN CERTIFICATE-----(\\\\n[A-Za-z0-9+/=\"}]{1,76})+"),
+ ("key policy names a fresh role", '          - Sid: ConsolePreflightReadsKeyState\n            Effect: Allow\n            Principal:\n              AWS: "*"', '          - Sid: ConsolePreflightReadsKeyState\n            Effect: Allow\n            Principal:\n              AWS: !GetAtt ConsoleRole.Arn'),
+ ("grant open to every account", '                aws:PrincipalArn: !GetAtt EncryptRole.Arn\n              StringEquals:\n                aws:PrincipalAccount: !Ref AWS::AccountId\n', '                aws:PrincipalArn: !GetAtt EncryptRole.Arn\n              StringEquals:\n'),
+ ("console may list every log group", '                  - connect:ListBots\n                Resource: !Ref ConnectInstanceArn\n', '                  - connect:ListBots\n                Resource: !Ref ConnectInstanceArn\n              - Effect: Allow\n                Action: logs:DescribeLogGroups\n                Resource: "*"\n'),
 ]
 
 
@@ -57,6 +79,8 @@ class TheConformanceTest(unittest.TestCase):
     def test_it_fails_on_each_broken_template(self):
         with open(TEMPLATE) as f:
             source = f.read()
+        digest = MODULE.bot_definition_digest(MODULE.plain(cfn_yaml.load(TEMPLATE)))
+        self.assertIn(digest, source, "template.yaml's bot versions do not carry the bot's digest")
         with tempfile.TemporaryDirectory() as tmp:
             for name, before, after in MUTATIONS:
                 with self.subTest(mutation=name):
@@ -64,9 +88,26 @@ class TheConformanceTest(unittest.TestCase):
                     path = os.path.join(tmp, "template.yaml")
                     with open(path, "w") as f:
                         f.write(source.replace(before, after, 1))
+                    if name not in KEEP_DIGEST:
+                        # A bot change without a new digest fails the
+                        # version check anyway: give the mutated bot its
+                        # digest, so each mutation proves its own check.
+                        reseal(path, digest)
                     result, output = run_conformance(path)
                     self.assertFalse(result.wasSuccessful(), f"the conformance test passes on a template with: {name}")
                     self.assertTrue(result.failures, f"'{name}' makes the test crash instead of fail:\n{output[-1500:]}")
+
+
+# Mutations that must keep the template's digest (they break the versioning itself).
+KEEP_DIGEST = {"bot changed, version not republished"}
+
+
+def reseal(path, old_digest):
+    with open(path) as f:
+        text = f.read()
+    new = MODULE.bot_definition_digest(MODULE.plain(cfn_yaml.load(path)))
+    with open(path, "w") as f:
+        f.write(text.replace(old_digest, new))
 
 
 def conformance_module():

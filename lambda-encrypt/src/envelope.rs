@@ -51,6 +51,9 @@ pub enum HeaderError {
 pub struct MessageHeader {
     pub version: u8,
     pub suite_id: u16,
+    /// The message id the SDK drew at random (16 bytes in format 1, 32 in
+    /// format 2): public, unique per message, so it names a copy of one.
+    pub message_id: Vec<u8>,
     pub encryption_context: BTreeMap<String, String>,
     pub data_keys: Vec<DataKeyInfo>,
     pub framed: bool,
@@ -205,7 +208,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<MessageHeader, HeaderError> {
     if !KNOWN_SUITES.contains(&suite_id) || (version == 2) != matches!(suite_id, 0x0478 | 0x0578) {
         return Err(HeaderError::UnknownSuite(suite_id));
     }
-    r.take(message_id_len)?;
+    let message_id = r.take(message_id_len)?.to_vec();
 
     let aad = r.short_bytes()?;
     let encryption_context = parse_context(aad)?;
@@ -240,6 +243,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<MessageHeader, HeaderError> {
     Ok(MessageHeader {
         version,
         suite_id,
+        message_id,
         encryption_context,
         data_keys,
         framed,

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod envelope;
 pub mod fields;
 pub mod handler;
+pub mod keypad;
 pub mod keyring;
 pub mod lex;
 pub mod logging;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod common;
+mod connect_key;
 mod decrypt;
 mod env_table;
 pub mod keys;
@@ -83,6 +84,11 @@ pub enum Command {
         storage: StorageArgs,
         #[command(flatten)]
         args: keys::KeysArgs,
+    },
+    /// Make the RSA key pair for Amazon Connect's encrypted customer input.
+    ConnectKey {
+        #[command(subcommand)]
+        command: connect_key::ConnectKeyCommand,
     },
     /// Verify or export the audit log.
     Audit {
@@ -282,6 +288,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::ConnectKey { command } => connect_key::run(command),
         Command::User { storage, command } => {
             init_logging(false, cli.log_level.as_deref());
             let cmd = open(&storage.with_shipping(&cli.shipping)).await?;

@@ -105,6 +105,14 @@ pub struct SourceArgs {
         default_value = "committed-signed"
     )]
     pub algorithm_suite: String,
+    /// Contact attributes holding Amazon Connect "Store customer input"
+    /// ciphertexts: attribute:validator,... (e.g. keypad_card:card).
+    #[arg(long, env = "CALLVAULT_CONNECT_INPUT_FIELDS", default_value = "")]
+    pub connect_input_fields: String,
+    /// Their RSA private keys: KEY_ID=PATH,... (PEM PKCS#8, owner-only mode;
+    /// two or more while Connect rotates).
+    #[arg(long, env = "CALLVAULT_CONNECT_INPUT_KEYS", default_value = "")]
+    pub connect_input_keys: String,
     #[command(flatten)]
     pub aws: crate::aws::settings::AwsArgs,
 }
@@ -158,6 +166,10 @@ pub enum SettingsError {
     Fields(#[from] lambda_encrypt::fields::FieldsError),
     #[error(transparent)]
     Suite(#[from] lambda_encrypt::crypto::UnknownSuite),
+    #[error(transparent)]
+    Keypad(#[from] lambda_encrypt::keypad::KeypadConfigError),
+    #[error("CALLVAULT_CONNECT_INPUT_FIELDS names {0}, which CALLVAULT_FIELDS captures already")]
+    KeypadFieldClash(String),
     #[error("CALLVAULT_LOG_GROUPS holds an invalid log group name")]
     LogGroup,
     #[error("CALLVAULT_CONNECT_INSTANCE_ID is not an instance id")]
@@ -199,6 +211,9 @@ pub struct Settings {
     pub connect_instance_id: Option<String>,
     pub log_groups: Vec<LogGroupName>,
     pub sensitive: BTreeSet<String>,
+    /// Amazon Connect keypad input (`CALLVAULT_CONNECT_INPUT_FIELDS`,
+    /// `CALLVAULT_CONNECT_INPUT_KEYS`, as given; loaded at start-up).
+    pub connect_input: Option<(String, String)>,
     pub legacy_context: Option<ExpectedContext>,
     pub policy: DecryptPolicy,
     /// Values of contacts older than this are not revealed; None: no limit.
@@ -248,6 +263,20 @@ impl SourceArgs {
             .collect::<Result<_, _>>()?;
         let fields = lambda_encrypt::fields::Fields::parse(&self.fields)?;
         settings.sensitive = fields.iter().map(|f| f.name.to_string()).collect();
+        // Keypad attributes hold ciphertext too: anything else is masked.
+        let keypad = lambda_encrypt::keypad::KeypadFields::parse(&self.connect_input_fields)?;
+        for f in keypad.iter() {
+            if !settings.sensitive.insert(f.attribute.to_string()) {
+                return Err(SettingsError::KeypadFieldClash(f.attribute.to_string()));
+            }
+        }
+        settings.connect_input = (!keypad.is_empty() || !self.connect_input_keys.trim().is_empty())
+            .then(|| {
+                (
+                    self.connect_input_fields.clone(),
+                    self.connect_input_keys.clone(),
+                )
+            });
         settings.legacy_context = self
             .legacy_context
             .as_deref()
@@ -363,6 +392,7 @@ impl Settings {
             connect_instance_id: None,
             log_groups: Vec::new(),
             sensitive: BTreeSet::new(),
+            connect_input: None,
             legacy_context: None,
             policy: DecryptPolicy::default(),
             retention: None,
