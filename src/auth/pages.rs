@@ -18,7 +18,7 @@ use super::throttle::{addr_bucket, user_bucket, Throttle, ThrottleDecision};
 use super::users::{AuthResult, Username};
 use super::Role;
 use crate::audit::{Action, AuditEvent};
-use crate::web::{html, local_path, request_meta, see_other, AppError, Layout};
+use crate::web::{html, request_meta, see_other, AppError, Layout};
 
 #[derive(Template)]
 #[template(path = "auth/login.html")]
@@ -74,7 +74,7 @@ pub async fn login_form(
     }
     // Where to go after signing in is kept in the session (server-side), so
     // it needs no form field; anything but a local path is ignored.
-    if let Some(to) = query.next.as_deref().and_then(local_path) {
+    if let Some(to) = query.next.as_deref().and_then(return_target) {
         if let Err(e) = session.insert(RETURN_TO_KEY, to) {
             tracing::warn!(error = %e, "cannot keep the return target");
         }
@@ -240,7 +240,7 @@ impl CarriedOver {
                 .get::<String>(RETURN_TO_KEY)
                 .ok()
                 .flatten()
-                .filter(|t| local_path(t).is_some()),
+                .filter(|t| return_target(t).is_some()),
             kept: KeptForm::carried_over(session, user_id, now_us),
         }
     }
@@ -298,4 +298,30 @@ pub async fn logout(
     res.add_removal_cookie(&signed_in_marker(gate.cookie_secure))
         .map_err(|e| AppError::Internal(format!("cookie: {e}")))?;
     Ok(res)
+}
+
+/// Pages a sign-in never returns to.
+const NOT_RETURN_TARGETS: [&str; 3] = ["/login", "/logout", "/account/step-up"];
+
+/// A page of this console to come back to after signing in (a local path,
+/// never another site, never the sign-in pages).
+pub fn return_target(target: &str) -> Option<&str> {
+    crate::web::local_path(target, &NOT_RETURN_TARGETS)
+}
+
+/// Sign-in required: to the sign-in page, which comes back to `return_to`
+/// (a GET page) and says when a session ended.
+pub fn login_required(return_to: Option<&str>, expired: bool) -> AppError {
+    let mut q: Vec<(&str, &str)> = Vec::new();
+    if expired {
+        q.push(("m", "expired"));
+    }
+    if let Some(to) = return_to.and_then(return_target) {
+        q.push(("next", to));
+    }
+    let location = match serde_urlencoded::to_string(q) {
+        Ok(q) if !q.is_empty() => format!("/login?{q}"),
+        _ => "/login".to_owned(),
+    };
+    AppError::LoginRequired { location }
 }

@@ -14,6 +14,9 @@ use super::users::Users;
 use super::Role;
 use crate::audit::{Action, AuditEvent, AuditLog};
 use crate::clock::SharedClock;
+use actix_web::HttpMessage as _;
+
+use crate::web::layout::NavLink;
 use crate::web::{request_meta, AppError, NavIdentity};
 
 /// What deciding who a request is needs; registered once as app data.
@@ -69,6 +72,9 @@ pub struct Principal {
     pub generation: String,
     /// The OpenID Provider's subject id, for users single sign-on created.
     pub sso_subject: Option<String>,
+    /// Decrypt requests waiting for this person's decision, where dual
+    /// control is on (`None`: it is off, and the menu has no Requests).
+    pub open_requests: Option<i64>,
 }
 
 impl Principal {
@@ -98,12 +104,45 @@ impl Principal {
     }
 }
 
+/// The top bar of each role: the pages it works with. (The kernel's layout
+/// shows whatever this says; it names no capability.)
 impl NavIdentity for Principal {
     fn nav_username(&self) -> &str {
         &self.username
     }
     fn nav_role(&self) -> &'static str {
         self.role.as_str()
+    }
+    fn nav_links(&self) -> Vec<NavLink> {
+        match self.role {
+            Role::Supervisor => {
+                let mut links = vec![
+                    NavLink::to("/contacts", "Contacts"),
+                    NavLink::to("/logs", "Flow logs"),
+                ];
+                // Requests only where dual control is on.
+                if let Some(open) = self.open_requests {
+                    links.push(NavLink {
+                        count: open,
+                        count_label: "waiting for your decision",
+                        count_id: "open-requests",
+                        ..NavLink::to("/approvals", "Requests")
+                    });
+                }
+                links
+            }
+            Role::Auditor => vec![
+                NavLink::to("/audit", "Audit log"),
+                NavLink::to("/audit/volume", "Decrypt volume"),
+            ],
+            Role::Admin => vec![NavLink::to("/admin/users", "Users")],
+        }
+    }
+    fn nav_account(&self) -> NavLink {
+        NavLink::to("/account/totp", "Authenticator")
+    }
+    fn nav_sign_out(&self) -> &'static str {
+        "/logout"
     }
 }
 
@@ -148,6 +187,7 @@ pub async fn current_principal(
                 .flatten()
                 .unwrap_or_default(),
             sso_subject: user.sso_subject,
+            open_requests: None,
         })),
         _ => {
             session.purge();
@@ -217,28 +257,31 @@ impl<R: RoleRequirement + 'static> FromRequest for Require<R> {
                 .cloned()
                 .ok_or_else(|| AppError::Internal("the gatekeeper is not configured".into()))?;
             let session = req.get_session();
-            let decision = decide(&session, &gate, R::ROLE).await?;
-            if let AccessDecision::Proceed(p) | AccessDecision::Denied(p) = &decision {
+            let mut decision = decide(&session, &gate, R::ROLE).await?;
+            if let AccessDecision::Proceed(p) | AccessDecision::Denied(p) = &mut decision {
+                if let Some(counts) = &gate.counts {
+                    p.open_requests = Some(counts.open_requests(p).await);
+                }
                 // Every page of this request, error pages too, keeps the
                 // navigation and its counts.
-                let open = match &gate.counts {
-                    Some(counts) => counts.open_requests(p).await,
-                    None => 0,
-                };
                 if let Ok(csrf) = super::csrf::token(&session) {
-                    crate::web::layout::remember_signed_in(p, csrf, open);
+                    req.extensions_mut()
+                        .insert(crate::web::layout::SignedInNav {
+                            user: crate::web::layout::NavUser::of(p),
+                            csrf,
+                        });
                 }
             }
             match decision {
                 AccessDecision::Proceed(p) => Ok(Require(p, PhantomData)),
-                AccessDecision::SignInRequired => Err(AppError::LoginRequired {
+                AccessDecision::SignInRequired => Err(super::pages::login_required(
                     // Back to this page after signing in (pages, not forms).
-                    return_to: (req.method() == actix_web::http::Method::GET)
-                        .then(|| req.uri().path_and_query().map(|pq| pq.as_str().to_owned()))
+                    (req.method() == actix_web::http::Method::GET)
+                        .then(|| req.uri().path_and_query().map(|pq| pq.as_str()))
                         .flatten(),
                     // This browser was signed in: its session ended.
-                    expired: req.cookie(SIGNED_IN_COOKIE).is_some(),
-                }),
+                    req.cookie(SIGNED_IN_COOKIE).is_some(),
+                )),
                 AccessDecision::Denied(p) => {
                     let meta = request_meta(&req);
                     let path: String = req.path().chars().take(200).collect();

@@ -88,6 +88,7 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
         role: u.role,
         generation: String::new(),
         sso_subject: u.sso_subject.clone(),
+        open_requests: None,
     });
     let who = Asker {
         actor: user

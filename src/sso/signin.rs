@@ -120,6 +120,7 @@ pub(super) async fn resume(
                 )
                 .await?;
             return sso_error_page(
+                &meta.request_id,
                 sso,
                 StatusCode::FORBIDDEN,
                 "Your account cannot be signed in. An administrator can see why in the audit log.",
@@ -137,6 +138,7 @@ pub(super) async fn resume(
             )
             .await?;
         return sso_error_page(
+            &meta.request_id,
             sso,
             StatusCode::FORBIDDEN,
             "Your callvault account is disabled. Ask an administrator.",
@@ -242,6 +244,7 @@ async fn finish_step_up(
             )
             .await?;
         return sso_error_page(
+            &meta.request_id,
             sso,
             StatusCode::FORBIDDEN,
             "The confirmation does not belong to this sign-in. Sign in again.",
@@ -332,10 +335,11 @@ pub(super) async fn refuse(
             "This sign-in could not be completed. Start again from the sign-in page.",
         ),
     };
-    sso_error_page(sso, status, message)
+    sso_error_page(&meta.request_id, sso, status, message)
 }
 
 pub(super) fn sso_error_page(
+    request_id: &str,
     sso: &SsoConsole,
     status: StatusCode,
     message: &'static str,
@@ -343,7 +347,7 @@ pub(super) fn sso_error_page(
     let mut res = html(&SsoErrorPage {
         layout: Layout::anonymous("Sign-in failed"),
         message,
-        request_id: crate::web::middleware::current_request_id(),
+        request_id: request_id.to_owned(),
     })?;
     *res.status_mut() = status;
     res.add_removal_cookie(&sso.removal_cookie())

@@ -283,7 +283,7 @@ pub async fn start(
     let (purpose, step_up) = match (q.step_up.is_some(), principal) {
         (false, Some(_)) => return Ok(see_other("/")),
         (false, None) => (Purpose::SignIn, None),
-        (true, None) => return Err(AppError::sign_in()),
+        (true, None) => return Err(crate::auth::pages::login_required(None, false)),
         (true, Some(p)) => {
             let next = crate::account::safe_next(q.next.as_deref());
             let Some(subject) = p.sso_subject.clone() else {
@@ -405,7 +405,12 @@ pub async fn callback(
                     )),
                 )
                 .await?;
-            return sso_error_page(&sso, StatusCode::FORBIDDEN, no_role_message(refusal));
+            return sso_error_page(
+                &request_meta(&req).request_id,
+                &sso,
+                StatusCode::FORBIDDEN,
+                no_role_message(refusal),
+            );
         }
     };
     let handoff = random_token()?;

@@ -8,7 +8,6 @@ use actix_web::{HttpResponse, ResponseError};
 use askama::Template as _;
 
 use super::layout::{ErrorPage, Layout};
-use super::middleware::current_request_id;
 
 type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -16,13 +15,10 @@ type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum AppError {
     #[error("page not found")]
     NotFound,
-    /// Nobody is signed in: to the sign-in page, which comes back to
-    /// `return_to` (a GET page) and says when a session ended.
+    /// Nobody is signed in: to the sign-in page at `location` (which the
+    /// authentication capability makes: `auth::pages::login_required`).
     #[error("sign-in required")]
-    LoginRequired {
-        return_to: Option<String>,
-        expired: bool,
-    },
+    LoginRequired { location: String },
     #[error("forbidden for this role")]
     Forbidden,
     #[error("bad request: {0}")]
@@ -59,14 +55,6 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// Sign-in required, nothing to come back to.
-    pub fn sign_in() -> Self {
-        Self::LoginRequired {
-            return_to: None,
-            expired: false,
-        }
-    }
-
     /// A refusal with its own status, title and message.
     pub fn refused(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
         Self::Refused {
@@ -124,27 +112,25 @@ impl ResponseError for AppError {
         }
     }
 
+    /// Without the request at hand (the page is made again with its
+    /// navigation and id by `middleware::error_pages`).
     fn error_response(&self) -> HttpResponse {
+        self.page(None, "-")
+    }
+}
+
+impl AppError {
+    /// The answer for this error: a redirect, or the error page with the
+    /// request's navigation (when it was signed in) and its id. Server
+    /// errors are logged with their cause.
+    pub fn page(&self, nav: Option<&super::layout::SignedInNav>, request_id: &str) -> HttpResponse {
         let status = self.status_code();
-        let request_id = current_request_id();
-        if status.is_server_error() {
+        let request_id = request_id.to_owned();
+        if status.is_server_error() && request_id != "-" {
             tracing::error!(request_id = request_id.as_str(), error = %self, cause = ?std::error::Error::source(self), "request failed");
         }
         let location = match self {
-            Self::LoginRequired { return_to, expired } => {
-                let mut q: Vec<(&str, &str)> = Vec::new();
-                if *expired {
-                    q.push(("m", "expired"));
-                }
-                if let Some(to) = return_to.as_deref().and_then(super::forms::local_path) {
-                    q.push(("next", to));
-                }
-                Some(match serde_urlencoded::to_string(q) {
-                    Ok(q) if !q.is_empty() => format!("/login?{q}"),
-                    _ => "/login".to_owned(),
-                })
-            }
-            Self::SeeOther(to) => Some(to.clone()),
+            Self::LoginRequired { location } | Self::SeeOther(location) => Some(location.clone()),
             _ => None,
         };
         if let Some(location) = location {
@@ -155,7 +141,7 @@ impl ResponseError for AppError {
         }
         let (title, message) = self.title_and_message();
         let page = ErrorPage {
-            layout: Layout::for_error_page(title),
+            layout: Layout::for_error_page(title, nav),
             status: status.as_u16(),
             message,
             request_id,

@@ -35,17 +35,16 @@ pub const MAX_RETURN_TARGET: usize = 512;
 /// A page of this console to return to after signing in: a local path (and
 /// its query), never another site. Absolute and protocol-relative targets
 /// (`https://...`, `//host`, `/\\host`), anything with spaces, control or
-/// non-ASCII characters, and the sign-in pages themselves are refused.
-pub fn local_path(target: &str) -> Option<&str> {
+/// non-ASCII characters, and the paths starting with one of `not_to` (the
+/// sign-in pages themselves, which their capability names) are refused.
+pub fn local_path<'a>(target: &'a str, not_to: &[&str]) -> Option<&'a str> {
     let b = target.as_bytes();
     let ok = (1..=MAX_RETURN_TARGET).contains(&b.len())
         && b[0] == b'/'
         && !matches!(b.get(1), Some(b'/' | b'\\'))
         && b.iter().all(|&c| c.is_ascii_graphic() && c != b'\\')
         && !target.contains("/..")
-        && !["/login", "/logout", "/account/step-up"]
-            .iter()
-            .any(|p| target.starts_with(p));
+        && !not_to.iter().any(|p| target.starts_with(p));
     ok.then_some(target)
 }
 
@@ -55,6 +54,7 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_return_targets() {
+        let local_path = |t| local_path(t, &["/login", "/logout", "/account/step-up"]);
         for good in ["/", "/contacts/abc-1", "/audit?contact=ab&action=decrypt"] {
             assert_eq!(local_path(good), Some(good), "{good}");
         }

@@ -6,11 +6,42 @@ use askama::Template;
 
 use super::error::AppError;
 
-/// Who is signed in, as the top bar shows them. Implemented by the
-/// authentication capability's principal.
+/// Who is signed in, as the top bar shows them, and where their menu
+/// leads. Implemented by the authentication capability's principal: the
+/// kernel names no capability's pages.
 pub trait NavIdentity {
     fn nav_username(&self) -> &str;
     fn nav_role(&self) -> &'static str;
+    /// The menu: the pages this person's role works with.
+    fn nav_links(&self) -> Vec<NavLink>;
+    /// Their own account's page.
+    fn nav_account(&self) -> NavLink;
+    /// Where the sign-out form posts.
+    fn nav_sign_out(&self) -> &'static str;
+}
+
+/// One entry of the top bar's menu.
+#[derive(Clone, Debug)]
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    /// A count shown beside it (0: none), and what it counts.
+    pub count: i64,
+    pub count_label: &'static str,
+    /// The element id of the count, for tests and assistive technology.
+    pub count_id: &'static str,
+}
+
+impl NavLink {
+    pub const fn to(href: &'static str, label: &'static str) -> Self {
+        Self {
+            href,
+            label,
+            count: 0,
+            count_label: "",
+            count_id: "",
+        }
+    }
 }
 
 /// What the base layout needs: the page title, who is signed in, and the
@@ -21,12 +52,34 @@ pub struct Layout {
     pub csrf: String,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct NavUser {
     pub username: String,
     pub role: &'static str,
-    /// Decrypt requests waiting for this person's decision (0: none shown).
-    pub open_requests: i64,
+    pub links: Vec<NavLink>,
+    pub account: NavLink,
+    pub sign_out: &'static str,
+}
+
+impl NavUser {
+    pub fn of(who: &impl NavIdentity) -> Self {
+        Self {
+            username: who.nav_username().to_owned(),
+            role: who.nav_role(),
+            links: who.nav_links(),
+            account: who.nav_account(),
+            sign_out: who.nav_sign_out(),
+        }
+    }
+}
+
+/// Who a request is signed in as, and its sign-out form's CSRF token: put
+/// in the request's extensions by the sign-in check, so the error page a
+/// request ends in keeps the navigation (`middleware::error_pages`).
+#[derive(Clone, Debug)]
+pub struct SignedInNav {
+    pub user: NavUser,
+    pub csrf: String,
 }
 
 impl Layout {
@@ -53,64 +106,21 @@ impl Layout {
     }
 
     pub fn signed_in(title: &str, who: &impl NavIdentity, csrf: String) -> Self {
-        // The counts noted when this request's sign-in was checked.
-        let open_requests = SIGNED_IN
-            .try_with(|cell| {
-                cell.borrow()
-                    .as_ref()
-                    .filter(|(u, _)| u.username == who.nav_username())
-                    .map_or(0, |(u, _)| u.open_requests)
-            })
-            .unwrap_or(0);
         Self {
             title: title.to_owned(),
-            user: Some(NavUser {
-                username: who.nav_username().to_owned(),
-                role: who.nav_role(),
-                open_requests,
-            }),
+            user: Some(NavUser::of(who)),
             csrf,
         }
     }
-}
 
-tokio::task_local! {
-    /// Who the request being handled is signed in as, once the
-    /// authentication check has said so: error pages keep the navigation.
-    static SIGNED_IN: std::cell::RefCell<Option<(NavUser, String)>>;
-}
-
-/// Runs a request with room to note who it is signed in as.
-pub(crate) fn nav_scope<F: std::future::Future>(
-    f: F,
-) -> impl std::future::Future<Output = F::Output> {
-    SIGNED_IN.scope(std::cell::RefCell::new(None), f)
-}
-
-/// Notes who the current request is signed in as (and the CSRF token of the
-/// sign-out form), for an error page it may end in.
-pub fn remember_signed_in(who: &impl NavIdentity, csrf: String, open_requests: i64) {
-    let user = NavUser {
-        username: who.nav_username().to_owned(),
-        role: who.nav_role(),
-        open_requests,
-    };
-    let _ = SIGNED_IN.try_with(|cell| *cell.borrow_mut() = Some((user, csrf)));
-}
-
-impl Layout {
     /// An error page's layout: with the navigation and sign-out when the
     /// request was signed in, anonymous otherwise.
-    pub fn for_error_page(title: &str) -> Self {
-        match SIGNED_IN
-            .try_with(|cell| cell.borrow().clone())
-            .ok()
-            .flatten()
-        {
-            Some((user, csrf)) => Self {
+    pub fn for_error_page(title: &str, nav: Option<&SignedInNav>) -> Self {
+        match nav {
+            Some(nav) => Self {
                 title: title.to_owned(),
-                user: Some(user),
-                csrf,
+                user: Some(nav.user.clone()),
+                csrf: nav.csrf.clone(),
             },
             None => Self::anonymous(title),
         }

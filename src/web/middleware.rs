@@ -8,19 +8,16 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage as _};
 
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being handled ("-" outside a request).
-pub fn current_request_id() -> String {
-    REQUEST_ID
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| "-".to_owned())
-}
-
+/// The request's id, in its extensions (the one place it is kept).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// The id of `req` ("-" before `request_id` gave it one).
+pub fn request_id_of(req: &actix_web::HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map_or_else(|| "-".to_owned(), |r| r.0.clone())
+}
 
 /// Where a request came from; copied into every audit row it causes.
 #[derive(Debug, Clone, Default)]
@@ -42,9 +39,7 @@ pub async fn request_id(
     let started = Instant::now();
     let method = req.method().to_string();
     let path = req.path().chars().take(200).collect::<String>();
-    let result = REQUEST_ID
-        .scope(id.clone(), super::layout::nav_scope(next.call(req)))
-        .await;
+    let result = next.call(req).await;
     let status = match &result {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
@@ -151,11 +146,7 @@ pub fn request_meta(req: &actix_web::HttpRequest) -> RequestMeta {
             .chars()
             .take(256)
             .collect(),
-        request_id: req
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_else(current_request_id),
+        request_id: request_id_of(req),
     }
 }
 
@@ -169,10 +160,40 @@ pub async fn failure_page(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let request_id = request_id_of(req.request());
     match next.call(req).await {
         Err(e) if e.as_error::<super::error::AppError>().is_none() => {
-            Err(super::error::AppError::Internal(format!("before the handler: {e}")).into())
+            let failed = super::error::AppError::Internal(format!("before the handler: {e}"));
+            let page = failed.page(None, &request_id);
+            Err(actix_web::error::InternalError::from_response(failed, page).into())
         }
         other => other,
     }
+}
+
+/// Error pages made with the request at hand: the navigation of whoever it
+/// was signed in as (the sign-in check put it in the request's extensions)
+/// and the request's id. Redirects and pages that are not errors pass.
+pub async fn error_pages(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, Error> {
+    let res = next.call(req).await?;
+    let again = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<super::error::AppError>())
+        .filter(|e| !actix_web::ResponseError::status_code(*e).is_redirection())
+        .map(|e| {
+            let nav = res
+                .request()
+                .extensions()
+                .get::<super::layout::SignedInNav>()
+                .cloned();
+            e.page(nav.as_ref(), &request_id_of(res.request()))
+        });
+    Ok(match again {
+        Some(page) => res.into_response(page),
+        None => res.map_into_boxed_body(),
+    })
 }

@@ -216,6 +216,69 @@ fn the_web_kernel_names_no_capability() {
     assert!(named.is_empty(), "src/web uses {named:?}");
 }
 
+/// The first segment of every route a capability serves, read from the
+/// router's own table (`/static` is the kernel's own).
+fn capability_prefixes() -> BTreeSet<String> {
+    callvault::startup::route_table()
+        .iter()
+        .filter_map(|r| r.path.split('/').nth(1).map(|s| format!("/{s}")))
+        .filter(|p| p != "/static" && p != "/")
+        .collect()
+}
+
+/// Quoted paths in `text` ("/contacts", "/login?...") that start with a
+/// capability's prefix.
+fn capability_urls(text: &str, prefixes: &BTreeSet<String>) -> Vec<String> {
+    text.split(['"', '\''])
+        .filter(|s| s.starts_with('/'))
+        .filter(|s| {
+            prefixes.iter().any(|p| {
+                s.strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
+            })
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_kernel_and_the_base_layout_name_no_capabilitys_url() {
+    let prefixes = capability_prefixes();
+    assert!(
+        prefixes.contains("/contacts") && prefixes.contains("/login"),
+        "{prefixes:?}"
+    );
+    let mut files = Vec::new();
+    rust_files(&repo().join("src/web"), &mut files);
+    let mut named = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let code = code_outside_tests(&text).join("\n");
+        for url in capability_urls(&code, &prefixes) {
+            named.push(format!("{}: {url}", f.display()));
+        }
+    }
+    for t in ["templates/base.html", "templates/error.html"] {
+        let text = std::fs::read_to_string(repo().join(t)).unwrap();
+        for url in capability_urls(&text, &prefixes) {
+            named.push(format!("{t}: {url}"));
+        }
+    }
+    assert!(
+        named.is_empty(),
+        "the kernel names capabilities' pages:\n{}",
+        named.join("\n")
+    );
+    // The check itself finds one.
+    assert_eq!(
+        capability_urls(
+            "let to = \"/login?next=x\"; let s = \"/static/app.css\";",
+            &prefixes
+        ),
+        ["/login?next=x"]
+    );
+}
+
 #[test]
 fn no_source_file_is_over_500_lines_outside_its_tests() {
     let mut long = Vec::new();

@@ -4,7 +4,7 @@
 //! (`callvault::startup::route_table`), so a new route cannot miss it.
 
 use callvault::auth::Role;
-use callvault::web::{local_path, Access};
+use callvault::web::Access;
 use reqwest::Client;
 
 use crate::helpers::*;
@@ -351,14 +351,15 @@ async fn walk(app: &TestApp, clients: &[(Who, Client)], target: i64, sso: bool) 
                 && !path.starts_with("/login/oidc")
             {
                 // Pages come back after signing in; forms do not.
-                let to = if method == "GET" && local_path(&path).is_some() {
-                    format!(
-                        "/login?{}",
-                        serde_urlencoded::to_string([("next", path.as_str())]).unwrap()
-                    )
-                } else {
-                    "/login".to_owned()
-                };
+                let to =
+                    if method == "GET" && callvault::auth::pages::return_target(&path).is_some() {
+                        format!(
+                            "/login?{}",
+                            serde_urlencoded::to_string([("next", path.as_str())]).unwrap()
+                        )
+                    } else {
+                        "/login".to_owned()
+                    };
                 assert_eq!(resp.headers()["location"], to.as_str(), "{method} {path}");
             }
             if got == 403 {
