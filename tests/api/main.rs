@@ -5,10 +5,12 @@
 //! `support/`.
 
 mod support {
+    pub mod browser;
     pub mod connect_fake;
     pub mod helpers;
     pub mod logs_fake;
     pub mod oidc;
+    pub mod steps;
 }
 pub use support::{connect_fake, helpers, logs_fake, oidc};
 

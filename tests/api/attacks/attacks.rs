@@ -9,8 +9,8 @@ use callvault::decrypt::policy::ApprovalMode;
 use callvault::demo::{demo_card, demo_contact_id};
 use reqwest::StatusCode;
 
-use crate::decrypt::protection::{begin_enrolment, code_now, enrol, step_up};
 use crate::helpers::*;
+use crate::support::steps::{begin_enrolment, code_now, enrol, step_up};
 
 fn count(
     rows: &[callvault::audit::AuditRow],

@@ -8,71 +8,9 @@ use callvault::clock::Clock as _;
 use callvault::decrypt::policy::{ApprovalMode, BudgetLimit};
 use callvault::demo::{demo_card, demo_contact_id};
 use reqwest::StatusCode;
-use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::helpers::*;
-
-/// Starts an enrolment for the signed-in client; the authenticator it shows.
-pub(crate) async fn begin_enrolment(app: &TestApp, c: &reqwest::Client) -> TOTP {
-    let r = app
-        .post_form(c, "/account/totp", "/account/totp/enrol", &[])
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = r.text().await.unwrap();
-    assert!(html.contains("<svg"), "a QR code is shown inline");
-    let marker = "id=\"totp-secret\">";
-    let start = html.find(marker).expect("the key is shown") + marker.len();
-    let secret = html[start..].split('<').next().unwrap().to_owned();
-    TOTP::new(
-        Algorithm::SHA1,
-        6,
-        1,
-        30,
-        Secret::Encoded(secret).to_bytes().unwrap(),
-        None,
-        "test".into(),
-    )
-    .unwrap()
-}
-
-/// Enrols an authenticator for the signed-in client; returns it.
-pub(crate) async fn enrol(app: &TestApp, c: &reqwest::Client) -> TOTP {
-    let totp = begin_enrolment(app, c).await;
-    let code = code_now(app, &totp);
-    let r = app
-        .post_form(
-            c,
-            "/account/totp",
-            "/account/totp/confirm",
-            &[("password", PASSWORD), ("code", &code)],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r
-        .text()
-        .await
-        .unwrap()
-        .contains("authenticator is enrolled"));
-    totp
-}
-
-pub(crate) fn code_now(app: &TestApp, totp: &TOTP) -> String {
-    totp.generate(app.clock.now().timestamp() as u64)
-}
-
-pub(crate) async fn step_up(app: &TestApp, c: &reqwest::Client, code: &str) -> reqwest::Response {
-    app.post_form(
-        c,
-        "/account/step-up",
-        "/account/step-up",
-        &[
-            ("password", PASSWORD),
-            ("code", code),
-            ("next", "/contacts"),
-        ],
-    )
-    .await
-}
+use crate::support::steps::{code_now, enrol, step_up};
 
 #[tokio::test]
 async fn a_decrypt_without_a_fresh_totp_is_refused_and_a_fresh_one_opens_it() {

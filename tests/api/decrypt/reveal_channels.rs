@@ -209,7 +209,7 @@ async fn every_guard_refuses_alike_on_the_web_and_the_command_line_with_one_row_
         let r = app.login(&web, &name, PASSWORD).await;
         assert!(r.status().is_redirection(), "{}: sign-in", g.name);
         if g.enrol {
-            crate::decrypt::protection::enrol(&app, &web).await;
+            crate::support::steps::enrol(&app, &web).await;
             // Enrolling counts as a step-up; make it stale.
             app.clock.advance(std::time::Duration::from_secs(3600));
             let r = app.login(&web, &name, PASSWORD).await;

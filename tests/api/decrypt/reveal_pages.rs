@@ -13,8 +13,8 @@ use callvault::demo::{demo_card, demo_contact_id};
 use reqwest::header::LOCATION;
 use reqwest::StatusCode;
 
-use crate::decrypt::protection::{code_now, enrol};
 use crate::helpers::*;
+use crate::support::steps::{code_now, enrol};
 
 /// Posts the contact's reveal form with a case reference.
 async fn reveal_with_case(

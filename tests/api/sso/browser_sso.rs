@@ -9,7 +9,9 @@ use callvault::demo::{demo_card, demo_contact_id};
 use fantoccini::{Client, Locator};
 
 use crate::oidc::{spawn_sso_app, SsoApp};
-use crate::web::browser::{browser, click, fail, fill, source, start_driver, wait_for_url, Step};
+use crate::support::browser::{
+    browser, click, fail, fill, source, start_driver, wait_for_url, Step,
+};
 
 /// At the provider's sign-in form: sign in as `account`.
 async fn at_provider(b: &Client, s: &SsoApp, account: &str) -> Step {
@@ -45,7 +47,7 @@ async fn journey(s: &SsoApp, sup: &Client, nobody: &Client) -> Step {
     // ...and back: the interrupted reveal (its reason kept across the trip
     // to the provider) completes by itself.
     wait_for_url(sup, &app.url("/reveals/")).await?;
-    let value = crate::web::browser::revealed_value(sup).await?;
+    let value = crate::support::browser::revealed_value(sup).await?;
     if value.replace(" ", "") != demo_card(5) {
         return Err(format!("revealed {value:?} after the SSO step-up"));
     }

@@ -64,10 +64,116 @@ pub fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("callvault.db").display())
 }
 
+/// The one way a test gets a console: `AppBuilder::new()` (empty, local
+/// settings parsed from production's defaults), `.demo()` for the demo's
+/// contacts and flow logs with a raw AES keyring, `.settings(..)`,
+/// `.modify(..)` (the demo's data), `.sources(..)`, `.database(..)`,
+/// `.sdk(..)`; `.spawn()` starts it on a random loopback port. The
+/// `spawn_*` functions below are its common shapes.
+#[derive(Default)]
+pub struct AppBuilder<'a> {
+    dir: Option<tempfile::TempDir>,
+    db_url: Option<String>,
+    demo: bool,
+    #[allow(clippy::type_complexity)]
+    modify: Vec<Box<dyn FnOnce(&mut callvault::demo::DemoData, &std::path::Path) + 'a>>,
+    settings: Vec<Box<dyn FnOnce(&mut Settings) + 'a>>,
+    settings_whole: Option<Settings>,
+    sources: Option<callvault::startup::Sources>,
+    sdk: Option<aws_config::SdkConfig>,
+}
+
+#[allow(dead_code)]
+impl<'a> AppBuilder<'a> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn demo(mut self) -> Self {
+        self.demo = true;
+        self
+    }
+    pub fn database(mut self, dir: tempfile::TempDir, db_url: String) -> Self {
+        self.dir = Some(dir);
+        self.db_url = Some(db_url);
+        self
+    }
+    pub fn settings(mut self, f: impl FnOnce(&mut Settings) + 'a) -> Self {
+        self.settings.push(Box::new(f));
+        self
+    }
+    /// Settings made whole by the test (their database is the app's).
+    pub fn with_settings(mut self, dir: tempfile::TempDir, settings: Settings) -> Self {
+        self.db_url = Some(settings.database_url.as_str().to_owned());
+        self.dir = Some(dir);
+        self.settings_whole = Some(settings);
+        self
+    }
+    pub fn modify(
+        mut self,
+        f: impl FnOnce(&mut callvault::demo::DemoData, &std::path::Path) + 'a,
+    ) -> Self {
+        self.modify.push(Box::new(f));
+        self
+    }
+    pub fn sources(mut self, sources: callvault::startup::Sources) -> Self {
+        self.sources = Some(sources);
+        self
+    }
+    pub fn sdk(mut self, sdk: Option<aws_config::SdkConfig>) -> Self {
+        self.sdk = sdk;
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        use callvault::demo::{generate, DemoDirectory, DemoLogStore};
+        let dir = self.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
+        let db_url = self.db_url.unwrap_or_else(|| sqlite_url(&dir));
+        let clock = Arc::new(OffsetClock::default());
+        let mut settings = self
+            .settings_whole
+            .unwrap_or_else(|| local_settings(&dir, &db_url));
+        let mut sources = self.sources;
+        let mut key_path = None;
+        if self.demo {
+            let (handler, key) = lambda_handler(dir.path()).await;
+            let mut data = generate(&handler, clock.now_us()).await.unwrap();
+            for f in self.modify {
+                f(&mut data, dir.path());
+            }
+            settings.cookie_secure = false;
+            settings.keyring =
+                Some(lambda_encrypt::keyring::KeyringSpec::RawAes { path: key.clone() });
+            sources = Some(callvault::startup::Sources {
+                directory: Arc::new(DemoDirectory::new(&data)),
+                logs: Arc::new(DemoLogStore::new(&data)),
+            });
+            key_path = Some(key);
+        }
+        for f in self.settings {
+            f(&mut settings);
+        }
+        let sdk = match (&settings.ship, self.sdk) {
+            (Some(_), None) => {
+                Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+            }
+            (_, sdk) => sdk,
+        };
+        let app = match sources {
+            Some(sources) => {
+                Application::build_with(settings, clock.clone(), sources, sdk.as_ref())
+                    .await
+                    .expect("build app")
+            }
+            None => Application::build(settings, clock.clone())
+                .await
+                .expect("build app"),
+        };
+        launch(app, clock, dir, db_url, key_path)
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let url = sqlite_url(&dir);
-    spawn_app_with(dir, url, false).await
+    AppBuilder::new().spawn().await
 }
 
 pub async fn spawn_app_with(
@@ -75,13 +181,11 @@ pub async fn spawn_app_with(
     db_url: String,
     cookie_secure: bool,
 ) -> TestApp {
-    let mut settings = local_settings(&dir, &db_url);
-    settings.cookie_secure = cookie_secure;
-    let clock = Arc::new(OffsetClock::default());
-    let app = Application::build(settings, clock.clone())
+    AppBuilder::new()
+        .database(dir, db_url)
+        .settings(move |s| s.cookie_secure = cookie_secure)
+        .spawn()
         .await
-        .expect("build app");
-    launch(app, clock, dir, db_url, None)
 }
 
 /// Loopback, port 0, the given database, secrets in `dir`.
@@ -100,12 +204,11 @@ pub async fn spawn_with_sources(
     settings: Settings,
     sources: callvault::startup::Sources,
 ) -> TestApp {
-    let clock = Arc::new(OffsetClock::default());
-    let db_url = settings.database_url.as_str().to_owned();
-    let app = Application::build_with(settings, clock.clone(), sources, None)
+    AppBuilder::new()
+        .with_settings(dir, settings)
+        .sources(sources)
+        .spawn()
         .await
-        .expect("build app");
-    launch(app, clock, dir, db_url, None)
 }
 
 /// Runs a built app in the background.
@@ -151,7 +254,7 @@ pub async fn lambda_handler(dir: &std::path::Path) -> (lambda_encrypt::handler::
 pub async fn spawn_demo_app_with(
     modify: impl FnOnce(&mut callvault::demo::DemoData, &std::path::Path),
 ) -> TestApp {
-    spawn_demo_app_custom(modify, |_| {}).await
+    AppBuilder::new().demo().modify(modify).spawn().await
 }
 
 /// As `spawn_demo_app_with`; `settings_fn` may also change the console's settings.
@@ -159,7 +262,12 @@ pub async fn spawn_demo_app_custom(
     modify: impl FnOnce(&mut callvault::demo::DemoData, &std::path::Path),
     settings_fn: impl FnOnce(&mut Settings),
 ) -> TestApp {
-    spawn_demo_app_sdk(modify, settings_fn, None).await
+    AppBuilder::new()
+        .demo()
+        .modify(modify)
+        .settings(settings_fn)
+        .spawn()
+        .await
 }
 
 /// As `spawn_demo_app_custom`, with this AWS configuration for audit shipping
@@ -169,36 +277,17 @@ pub async fn spawn_demo_app_sdk(
     settings_fn: impl FnOnce(&mut Settings),
     sdk: Option<aws_config::SdkConfig>,
 ) -> TestApp {
-    use callvault::demo::{generate, DemoDirectory, DemoLogStore};
-    use callvault::startup::Sources;
-    let dir = tempfile::tempdir().unwrap();
-    let (handler, key) = lambda_handler(dir.path()).await;
-    let clock = Arc::new(OffsetClock::default());
-    let mut data = generate(&handler, clock.now_us()).await.unwrap();
-    modify(&mut data, dir.path());
-    let db_url = sqlite_url(&dir);
-    let mut settings = local_settings(&dir, &db_url);
-    settings.cookie_secure = false;
-    settings.keyring = Some(lambda_encrypt::keyring::KeyringSpec::RawAes { path: key.clone() });
-    settings_fn(&mut settings);
-    let sources = Sources {
-        directory: Arc::new(DemoDirectory::new(&data)),
-        logs: Arc::new(DemoLogStore::new(&data)),
-    };
-    let sdk = match (&settings.ship, sdk) {
-        (Some(_), None) => {
-            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
-        }
-        (_, sdk) => sdk,
-    };
-    let app = Application::build_with(settings, clock.clone(), sources, sdk.as_ref())
+    AppBuilder::new()
+        .demo()
+        .modify(modify)
+        .settings(settings_fn)
+        .sdk(sdk)
+        .spawn()
         .await
-        .expect("build demo app");
-    launch(app, clock, dir, db_url, Some(key))
 }
 
 pub async fn spawn_demo_app() -> TestApp {
-    spawn_demo_app_with(|_, _| {}).await
+    AppBuilder::new().demo().spawn().await
 }
 
 /// A moto server of this test's own on `port` (killed on drop).

@@ -15,7 +15,7 @@ use callvault::demo::demo_contact_id;
 use fantoccini::Client;
 
 use crate::helpers::*;
-use crate::web::browser::{browser, fail, sign_in, start_driver, Step};
+use crate::support::browser::{browser, fail, sign_in, start_driver, Step};
 
 fn unescape(s: &str) -> String {
     s.replace("&#34;", "\"")

@@ -14,7 +14,7 @@ use callvault::demo::{demo_card, demo_contact_id};
 use fantoccini::{Client, Locator};
 
 use crate::helpers::*;
-use crate::web::browser::{
+use crate::support::browser::{
     browser, click, fail, fill, revealed_value, sign_in, source, start_driver, wait_for_url, Step,
 };
 
