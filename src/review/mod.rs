@@ -26,6 +26,7 @@ use crate::decrypt::policy::BudgetLimit;
 use crate::web::{html, AppError, Layout, Routes};
 
 pub use alerts::AlertView;
+mod key_states;
 use filter::{AuditQuery, Refusal, KNOWN_OUTCOMES};
 
 /// What the auditor's pages use; registered once as app data.
@@ -195,6 +196,8 @@ pub struct AuditPage {
     pub older: Option<i64>,
     pub verify: Option<VerifyView>,
     pub alerts: Vec<AlertView>,
+    /// Retired period keys and when their values become unrecoverable.
+    pub key_states: Vec<key_states::KeyStateView>,
     pub shipping: Option<ShippingView>,
     /// Rows matching the filter, all pages together.
     pub matching: i64,
@@ -303,6 +306,7 @@ async fn page(
             problem: v.first_bad.map(|b| b.problem).unwrap_or_default(),
         }),
         alerts: alerts::alerts(state, zone).await?,
+        key_states: key_states::key_states(&state.audit, zone).await?,
         shipping: shipping(state).await?,
         matching,
         summary: summary(query),

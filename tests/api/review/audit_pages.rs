@@ -561,3 +561,31 @@ async fn the_filter_bar_has_checkboxes_a_summary_a_count_and_a_clear_link_and_ti
         "the summary says when nothing filters"
     );
 }
+
+/// The auditor sees which months' values are, or will be, unrecoverable:
+/// read from the key_retire rows `callvault keys retire` writes first.
+#[tokio::test]
+async fn the_audit_page_shows_retired_period_keys_and_when_their_values_become_unrecoverable() {
+    let app = spawn_app().await;
+    let event = callvault::audit::AuditEvent::new(
+        callvault::audit::Action::KeyRetire,
+        "cli:ops",
+        "cli",
+        "scheduled",
+        &Default::default(),
+    )
+    .detail("through 2025-02: 2025-01 key k-1, 2025-02 key k-2; pending 7 days; retention 365");
+    let row = app.state.audit.append(event).await.unwrap();
+    let auditor = app.login_as(callvault::auth::Role::Auditor).await;
+    let html = app.page(&auditor, "/audit").await;
+    assert!(html.contains("id=\"key-states\""), "{html}");
+    assert!(
+        html.contains("the keys of 2025-01, 2025-02 scheduled for deletion"),
+        "{html}"
+    );
+    let after = callvault::clock::local_time(row.ts_us + 7 * 86_400_000_000, chrono_tz::UTC);
+    assert!(
+        html.contains(&format!("unrecoverable after {after}")),
+        "{html}"
+    );
+}
