@@ -18,6 +18,7 @@ pub mod service;
 
 pub use admission::{Ask, Channel, RevealError, RevealRefusal, SecondFactor};
 pub use reveal_form::{contact_id, form_view, RevealFormView};
+pub use reveal_page::grouped;
 pub use service::{Outcome, Reveals};
 
 use std::sync::{Arc, OnceLock};

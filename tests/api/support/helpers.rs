@@ -371,16 +371,7 @@ pub fn client() -> Client {
 
 /// A value as the reveal page shows it: digits in groups of four.
 pub fn grouped(value: &str) -> String {
-    if value.len() > 5 && value.bytes().all(|b| b.is_ascii_digit()) {
-        let groups: Vec<&str> = value
-            .as_bytes()
-            .chunks(4)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
-        groups.join(" ")
-    } else {
-        value.to_owned()
-    }
+    callvault::decrypt::grouped(value)
 }
 
 /// Whether a text shows `value`, as it is or grouped as the reveal page
