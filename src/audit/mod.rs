@@ -123,6 +123,19 @@ impl AuditLog {
         &self.db
     }
 
+    /// A keyed hash of `data` for one `purpose` (128 bits, hex), under the
+    /// audit key: rows can name a value without holding it. The purpose
+    /// prefix keeps it apart from the chain's MACs, whose input starts with
+    /// a hex hash.
+    pub fn keyed_tag(&self, purpose: &str, data: &[u8]) -> Result<String, AuditError> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).map_err(|_| AuditError::Key)?;
+        mac.update(b"callvault/");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(data);
+        Ok(hex::encode(&mac.finalize().into_bytes()[..16]))
+    }
+
     fn mac(&self, prev_hash: &str, row: &AuditRow) -> Result<String, AuditError> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).map_err(|_| AuditError::Key)?;
         mac.update(prev_hash.as_bytes());

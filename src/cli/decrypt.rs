@@ -15,8 +15,11 @@ use crate::auth::principal::Principal;
 use crate::config::{Settings, StorageArgs};
 use crate::decrypt::admission::Asker;
 use crate::decrypt::service::OpenError;
-use crate::decrypt::{Ask, Channel, Decryptor, Outcome, RevealError, Reveals, SecondFactor};
+use crate::decrypt::{
+    Ask, Channel, Decryptor, KeypadPath, Outcome, RevealError, Reveals, SecondFactor,
+};
 use crate::sources::ContactDirectory;
+use lambda_encrypt::keypad::KeypadKeys;
 
 pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, CliError> {
     let mut settings = Settings::defaults(
@@ -61,6 +64,15 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
         }
         None => None,
     };
+    let keypad = match &settings.connect_input {
+        Some((fields, keys)) => {
+            let (fields, keys) = KeypadKeys::from_config(fields, keys)
+                .await
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            Some(Arc::new(KeypadPath { fields, keys }))
+        }
+        None => None,
+    };
     let reveals = Reveals {
         budget: crate::decrypt::policy::Budget::new(
             cmd.audit.clone(),
@@ -73,6 +85,7 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
         clock: cmd.clock.clone(),
         directory,
         decryptor,
+        keypad,
         grants: crate::decrypt::grants::Grants::new(cmd.db.clone(), cmd.clock.clone()),
         legacy: settings.legacy_context.clone(),
         policy: settings.policy.clone(),
@@ -125,7 +138,13 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
             out.write_all(revealed.plaintext.expose())?;
             out.write_all(b"\n")?;
             out.flush()?;
-            eprintln!("recorded as audit row {}", revealed.audit_seq);
+            match &revealed.connect_key {
+                Some(key) => eprintln!(
+                    "recorded as audit row {} (keypad, Connect-encrypted with Connect key {key}, not bound to the contact)",
+                    revealed.audit_seq
+                ),
+                None => eprintln!("recorded as audit row {}", revealed.audit_seq),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(OpenError::Refused(recorded)) => refused(RevealError::Refused(recorded)),

@@ -25,6 +25,7 @@ use crate::guard::{Sensitive, ShownValue};
 use crate::sources::paging::PagingStore;
 use crate::sources::{ContactDirectory, ContactSummary};
 use crate::web::{html, request_meta, AppError, Layout, Routes};
+use lambda_encrypt::keypad::CONNECT_TIMEOUT_VALUE;
 
 /// What the contact pages use; registered once as app data.
 pub struct ContactsState {
@@ -32,7 +33,7 @@ pub struct ContactsState {
     pub clock: SharedClock,
     pub directory: Arc<dyn ContactDirectory>,
     pub sensitive: Sensitive,
-    /// A keyring is configured: fields can be revealed.
+    /// A keyring or Connect keypad keys are configured: fields can be revealed.
     pub can_decrypt: bool,
     /// Reveals need another supervisor's approval first.
     pub approval_required: bool,
@@ -256,7 +257,15 @@ pub async fn contact_page(
                 )),
             );
         }
-        let shown = ShownValue::guard(value, sensitive);
+        let path = FieldName::parse(name).ok().map(|f| {
+            let keypad = reveal_state.reveals.keypad.as_ref();
+            keypad.is_some_and(|k| k.validator(&f).is_some())
+        });
+        let shown = if path == Some(true) && value.trim() == CONNECT_TIMEOUT_VALUE {
+            ShownValue::nothing_keyed()
+        } else {
+            ShownValue::guard(value, sensitive)
+        };
         if shown.findings > 0 {
             let what = if shown.kind == "masked" {
                 "sensitive attribute does not hold ciphertext".to_owned()
@@ -275,11 +284,20 @@ pub async fn contact_page(
                 .detail(format!("contact attribute: {what}")),
             );
         }
+        // Each path reveals with its own keys: a keypad field with the
+        // Connect keys, any other with the keyring.
+        let keys_held = match path {
+            Some(true) => true,
+            Some(false) => reveal_state.reveals.decryptor.is_some(),
+            None => false,
+        };
+        // A message of the other capture path is not offered either.
+        let same_path = shown.summary.as_ref().map(|s| s.keypad) == path;
         let decryptable = shown.kind == "ciphertext"
-            && state.can_decrypt
+            && keys_held
+            && same_path
             && past_retention.is_none()
-            && name == raw_name
-            && FieldName::parse(name).is_ok();
+            && name == raw_name;
         views.push(AttributeView {
             name: name.clone(),
             value: shown,

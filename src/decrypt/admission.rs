@@ -13,6 +13,7 @@ use lambda_encrypt::context::ContactId;
 
 use super::approvals::ApprovalError;
 use super::case::CaseError;
+use super::keypad::Capture;
 use super::ReasonError;
 use crate::audit::{Action, AuditEvent, Recorded, Refusal, RequestMeta};
 use crate::auth::principal::Principal;
@@ -210,6 +211,20 @@ pub enum RevealRefusal {
     /// The value's period key is retired (pending deletion or deleted).
     #[error("the key of this value's period ({period}) is retired: {state}")]
     KeyRetired { period: String, state: String },
+    /// Capture paths do not cross: a Connect keypad message under a Lex
+    /// field, or a value that is not Connect's under a keypad field.
+    #[error("{}", wrong_path_message(*field_path))]
+    WrongCapturePath {
+        field_path: Capture,
+        fingerprint: String,
+    },
+    /// A keypad message wrapped to a Connect key this console does not hold.
+    #[error("this Amazon Connect message needs Connect key id '{key_id}', which is not in CALLVAULT_CONNECT_INPUT_KEYS")]
+    UnknownConnectKey { key_id: String },
+    /// A keypad message already revealed under another contact: Connect's
+    /// messages name no contact, so a copy is spotted by its message id.
+    #[error("this keypad message was already revealed under contact {first_contact}: a copied ciphertext is not revealed")]
+    CopiedMessage { tag: String, first_contact: String },
     /// Not ciphertext, a wrong key, tampering, the key service.
     #[error("the value could not be decrypted ({kind})")]
     Failed {
@@ -247,6 +262,9 @@ impl Refusal for RevealRefusal {
             Self::RetentionExpired { .. } => "retention_expired",
             Self::RetentionUnknown => "retention_unknown",
             Self::KeyRetired { .. } => "key_retired",
+            Self::WrongCapturePath { .. } => "wrong_capture_path",
+            Self::UnknownConnectKey { .. } => "unknown_connect_key",
+            Self::CopiedMessage { .. } => "copied_message",
             Self::Failed { kind, .. } => kind,
         })
     }
@@ -257,6 +275,20 @@ impl Refusal for RevealRefusal {
             Self::StepUpFailed(kind) => (*kind).to_owned(),
             Self::RetentionExpired { since } => format!("past retention since {since}"),
             Self::KeyRetired { period, state } => format!("period {period}, key {state}"),
+            Self::WrongCapturePath {
+                field_path,
+                fingerprint,
+            } => format!(
+                "{}, ciphertext {fingerprint}",
+                match field_path {
+                    Capture::Lex => "a Connect keypad message under a Lex field",
+                    Capture::Keypad => "not a Connect message, under a keypad field",
+                }
+            ),
+            Self::UnknownConnectKey { key_id } => format!("keypad, Connect key {key_id}"),
+            Self::CopiedMessage { tag, first_contact } => {
+                format!("keypad message {tag}, first revealed under contact {first_contact}")
+            }
             Self::ContextMismatch { fingerprint } | Self::Failed { fingerprint, .. }
                 if !fingerprint.is_empty() =>
             {
@@ -297,6 +329,17 @@ impl RevealRefusal {
                 period: "2025-01".into(),
                 state: "deleted".into(),
             },
+            Self::WrongCapturePath {
+                field_path: Capture::Lex,
+                fingerprint: String::new(),
+            },
+            Self::UnknownConnectKey {
+                key_id: "0badc0de".into(),
+            },
+            Self::CopiedMessage {
+                tag: "00".repeat(16),
+                first_contact: "c1".into(),
+            },
             Self::Failed {
                 kind: "bad_base64",
                 fingerprint: String::new(),
@@ -313,16 +356,27 @@ impl RevealRefusal {
             Self::BudgetExceeded { used, limit } => format!(
                 "Your decrypt budget is used ({used} of {limit} per hour). {recorded} Auditors have been alerted."
             ),
+            Self::CopiedMessage { .. } => format!("{}. {recorded} Auditors have been alerted.", capitalised(&self.to_string())),
+            Self::Failed { kind: "no_input", .. } => format!("The caller keyed nothing here (Connect stored \"Timeout\"), so there is no value to reveal. {recorded}"),
             Self::ContextMismatch { .. } => "This ciphertext is not bound to this contact and field (context_mismatch). Nothing was decrypted; the attempt was recorded.".into(),
-            other => {
-                let mut m = other.to_string();
-                if let Some(first) = m.get(0..1) {
-                    let upper = first.to_uppercase();
-                    m.replace_range(0..1, &upper);
-                }
-                format!("{m}. {recorded}")
-            }
+            other => format!("{}. {recorded}", capitalised(&other.to_string())),
         }
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut m = text.to_owned();
+    if let Some(first) = m.get(0..1) {
+        let upper = first.to_uppercase();
+        m.replace_range(0..1, &upper);
+    }
+    m
+}
+
+fn wrong_path_message(field_path: Capture) -> &'static str {
+    match field_path {
+        Capture::Lex => "this is an Amazon Connect keypad message, but the field is captured by callvault's Lex bot: a message bound to no contact is not revealed as this contact's value",
+        Capture::Keypad => "this field holds Amazon Connect keypad input, but its value is not an Amazon Connect customer-input message",
     }
 }
 

@@ -48,6 +48,15 @@ impl From<RevealError> for AppError {
             RevealRefusal::RetentionExpired { .. }
             | RevealRefusal::RetentionUnknown
             | RevealRefusal::KeyRetired { .. } => refused(StatusCode::GONE, "Past retention"),
+            RevealRefusal::WrongCapturePath { .. } => {
+                refused(StatusCode::FORBIDDEN, "Not this field's capture path")
+            }
+            RevealRefusal::CopiedMessage { .. } => {
+                refused(StatusCode::FORBIDDEN, "Copied keypad message")
+            }
+            RevealRefusal::UnknownConnectKey { .. } => {
+                refused(StatusCode::UNPROCESSABLE_ENTITY, "Connect key not held")
+            }
             RevealRefusal::Failed { .. } => {
                 refused(StatusCode::UNPROCESSABLE_ENTITY, "Not decrypted")
             }

@@ -35,6 +35,8 @@ pub struct Grant {
     pub stored_value: String,
     /// 1 when it is bound to the reference solution's fixed context.
     pub legacy: i64,
+    /// How the value was captured: `lex` or `keypad` ([`super::keypad::Capture`]).
+    pub capture: String,
     pub audit_seq: i64,
     /// The request whose audit row admitted it.
     pub request_id: String,
@@ -56,7 +58,7 @@ pub enum GrantError {
     Db(#[from] sqlx::Error),
 }
 
-const COLUMNS: &str = "id, user_id, generation, actor, role, contact_id, bound_to, initial_contact_id, field, reason, case_ref, stored_value, legacy, audit_seq, request_id, created_us, expires_us, used_us";
+const COLUMNS: &str = "id, user_id, generation, actor, role, contact_id, bound_to, initial_contact_id, field, reason, case_ref, stored_value, legacy, capture, audit_seq, request_id, created_us, expires_us, used_us";
 
 /// Grant ids are 128 random bits in hex; anything else is not looked up.
 pub fn valid_id(id: &str) -> bool {
@@ -86,7 +88,7 @@ impl Grants {
     pub async fn create(conn: &mut sqlx::AnyConnection, grant: &Grant) -> Result<(), sqlx::Error> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO reveal_grants ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         )))
         .bind(&grant.id)
         .bind(grant.user_id)
@@ -101,6 +103,7 @@ impl Grants {
         .bind(&grant.case_ref)
         .bind(&grant.stored_value)
         .bind(grant.legacy)
+        .bind(&grant.capture)
         .bind(grant.audit_seq)
         .bind(&grant.request_id)
         .bind(grant.created_us)

@@ -11,12 +11,17 @@ pub mod approvals;
 mod approvals_page;
 pub mod case;
 pub mod grants;
+pub mod keypad;
+mod open;
 pub mod policy;
 mod reveal_form;
 mod reveal_page;
 pub mod service;
+mod stored;
 
 pub use admission::{Ask, Channel, RevealError, RevealRefusal, SecondFactor};
+pub use keypad::{Capture, KeypadPath};
+pub use open::OpenError;
 pub use reveal_form::{contact_id, form_view, RevealFormView};
 pub use reveal_page::grouped;
 pub use service::{Outcome, Reveals};
@@ -181,6 +186,10 @@ pub struct Revealed {
     pub contact_id: lambda_encrypt::context::ContactId,
     pub field: String,
     pub case_ref: String,
+    /// How it was captured (the Lex bot, or Connect's keypad encryption).
+    pub capture: Capture,
+    /// The Connect key id that opened a keypad value.
+    pub connect_key: Option<String>,
     /// Decrypted under the reference solution's fixed context.
     pub legacy: bool,
     pub audit_seq: i64,

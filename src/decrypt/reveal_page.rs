@@ -26,6 +26,8 @@ pub struct RevealPage {
     /// The value, digits in groups of four for reading aloud.
     pub grouped: String,
     pub legacy: bool,
+    /// The Connect key id of a keypad value (Connect-encrypted, unbound).
+    pub connect_key: Option<String>,
     pub case_ref: String,
     /// Seconds until the page replaces itself with the contact page.
     pub show_secs: u64,
@@ -103,6 +105,7 @@ pub async fn reveal_page(
         field: revealed.field,
         grouped: grouped(revealed.plaintext.expose_str().unwrap_or("(not text)")),
         legacy: revealed.legacy,
+        connect_key: revealed.connect_key,
         case_ref: revealed.case_ref,
         show_secs: state.reveals.policy.show_for.as_secs(),
         audit_seq: revealed.audit_seq,

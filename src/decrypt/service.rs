@@ -9,16 +9,15 @@
 
 use std::sync::Arc;
 
-use lambda_encrypt::context::{ContactId, FieldContext, FieldName};
-use lambda_encrypt::crypto::CryptoError;
-use lambda_encrypt::envelope::Ciphertext;
+use lambda_encrypt::context::FieldName;
 
 use super::admission::{Ask, Channel, RevealError, RevealRefusal, SecondFactor};
 use super::approvals::{ApprovalError, Approvals, DecryptRequest};
-use super::grants::{self, Grant, GrantError, Grants, GRANT_TTL};
+use super::grants::{self, Grant, Grants, GRANT_TTL};
+use super::keypad::{self, KeypadPath};
 use super::policy::{ApprovalMode, Budget, BudgetError, BudgetPermit, DecryptPolicy};
-use super::{Decryptor, Reason, Revealed};
-use crate::audit::{Action, AuditLog, RequestMeta};
+use super::{Decryptor, Reason};
+use crate::audit::{Action, AuditLog};
 use crate::auth::step_up::step_up_fresh;
 use crate::auth::totp::{Enrolment, TotpStore};
 use crate::auth::Role;
@@ -37,6 +36,8 @@ pub struct Reveals {
     pub directory: Option<Arc<dyn ContactDirectory>>,
     /// None when no keyring is configured: nothing can be decrypted.
     pub decryptor: Option<Decryptor>,
+    /// Amazon Connect's keypad fields and their keys, when configured.
+    pub keypad: Option<Arc<KeypadPath>>,
     /// Admitted reveals waiting to be shown.
     pub grants: Grants,
     /// The reference solution's fixed context, accepted and marked legacy.
@@ -58,19 +59,10 @@ pub enum Outcome {
     Requested(DecryptRequest),
 }
 
-/// Why a granted reveal was not shown.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    #[error(transparent)]
-    Grant(#[from] GrantError),
-    #[error("decrypt refused: {}", .0.refusal())]
-    Refused(crate::audit::Recorded<RevealRefusal>),
-    #[error(transparent)]
-    Audit(#[from] crate::audit::AuditError),
-}
+pub use super::open::OpenError;
 
 /// Why [`Reveals::run`] stopped: a refusal to record, or a failure.
-enum Stop {
+pub(super) enum Stop {
     Refused(RevealRefusal),
     Failed(RevealError),
 }
@@ -93,7 +85,7 @@ impl From<crate::auth::totp::TotpError> for Stop {
     }
 }
 
-fn refuse<T>(r: RevealRefusal) -> Result<T, Stop> {
+pub(super) fn refuse<T>(r: RevealRefusal) -> Result<T, Stop> {
     Err(Stop::Refused(r))
 }
 
@@ -138,7 +130,11 @@ impl Reveals {
         if let Err(e) = case {
             return refuse(RevealRefusal::CaseRef(e));
         }
-        if self.decryptor.is_none() {
+        let keypad_field = self
+            .keypad
+            .as_ref()
+            .is_some_and(|k| k.validator(&field).is_some());
+        if self.decryptor.is_none() && !keypad_field {
             return refuse(RevealRefusal::NotConfigured);
         }
         if self.policy.approval == ApprovalMode::Required {
@@ -250,42 +246,20 @@ impl Reveals {
         }
     }
 
-    /// Checks the ciphertext's context (no key is used yet), then commits
-    /// the `decrypt` row (within the budget) and a single-use grant in one
-    /// transaction. The value is decrypted only when the grant is used
-    /// ([`Reveals::open`]).
+    /// Checks the stored value on its capture path (no key is used yet),
+    /// then commits the `decrypt` row (within the budget) and a single-use
+    /// grant in one transaction. The value is decrypted only when the grant
+    /// is used ([`Reveals::open`]).
     async fn grant(&self, ask: &Ask, field: &FieldName, stored: &str) -> Result<Outcome, Stop> {
-        let ct = match Ciphertext::from_base64(stored.trim()) {
-            Ok(ct) => ct,
-            Err(e) => {
-                return refuse(RevealRefusal::Failed {
-                    kind: CryptoError::from(e).kind(),
-                    fingerprint: String::new(),
-                })
-            }
-        };
-        let fingerprint = ct.fingerprint();
-        let context = &ct.header().encryption_context;
-        let bound_to = std::iter::once(&ask.contact_id).chain(ask.initial.as_ref());
-        let mut candidates: Vec<_> = bound_to
-            .map(|c| {
-                (
-                    FieldContext::new(c.clone(), field.clone()).to_expected(),
-                    c.as_str(),
-                    false,
-                )
-            })
-            .collect();
-        if let Some(legacy) = &self.legacy {
-            candidates.push((legacy.clone(), ask.contact_id.as_str(), true));
-        }
-        let Some((_, bound_to, legacy)) =
-            candidates.into_iter().find(|(e, _, _)| e.matches(context))
-        else {
-            return refuse(RevealRefusal::ContextMismatch { fingerprint });
-        };
         let now = self.clock.now_us();
-        let period = self.check_retention(ask, &ct, now).await?;
+        let admitted = match self
+            .keypad
+            .as_ref()
+            .filter(|k| k.validator(field).is_some())
+        {
+            Some(path) => self.admit_keypad(ask, path, stored, now)?,
+            None => self.admit_lex(ask, field, stored, now).await?,
+        };
         let principal = ask.principal.as_ref();
         let mut grant = Grant {
             id: grants::new_id().map_err(|e| RevealError::Audit(e.into()))?,
@@ -294,7 +268,7 @@ impl Reveals {
             actor: ask.actor.clone(),
             role: ask.role.clone(),
             contact_id: ask.contact_id.to_string(),
-            bound_to: bound_to.to_owned(),
+            bound_to: admitted.bound_to,
             initial_contact_id: ask
                 .initial
                 .as_ref()
@@ -303,20 +277,15 @@ impl Reveals {
             reason: ask.reason_text.clone(),
             case_ref: ask.case_text.clone(),
             stored_value: stored.trim().to_owned(),
-            legacy: i64::from(legacy),
+            legacy: i64::from(admitted.legacy),
+            capture: admitted.capture.as_str().to_owned(),
             audit_seq: 0,
             request_id: ask.meta.request_id.clone(),
             created_us: now,
             expires_us: now + i64::try_from(GRANT_TTL.as_micros()).unwrap_or(i64::MAX),
             used_us: 0,
         };
-        let detail = format!(
-            "ciphertext {fingerprint}, suite 0x{:04X}, grant {}{}{}",
-            ct.header().suite_id,
-            grant.id,
-            period.map_or_else(String::new, |p| format!(", period {p}")),
-            if legacy { ", legacy context" } else { "" }
-        );
+        let detail = format!("{}, grant {}{}", admitted.head, grant.id, admitted.tail);
         let event = ask.event(Action::Decrypt, "ok", &detail);
         let mut change = self.audit.begin_change().await?;
         if let Some(cap) = self.budget.cap() {
@@ -331,131 +300,24 @@ impl Reveals {
             }
         }
         grant.audit_seq = change.next_seq().await?;
-        Grants::create(change.conn(), &grant)
-            .await
-            .map_err(|e| RevealError::Audit(e.into()))?;
+        let store = |e: sqlx::Error| Stop::Failed(RevealError::Audit(e.into()));
+        if let Some(tag) = &admitted.tag {
+            // Transferred legs share their initial contact's values.
+            let owner = ask.initial.as_ref().unwrap_or(&ask.contact_id);
+            let first = keypad::claim(change.conn(), tag, owner.as_str(), grant.audit_seq, now)
+                .await
+                .map_err(store)?;
+            if let Some(first_contact) = first {
+                change.rollback().await;
+                return refuse(RevealRefusal::CopiedMessage {
+                    tag: tag.clone(),
+                    first_contact,
+                });
+            }
+        }
+        Grants::create(change.conn(), &grant).await.map_err(store)?;
         change.commit(event).await?;
         Ok(Outcome::Granted(grant))
-    }
-
-    /// Retention: a value whose contact started longer ago than the
-    /// retention period, or whose period key is retired, is not revealed.
-    /// The console knows a key's state from its own listing (a key pending
-    /// deletion may still decrypt on some stand-ins; here it never does).
-    /// The value's period, when its keyring has periods.
-    async fn check_retention(
-        &self,
-        ask: &Ask,
-        ct: &Ciphertext,
-        now: i64,
-    ) -> Result<Option<String>, Stop> {
-        let key = match &self.decryptor {
-            Some(d) => d.value_key(ct).await.map_err(|e| {
-                Stop::Refused(RevealRefusal::Failed {
-                    kind: e.kind(),
-                    fingerprint: ct.fingerprint(),
-                })
-            })?,
-            None => None,
-        };
-        if let Some(key) = &key {
-            if key.state.retired() {
-                return refuse(RevealRefusal::KeyRetired {
-                    period: key.period.to_string(),
-                    state: key.state.label(),
-                });
-            }
-        }
-        if let Some(days) = self.retention {
-            let since = match (ask.contact_started_us, &key) {
-                (Some(started), _) => crate::keys::past_retention(started, now, days),
-                (None, Some(key)) => crate::keys::period_past_retention(key.period, now, days),
-                (None, None) => return refuse(RevealRefusal::RetentionUnknown),
-            };
-            if let Some(since) = since {
-                return refuse(RevealRefusal::RetentionExpired {
-                    since: crate::clock::format_us(since),
-                });
-            }
-        }
-        Ok(key.map(|k| k.period.to_string()))
-    }
-
-    /// Shows a granted reveal: uses grant `id` (once, by the person it was
-    /// made for, in the same sign-in) and decrypts its value in memory. A
-    /// decryption that fails is recorded (`decrypt_failed`).
-    pub async fn open(
-        &self,
-        id: &str,
-        user_id: i64,
-        generation: &str,
-        meta: RequestMeta,
-    ) -> Result<Revealed, OpenError> {
-        let grant = self.grants.consume(id, user_id, generation).await?;
-        let fail =
-            |kind: &'static str, fingerprint: String| RevealRefusal::Failed { kind, fingerprint };
-        let (Ok(contact_id), Ok(bound_to), Ok(field)) = (
-            ContactId::parse(&grant.contact_id),
-            ContactId::parse(&grant.bound_to),
-            FieldName::parse(&grant.field),
-        ) else {
-            return Err(OpenError::Grant(GrantError::NotFound));
-        };
-        let ask = Ask {
-            actor: grant.actor.clone(),
-            role: grant.role.clone(),
-            principal: None,
-            channel: Channel::Web,
-            initial: ContactId::parse(&grant.initial_contact_id).ok(),
-            contact_id: contact_id.clone(),
-            field_text: grant.field.clone(),
-            reason_raw: String::new(),
-            case_raw: String::new(),
-            reason_text: grant.reason.clone(),
-            case_text: grant.case_ref.clone(),
-            contact_started_us: None,
-            given_value: None,
-            meta,
-        };
-        let refused = |r: RevealRefusal| async {
-            let recorded = self
-                .audit
-                .refuse(r, |action, outcome, detail| {
-                    ask.event(action, outcome, &detail)
-                })
-                .await?;
-            Err(OpenError::Refused(recorded))
-        };
-        let Some(decryptor) = self.decryptor.clone() else {
-            return refused(RevealRefusal::NotConfigured).await;
-        };
-        let ct = match Ciphertext::from_base64(&grant.stored_value) {
-            Ok(ct) => ct,
-            Err(e) => return refused(fail(CryptoError::from(e).kind(), String::new())).await,
-        };
-        let fingerprint = ct.fingerprint();
-        let expected = match (grant.legacy != 0, &self.legacy) {
-            (true, Some(legacy)) => legacy.clone(),
-            (true, None) => return refused(RevealRefusal::ContextMismatch { fingerprint }).await,
-            (false, _) => FieldContext::new(bound_to, field).to_expected(),
-        };
-        match decryptor.decrypt(ct, expected).await {
-            Ok(decrypted) => Ok(Revealed {
-                plaintext: decrypted.plaintext,
-                legacy: grant.legacy != 0,
-                audit_seq: grant.audit_seq,
-                request_id: grant.request_id,
-                fingerprint,
-                contact_id,
-                field: grant.field,
-                case_ref: grant.case_ref,
-            }),
-            Err(e) => {
-                let kind = e.kind();
-                tracing::warn!(request_id = ask.meta.request_id.as_str(), error_kind = kind, error = %e, "decrypt failed");
-                refused(fail(kind, fingerprint)).await
-            }
-        }
     }
 
     /// Dual control: the reveal becomes a request another supervisor

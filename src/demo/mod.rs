@@ -2,6 +2,7 @@
 //! running the Lambda's own handler on synthetic Lex V2 events, served by
 //! plain in-memory implementations of the directory and log-store traits.
 
+pub mod keypad;
 pub mod periods;
 pub mod run;
 

@@ -87,6 +87,10 @@ pub async fn prepare(
     let mut data = generate(&lambda, now).await?;
     let crypto = FieldCrypto::from_spec(&spec, Default::default(), None).await?;
     super::periods::spread_over_periods(&mut data, &crypto, &keys, now).await?;
+    // Some callers keyed their card through Connect's own encryption too.
+    let connect_dir = dir.join("connect-key");
+    private_dir(&connect_dir)?;
+    let keypad = super::keypad::add_keypad_values(&mut data, &connect_dir, now).await?;
     let mut settings = Settings::local(
         listen,
         format!("sqlite://{}", dir.join("callvault.db").display()),
@@ -94,6 +98,10 @@ pub async fn prepare(
     );
     settings.cookie_secure = false; // plain HTTP on loopback only
     settings.keyring = Some(spec);
+    settings
+        .sensitive
+        .insert(super::keypad::DEMO_KEYPAD_FIELD.to_owned());
+    settings.connect_input = Some(keypad);
     // The demo's contacts carry these attributes: searchable as in Connect.
     settings.aws.searchable_attributes = vec!["customerTier".to_owned(), "language".to_owned()];
     configure(&mut settings)?;
@@ -148,6 +156,23 @@ pub async fn prepare(
         banner.push(format!("  {hint}"));
     }
     let periods = super::periods::demo_periods(now);
+    banner.insert(
+        2,
+        format!(
+            "Keypad path: demo contacts {} also hold `{}`, encrypted as Amazon Connect's Store customer input does \
+             (RSA key {} in {}), revealed beside the Lex values",
+            (0..super::DEMO_CONTACTS)
+                .filter(|i| super::keypad::keyed_on_keypad(*i))
+                .take(3)
+                .map(|i| super::demo_contact_id(i))
+                .collect::<Vec<_>>()
+                .join(", ")
+                + ", ...",
+            super::keypad::DEMO_KEYPAD_FIELD,
+            super::keypad::DEMO_CONNECT_KEY_ID,
+            connect_dir.display(),
+        ),
+    );
     // Before the passwords, which come last.
     banner.insert(2, format!(
         "Key periods: one key file per month in {} (CALLVAULT_KEYRING=raw-aes-period:{}); demo contacts \

@@ -53,6 +53,8 @@ pub struct CiphertextSummary {
     pub suite: String,
     /// The message's context is not callvault's (e.g. the reference solution's).
     pub foreign_context: bool,
+    /// An Amazon Connect keypad ("Store customer input") message.
+    pub keypad: bool,
 }
 
 pub fn summarise(ct: &Ciphertext) -> CiphertextSummary {
@@ -72,6 +74,7 @@ pub fn summarise(ct: &Ciphertext) -> CiphertextSummary {
         fingerprint: ct.fingerprint(),
         suite: format!("0x{:04X}", header.suite_id),
         foreign_context: ctx.is_none(),
+        keypad: lambda_encrypt::keypad::inspect(ct).is_ok(),
     }
 }
 

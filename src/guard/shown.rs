@@ -44,9 +44,22 @@ pub struct CiphertextView {
     pub fingerprint: String,
     pub suite: String,
     pub foreign_context: bool,
+    /// Amazon Connect's keypad encryption: bound to no contact or field.
+    pub keypad: bool,
 }
 
 impl ShownValue {
+    /// A keypad field where the caller keyed nothing: Connect stores the
+    /// word "Timeout" there, which is no leak.
+    pub fn nothing_keyed() -> Self {
+        Self {
+            kind: "text",
+            text: "nothing keyed (Connect stored \"Timeout\")".to_owned(),
+            summary: None,
+            findings: 0,
+        }
+    }
+
     pub fn guard(value: &str, sensitive: bool) -> Self {
         let g = guard(value, sensitive);
         let findings = g.findings();
@@ -62,6 +75,7 @@ impl ShownValue {
                     fingerprint: s.fingerprint,
                     suite: s.suite,
                     foreign_context: s.foreign_context,
+                    keypad: s.keypad,
                 }),
                 findings,
             },

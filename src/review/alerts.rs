@@ -11,7 +11,7 @@ use crate::web::{AppError, DAY_US};
 
 /// One alert: what happened, and the filtered rows behind it.
 pub struct AlertView {
-    /// `budget`, `leak`, `step_up` or `volume` (a CSS class).
+    /// `budget`, `leak`, `step_up`, `copied` or `volume` (a CSS class).
     pub kind: &'static str,
     pub text: String,
     /// `/audit?...`, the query already URL-encoded.
@@ -105,7 +105,7 @@ pub(super) async fn alerts(state: &State, zone: Tz) -> Result<Vec<AlertView>, Ap
     let (since, until) = (now - DAY_US, now + 1);
     let from = day_of(since, zone);
     let mut out = Vec::new();
-    let kinds: [(&str, Action, Option<&str>, &str); 2] = [
+    let kinds: [(&str, Action, Option<&str>, &str); 3] = [
         (
             "budget",
             Action::DecryptDenied,
@@ -113,6 +113,12 @@ pub(super) async fn alerts(state: &State, zone: Tz) -> Result<Vec<AlertView>, Ap
             "decrypt(s) refused over budget",
         ),
         ("step_up", Action::StepUpFailed, None, "failed step-up(s)"),
+        (
+            "copied",
+            Action::DecryptDenied,
+            Some("copied_message"),
+            "keypad message(s) copied from another contact refused",
+        ),
     ];
     out.extend(leak_alerts(state, zone, since, until, &from).await?);
     for (kind, action, outcome, what) in kinds {

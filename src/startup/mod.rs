@@ -70,12 +70,7 @@ pub struct Services {
     pub decryptor: Option<Decryptor>,
     /// Amazon Connect's keypad fields and the keys that open them, checked
     /// at start-up (a bad key file stops the console here).
-    pub keypad: Option<
-        Arc<(
-            lambda_encrypt::keypad::KeypadFields,
-            lambda_encrypt::keypad::KeypadKeys,
-        )>,
-    >,
+    pub keypad: Option<Arc<crate::decrypt::KeypadPath>>,
     pub sensitive: Sensitive,
     pub totp: crate::auth::totp::TotpStore,
     pub budget: crate::decrypt::policy::Budget,
@@ -201,9 +196,11 @@ impl Application {
             None => None,
         };
         let keypad = match &settings.connect_input {
-            Some((fields, keys)) => Some(Arc::new(
-                lambda_encrypt::keypad::KeypadKeys::from_config(fields, keys).await?,
-            )),
+            Some((fields, keys)) => {
+                let (fields, keys) =
+                    lambda_encrypt::keypad::KeypadKeys::from_config(fields, keys).await?;
+                Some(Arc::new(crate::decrypt::KeypadPath { fields, keys }))
+            }
             None => None,
         };
         let totp = crate::auth::totp::TotpStore::open(

@@ -34,6 +34,7 @@ mod contacts {
     pub mod contacts;
 }
 mod decrypt {
+    pub mod keypad;
     pub mod legacy;
     pub mod protection;
     pub mod retention;

@@ -13,6 +13,7 @@
 //! shape, checked before any key is used.
 
 pub mod config;
+pub mod connect_format;
 pub mod keygen;
 
 use std::collections::BTreeMap;
