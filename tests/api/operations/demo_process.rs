@@ -75,6 +75,41 @@ async fn the_demo_serves_a_reveal_and_its_logs_hold_no_plaintext() {
         .unwrap();
     let r = follow_reveal(&url, &c, r).await;
     assert!(r.text().await.unwrap().shows(&demo_card(0)));
+    // A caller who keyed the card through Connect's own encryption too.
+    let keyed = (0..callvault::demo::DEMO_CONTACTS)
+        .find(|i| callvault::demo::keypad::keyed_on_keypad(*i))
+        .unwrap();
+    let kid = demo_contact_id(keyed);
+    let html = c
+        .get(format!("{url}/contacts/{kid}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("keypad (Connect-encrypted), not bound to this contact"),
+        "{html}"
+    );
+    let r = c
+        .post(format!("{url}/contacts/{kid}/decrypt"))
+        .form(&[
+            ("field", callvault::demo::keypad::DEMO_KEYPAD_FIELD),
+            ("reason", "demo keypad check"),
+            ("csrf_token", &csrf_in(&html)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let r = follow_reveal(&url, &c, r).await;
+    let page = r.text().await.unwrap();
+    assert!(page.shows(&demo_card(keyed)), "{page}");
+    assert!(page.contains("keypad (Connect-encrypted)"), "{page}");
+    assert!(
+        lines.iter().any(|l| l.contains("Keypad path")),
+        "the banner names the keypad contacts: {lines:?}"
+    );
     let leak = c
         .get(format!(
             "{url}/logs/%2Faws%2Fconnect%2Fcallvault-demo/legacy-debug-flow%2Fleaked"
@@ -115,6 +150,7 @@ async fn the_demo_serves_a_reveal_and_its_logs_hold_no_plaintext() {
     );
     for secret in [
         demo_card(0),
+        demo_card(keyed),
         LEAKED_DEMO_CARD.to_owned(),
         LEAKED_DEMO_CARD.replace(' ', ""),
     ] {
