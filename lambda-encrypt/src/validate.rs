@@ -81,6 +81,9 @@ pub enum Rejection {
     WrongLength,
     #[error("check digit (Luhn) does not match")]
     Luhn,
+    /// Spoken or typed where the flow asks for the keypad only.
+    #[error("not keyed on the keypad")]
+    NotKeyed,
 }
 
 impl Rejection {
@@ -91,6 +94,7 @@ impl Rejection {
             Self::NotDigits => "not_digits",
             Self::WrongLength => "wrong_length",
             Self::Luhn => "luhn",
+            Self::NotKeyed => "not_keyed",
         }
     }
 }
@@ -132,6 +136,14 @@ impl Validator {
             Self::Zip => "Sorry, that didn't sound like a valid ZIP code. Please say or key in your five-digit ZIP code, or all nine digits of your ZIP plus four.".to_owned(),
             Self::Digits(n) => format!("Sorry, I need exactly {n} digits. Please say or key them in, one at a time."),
         }
+    }
+
+    /// What the caller hears after speaking where only the keypad counts.
+    pub fn keypad_reprompt(self) -> String {
+        format!(
+            "Please use your phone's keypad for your {}, then press the pound key.",
+            self.label()
+        )
     }
 
     /// How the field is named to the caller.

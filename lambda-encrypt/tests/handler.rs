@@ -595,3 +595,40 @@ async fn a_legacy_expected_context_never_matches_a_callvault_message() {
     assert!(f.crypto.decrypt(&ct, &legacy).await.is_err());
     drop(f.key);
 }
+
+/// The flow's keypad-only retry (`callvault_keypad_only`): Lex V2 cannot
+/// switch speech off, so a value that did not arrive as DTMF is refused
+/// (not encrypted, not echoed) and the caller is asked for the keypad; a
+/// keyed one is captured; without the attribute speech is taken as before.
+#[tokio::test]
+async fn on_the_keypad_only_retry_a_spoken_value_is_refused_and_a_keyed_one_captured() {
+    let f = Fixture::new().await;
+    let only = json!({"contactId": CONTACT, "callvault_keypad_only": "true"});
+    for mode in [Some("Speech"), Some("Text"), None, Some("dtmf")] {
+        let mut event = per_field_event(canary_slot(), only.clone());
+        if let Some(mode) = mode {
+            event["inputMode"] = json!(mode);
+        }
+        let r = f.run(event, &[]).await.unwrap();
+        assert_eq!(
+            dialog_action(&r),
+            ("ElicitSlot", Some("creditcard")),
+            "{mode:?}"
+        );
+        assert!(attrs(&r).get("creditcard").is_none(), "{mode:?}");
+        assert_eq!(attrs(&r)["creditcard_retries"], "1");
+        let said = r["messages"][0]["content"].as_str().unwrap();
+        assert!(said.contains("keypad"), "{mode:?}: {said}");
+        assert!(f.logs.text().contains("\"error_kind\":\"not_keyed\""));
+    }
+    let mut keyed = per_field_event(canary_slot(), only);
+    keyed["inputMode"] = json!("DTMF");
+    let r = f.run(keyed, &[]).await.unwrap();
+    assert_eq!(dialog_action(&r), ("ElicitSlot", Some("zipcode")));
+    assert_eq!(attrs(&r)["creditcard_status"], "captured");
+    // Not a keypad-only block: speech is taken.
+    let mut spoken = per_field_event(canary_slot(), json!({"contactId": CONTACT}));
+    spoken["inputMode"] = json!("Speech");
+    let r = f.run(spoken, &[]).await.unwrap();
+    assert_eq!(attrs(&r)["creditcard_status"], "captured");
+}

@@ -122,6 +122,8 @@ pub(super) fn take_values(
 /// Everything a capture turn starts from.
 pub(super) struct CaptureTurn<'a> {
     pub source: Source,
+    /// The caller's input this turn arrived as DTMF.
+    pub keyed: bool,
     pub session_id: Option<String>,
     pub attrs: Map<String, Value>,
     pub slots: Map<String, Value>,
@@ -133,6 +135,7 @@ impl Handler {
     pub(super) async fn capture(&self, c: CaptureTurn<'_>) -> Answer {
         let CaptureTurn {
             source,
+            keyed,
             session_id,
             mut attrs,
             slots,
@@ -140,7 +143,13 @@ impl Handler {
             targets,
         } = c;
         let generic = targets.iter().any(|t| t.slot != t.spec.name.as_str());
-        let (slots, values) = take_values(slots, &targets);
+        let (slots, mut values) = take_values(slots, &targets);
+        // The keypad-only retry: a spoken (or typed) value is not taken.
+        if !keyed && attr(&attrs, super::KEYPAD_ONLY_ATTRIBUTE) == Some("true") {
+            for v in values.iter_mut().filter(|v| v.is_some()) {
+                *v = Some(Err(Rejection::NotKeyed));
+            }
+        }
 
         let contact = attr(&attrs, super::CONTACT_ID_ATTRIBUTE)
             .map(str::to_owned)
@@ -195,7 +204,13 @@ impl Handler {
             }
             Next::Reprompt(i) => {
                 let t = &targets[i];
-                turn.elicit(&t.slot, attrs, slots, Some(t.spec.validator.reprompt()))
+                let message = match outcomes[i] {
+                    FieldOutcome::Rejected {
+                        kind: "not_keyed", ..
+                    } => t.spec.validator.keypad_reprompt(),
+                    _ => t.spec.validator.reprompt(),
+                };
+                turn.elicit(&t.slot, attrs, slots, Some(message))
             }
             // No message: Lex plays the slot's own elicitation prompt.
             Next::Elicit(i) => turn.elicit(&targets[i].slot, attrs, slots, None),

@@ -32,6 +32,10 @@ pub const CONTACT_ID_ATTRIBUTE: &str = "contactId";
 pub const FIELD_ATTRIBUTE: &str = "field";
 /// Set in the generic design for flows built on the reference solution.
 pub const IS_VALID_ATTRIBUTE: &str = "isValid";
+/// Session attribute a flow's keypad-only retry sets to `true`: a value that
+/// did not arrive as DTMF (`inputMode`) is then refused and asked for again
+/// on the keypad (Lex V2 has no session attribute that turns speech off).
+pub const KEYPAD_ONLY_ATTRIBUTE: &str = "callvault_keypad_only";
 
 pub const STATUS_CAPTURED: &str = "captured";
 pub const STATUS_FAILED: &str = "failed";
@@ -129,6 +133,8 @@ struct Answer {
 /// The parts of an event the code hook reads.
 struct Parsed {
     source: Source,
+    /// `inputMode`: `DTMF`, `Speech` or `Text`.
+    input_mode: Option<String>,
     session_id: Option<String>,
     attrs: Map<String, Value>,
     intent: Intent,
@@ -159,6 +165,7 @@ fn parse(event: Value) -> Result<Parsed, HandlerError> {
     };
     Ok(Parsed {
         source,
+        input_mode: event.input_mode,
         session_id: event.session_id,
         attrs: state.session_attributes.unwrap_or_default(),
         intent,
@@ -255,6 +262,7 @@ impl Handler {
     async fn respond(&self, event: Value) -> Result<Answer, HandlerError> {
         let Parsed {
             source,
+            input_mode,
             session_id,
             attrs,
             intent,
@@ -277,6 +285,7 @@ impl Handler {
             Targets::Fields(targets) => Ok(self
                 .capture(CaptureTurn {
                     source,
+                    keyed: input_mode.as_deref() == Some("DTMF"),
                     session_id,
                     attrs,
                     slots: intent.slots.unwrap_or_default(),
