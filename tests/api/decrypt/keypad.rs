@@ -421,3 +421,63 @@ async fn the_command_line_reveals_a_keypad_value_through_the_same_admission() {
 fn callvault_contact(id: &str) -> lambda_encrypt::context::ContactId {
     lambda_encrypt::context::ContactId::parse(id).unwrap()
 }
+
+/// Dual control holds for keypad values too: a request, another
+/// supervisor's approval, the requester's one reveal, its row naming the
+/// approver and the Connect key.
+#[tokio::test]
+async fn under_dual_control_a_keypad_value_needs_another_supervisors_approval() {
+    let Some(message) = connect_message(KEY_A, KEYED) else {
+        return;
+    };
+    let key = key_file();
+    let keys = format!("{KEY_A}={}", key.path.display());
+    let app = spawn_demo_app_custom(
+        move |data, _| {
+            data.contacts[6]
+                .attributes
+                .insert("keypad_card".to_owned(), message);
+        },
+        move |s| {
+            s.connect_input = Some(("keypad_card:card".to_owned(), keys));
+            s.sensitive.insert("keypad_card".to_owned());
+            s.policy.approval = callvault::decrypt::policy::ApprovalMode::Required;
+        },
+    )
+    .await;
+    let requester = app.login_as(Role::Supervisor).await;
+    let approver = app.login_as(Role::Supervisor).await;
+    let id = demo_contact_id(6);
+    let r = app
+        .decrypt(&requester, &id, "keypad_card", "fraud case 15")
+        .await;
+    assert_redirects_to(&r, "/approvals?m=requested");
+    assert!(app.last_audit("decrypt").await.is_none());
+    let html = app.page(&requester, "/approvals").await;
+    let marker = "data-request=\"";
+    let start = html.find(marker).expect("a request is listed") + marker.len();
+    let request = html[start..start + 32].to_owned();
+    let act = |c: &reqwest::Client, verb: &str| {
+        let path = format!("/approvals/{request}/{verb}");
+        let c = c.clone();
+        let app = &app;
+        async move { app.post_form(&c, "/approvals", &path, &[]).await }
+    };
+    assert_eq!(
+        act(&requester, "reveal").await.status(),
+        StatusCode::CONFLICT
+    );
+    assert_redirects_to(&act(&approver, "approve").await, "/approvals?m=approved");
+    let shown = act(&requester, "reveal").await;
+    let shown = follow_reveal(&app.address, &requester, shown).await;
+    assert_eq!(shown.status(), StatusCode::OK);
+    assert!(shown.text().await.unwrap().contains(&grouped(CARD)));
+    let row = app.last_audit("decrypt").await.unwrap();
+    assert!(row.detail.contains("approved by"), "{}", row.detail);
+    assert!(
+        row.detail.contains(&format!("Connect key {KEY_A}")),
+        "{}",
+        row.detail
+    );
+    assert_audit_free_of(&app, CARD).await;
+}
