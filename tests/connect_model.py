@@ -7,7 +7,7 @@ botocore's own Connect model, with botocore's own machinery:
   is walked against the operation's output shape: no member the model does
   not have, required members present, enum values and types as modelled.
 
-Usage: connect_model.py FAKE_URL INSTANCE_ID CONTACT_ID V2_BOT_COUNT
+Usage: connect_model.py FAKE_URL INSTANCE_ID CONTACT_ID V2_BOT_COUNT USERS STANDARD_QUEUES
        connect_model.py --requests SERVICE FILE
 The second form walks request bodies the console sent (a JSON list of
 {"operation", "body"}) against the operations' input shapes of SERVICE's
@@ -163,6 +163,7 @@ def main():
     if sys.argv[1] == "--requests":
         return check_requests(sys.argv[2], sys.argv[3])
     url, instance, contact, bots = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    users, queues = int(sys.argv[5]), int(sys.argv[6])
     fake = Fake(url)
 
     # The test starts the fake with a throttling burst of one request.
@@ -212,6 +213,33 @@ def main():
         list_bots.http["requestUri"] == "/instance/{InstanceId}/bots",
         "ListBots' requestUri is the route the fake serves",
     )
+
+    # Agents and queues by name: every page, botocore's own paging members.
+    for op, list_key, name_key, extra, count in (
+        ("ListUsers", "UserSummaryList", "Username", {}, users),
+        ("ListQueues", "QueueSummaryList", "Name", {"QueueTypes": ["STANDARD"]}, queues),
+    ):
+        seen, token, pages = [], None, 0
+        while True:
+            params = {"InstanceId": instance, "MaxResults": 2, **extra}
+            if token:
+                params["NextToken"] = token
+            status, _, out = fake.call(op, params)
+            pages += 1
+            if status != 200 or pages > 50:
+                fail(f"{op} page {pages} answered {status}")
+                break
+            seen += [(s["Id"], s[name_key]) for s in out.get(list_key, [])]
+            token = out.get("NextToken")
+            if not token:
+                break
+        expect(len(seen) == count and len(set(seen)) == count, f"{op} pages through all {count} ({len(seen)})")
+    if queues:
+        status, _, out = fake.call("ListQueues", {"InstanceId": instance, "QueueTypes": ["AGENT"]})
+        expect(
+            status == 200 and all(q["QueueType"] == "AGENT" for q in out.get("QueueSummaryList", [])),
+            "ListQueues filters by QueueTypes",
+        )
 
     status, _, out = fake.call(
         "SearchContacts",

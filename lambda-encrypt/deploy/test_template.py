@@ -747,6 +747,8 @@ class TheConsole(TemplateCase):
             # contacts and flow logs
             "connect:SearchContacts", "connect:DescribeContact", "connect:GetContactAttributes",
             "logs:FilterLogEvents",
+            # agents and queues by name
+            "connect:ListUsers", "connect:ListQueues",
             # preflight
             "connect:DescribeInstanceAttribute", "connect:ListBots",
             # audit shipping and audit verify --checkpoints
@@ -755,7 +757,7 @@ class TheConsole(TemplateCase):
         self.assertEqual(set(granted), expected,
                          f"the console role's IAM actions differ: extra {sorted(set(granted) - expected)}, "
                          f"missing {sorted(expected - set(granted))}")
-        for a in ("connect:DescribeInstanceAttribute", "connect:ListBots"):
+        for a in ("connect:DescribeInstanceAttribute", "connect:ListBots", "connect:ListUsers", "connect:ListQueues"):
             self.assertEqual(granted[a], [{"Ref": "ConnectInstanceArn"}], f"{a} is not limited to the instance")
         for a in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"):
             self.assertTrue(granted[a] and all("${AuditLogGroup}" in json.dumps(r) for r in granted[a]),

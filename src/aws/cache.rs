@@ -13,7 +13,7 @@ use lambda_encrypt::context::ContactId;
 use moka::future::Cache;
 
 use crate::clock::SharedClock;
-use crate::sources::contacts::{ContactDirectory, ContactSearch, ContactSummary};
+use crate::sources::contacts::{ContactDirectory, ContactSearch, ContactSummary, DirectoryNames};
 use crate::sources::{Page, SourceError};
 
 /// How long and how much the cache keeps.
@@ -52,7 +52,13 @@ pub struct CachedDirectory {
     described: Cache<String, Arc<ContactSummary>>,
     /// (fetched at, µs; attributes)
     attributes: Cache<String, Arc<(i64, Attributes)>>,
+    /// The instance's agents and queues, read again after [`NAMES_TTL`].
+    names: Cache<(), Arc<DirectoryNames>>,
 }
+
+/// Agents and queues change rarely: their names are read every five minutes
+/// at most (two to a few dozen calls, whatever the number of supervisors).
+pub const NAMES_TTL: Duration = Duration::from_secs(300);
 
 impl CachedDirectory {
     pub fn new(
@@ -72,6 +78,10 @@ impl CachedDirectory {
             attributes: Cache::builder()
                 .max_capacity(settings.capacity)
                 .time_to_live(ttl)
+                .build(),
+            names: Cache::builder()
+                .max_capacity(1)
+                .time_to_live(NAMES_TTL)
                 .build(),
         }
     }
@@ -156,5 +166,13 @@ impl ContactDirectory for CachedDirectory {
             self.attributes.invalidate(initial.as_str()).await;
         }
         self.attributes(initial).await
+    }
+
+    async fn names(&self) -> Result<Arc<DirectoryNames>, SourceError> {
+        let inner = Arc::clone(&self.inner);
+        self.names
+            .try_get_with((), async move { inner.names().await })
+            .await
+            .map_err(unshare)
     }
 }

@@ -15,17 +15,25 @@ use lambda_encrypt::context::ContactId;
 
 use super::quota::{Limiter, ServiceQuota};
 use super::source_error;
-use crate::sources::contacts::{ContactDirectory, ContactSearch, ContactSummary, CustomerEndpoint};
+use crate::sources::contacts::{
+    ContactDirectory, ContactSearch, ContactSummary, CustomerEndpoint, DirectoryNames,
+};
 use crate::sources::{check_token, Page, SourceError};
 
 pub const PAGE_SIZE: i32 = 25;
 
-const APIS: [&str; 3] = ["SearchContacts", "DescribeContact", "GetContactAttributes"];
+const APIS: [&str; 5] = [
+    "SearchContacts",
+    "DescribeContact",
+    "GetContactAttributes",
+    "ListUsers",
+    "ListQueues",
+];
 
 pub struct AwsConnect {
-    client: aws_sdk_connect::Client,
-    instance_id: String,
-    limiter: Limiter,
+    pub(super) client: aws_sdk_connect::Client,
+    pub(super) instance_id: String,
+    pub(super) limiter: Limiter,
 }
 
 impl AwsConnect {
@@ -218,6 +226,13 @@ impl ContactDirectory for AwsConnect {
             next_token: out.next_token().map(str::to_owned),
             total: out.total_count().and_then(|n| u64::try_from(n).ok()),
         })
+    }
+
+    async fn names(&self) -> Result<std::sync::Arc<DirectoryNames>, SourceError> {
+        Ok(std::sync::Arc::new(DirectoryNames {
+            agents: self.list_users().await?,
+            queues: self.list_queues().await?,
+        }))
     }
 
     async fn describe(&self, contact: &ContactId) -> Result<ContactSummary, SourceError> {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use lambda_encrypt::context::ContactId;
 
-use crate::sources::contacts::{ContactDirectory, ContactSearch, ContactSummary};
+use crate::sources::contacts::{ContactDirectory, ContactSearch, ContactSummary, DirectoryNames};
 use crate::sources::logs::{
     ContactLogQuery, ContactLogs, EventsPage, LogGroupName, LogStore, LogStreamName, StreamInfo,
 };
@@ -55,6 +55,22 @@ impl ContactDirectory for MeteredDirectory {
             self.0.attributes(initial_contact_id),
         )
         .await
+    }
+
+    async fn fresh_attributes(
+        &self,
+        initial_contact_id: &ContactId,
+    ) -> Result<BTreeMap<String, String>, SourceError> {
+        timed(
+            "connect",
+            "GetContactAttributes",
+            self.0.fresh_attributes(initial_contact_id),
+        )
+        .await
+    }
+
+    async fn names(&self) -> Result<Arc<DirectoryNames>, SourceError> {
+        timed("connect", "ListUsersAndQueues", self.0.names()).await
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod connect;
+mod connect_names;
 pub mod logs;
 pub mod metered;
 pub mod quota;

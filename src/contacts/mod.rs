@@ -22,6 +22,7 @@ use crate::clock::{local_time, SharedClock};
 use crate::decrypt::RevealState;
 use crate::decrypt::{contact_id, form_view, RevealFormView};
 use crate::guard::{Sensitive, ShownValue};
+use crate::sources::contacts::DirectoryNames;
 use crate::sources::paging::PagingStore;
 use crate::sources::{ContactDirectory, ContactSummary};
 use crate::web::{html, request_meta, AppError, Layout, Routes};
@@ -134,11 +135,23 @@ fn duration(c: &ContactSummary) -> String {
 }
 
 /// A contact as a row, its times in `zone`.
-pub(crate) fn row(c: ContactSummary, zone: Tz) -> ContactRow {
+/// The instance's agent and queue names; without them (a directory that
+/// cannot list them, or a failed call) pages show ids, as before.
+pub(crate) async fn names(state: &ContactsState) -> Arc<DirectoryNames> {
+    match state.directory.names().await {
+        Ok(names) => names,
+        Err(e) => {
+            tracing::warn!(error_kind = e.kind(), "agent and queue names unavailable");
+            Arc::default()
+        }
+    }
+}
+
+pub(crate) fn row(c: ContactSummary, zone: Tz, names: &DirectoryNames) -> ContactRow {
     ContactRow {
         duration: duration(&c),
-        agent: shown(c.agent_id.as_deref()),
-        queue: shown(c.queue_id.as_deref()),
+        agent: shown(c.agent_id.as_deref().map(|a| names.agent(a))),
+        queue: shown(c.queue_id.as_deref().map(|q| names.queue(q))),
         customer: c
             .customer_endpoint
             .as_ref()
@@ -160,11 +173,11 @@ pub(crate) fn row(c: ContactSummary, zone: Tz) -> ContactRow {
 
 /// What the contact page shows of DescribeContact (Connect's own values
 /// pass the leak guard like attributes do).
-fn details(state: &State, c: &ContactSummary) -> ContactDetails {
+fn details(state: &State, c: &ContactSummary, names: &DirectoryNames) -> ContactDetails {
     let duration = duration(c);
     ContactDetails {
-        agent: shown(c.agent_id.as_deref()),
-        queue: shown(c.queue_id.as_deref()),
+        agent: shown(c.agent_id.as_deref().map(|a| names.agent(a))),
+        queue: shown(c.queue_id.as_deref().map(|q| names.queue(q))),
         customer: c
             .customer_endpoint
             .as_ref()
@@ -315,6 +328,7 @@ pub async fn contact_page(
     .contact(id.as_str(), "")];
     rows.extend(leak_rows);
     state.audit.append_many(rows).await?;
+    let names = names(&state).await;
     let path = format!("/contacts/{}", id.as_str());
     let reveal = if state.can_decrypt {
         Some(form_view(&reveal_state, &session, p, &path).await?)
@@ -324,8 +338,8 @@ pub async fn contact_page(
     html(&ContactPage {
         layout: Layout::signed_in("Contact", p, csrf::token(&session)?),
         zone: zone.name().to_owned(),
-        details: details(&state, &summary),
-        contact: row(summary.clone(), zone),
+        details: details(&state, &summary, &names),
+        contact: row(summary.clone(), zone, &names),
         initial_contact_id: summary
             .initial_contact_id
             .map(|c| c.to_string())

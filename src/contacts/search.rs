@@ -304,7 +304,13 @@ async fn contacts_page_inner(
         f_per_page: per_page,
         page_sizes: PAGE_SIZES.to_vec(),
         hint,
-        rows: page.items.into_iter().map(|c| row(c, zone)).collect(),
+        rows: {
+            let names = super::names(&state).await;
+            page.items
+                .into_iter()
+                .map(|c| row(c, zone, &names))
+                .collect()
+        },
         f_contact: search
             .contact_id
             .as_ref()

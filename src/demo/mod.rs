@@ -13,7 +13,7 @@ use lambda_encrypt::handler::Handler;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::sources::contacts::{ContactDirectory, ContactSearch, ContactSummary};
+use crate::sources::contacts::{ContactDirectory, ContactSearch, ContactSummary, DirectoryNames};
 use crate::sources::logs::{
     event_contact_id, ContactLogEvent, ContactLogQuery, ContactLogs, EventsPage, LogEvent,
     LogGroupName, LogStore, LogStreamName, StreamInfo, EVENTS_PER_PAGE,
@@ -27,6 +27,8 @@ pub const DEMO_CONTACTS: usize = 60;
 /// A well-known test card number, "leaked" in one demo stream on purpose.
 pub const LEAKED_DEMO_CARD: &str = "4000 0566 5566 5556";
 const CONTACTS_PER_PAGE: usize = 20;
+/// The demo agents' Connect user names (`demo-agent-<index>`).
+const DEMO_AGENTS: [&str; 4] = ["ana.lima", "ben.okafor", "chen.wei", "dana.ruiz"];
 const STREAMS_PER_PAGE: usize = 25;
 
 #[derive(Debug, thiserror::Error)]
@@ -351,6 +353,28 @@ impl ContactDirectory for DemoDirectory {
             })
             .map(|c| c.attributes.clone())
             .ok_or(SourceError::NotFound)
+    }
+
+    async fn names(&self) -> Result<std::sync::Arc<DirectoryNames>, SourceError> {
+        Ok(std::sync::Arc::new(demo_names()))
+    }
+}
+
+/// The demo instance's agents and queues, as ListUsers and ListQueues name them.
+pub fn demo_names() -> DirectoryNames {
+    DirectoryNames {
+        agents: DEMO_AGENTS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (format!("demo-agent-{i}"), (*name).to_owned()))
+            .collect(),
+        queues: [
+            ("demo-queue-billing", "Billing"),
+            ("demo-queue-support", "Support"),
+        ]
+        .into_iter()
+        .map(|(id, name)| (id.to_owned(), name.to_owned()))
+        .collect(),
     }
 }
 

@@ -214,6 +214,26 @@ pub struct ContactSearch {
     pub next_token: Option<String>,
 }
 
+/// The instance's agents and queues by id, for choosing and showing them by
+/// name (Connect's ListUsers and ListQueues).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryNames {
+    /// Agent (user) id -> user name.
+    pub agents: BTreeMap<String, String>,
+    /// Standard queue id -> queue name.
+    pub queues: BTreeMap<String, String>,
+}
+
+impl DirectoryNames {
+    pub fn agent<'a>(&'a self, id: &'a str) -> &'a str {
+        self.agents.get(id).map_or(id, String::as_str)
+    }
+
+    pub fn queue<'a>(&'a self, id: &'a str) -> &'a str {
+        self.queues.get(id).map_or(id, String::as_str)
+    }
+}
+
 /// Where contacts come from: Amazon Connect, or the offline demo.
 #[async_trait::async_trait]
 pub trait ContactDirectory: Send + Sync {
@@ -235,5 +255,10 @@ pub trait ContactDirectory: Send + Sync {
         initial_contact_id: &ContactId,
     ) -> Result<BTreeMap<String, String>, SourceError> {
         self.attributes(initial_contact_id).await
+    }
+    /// The instance's agents and queues by name (none when the directory
+    /// does not know them).
+    async fn names(&self) -> Result<std::sync::Arc<DirectoryNames>, SourceError> {
+        Ok(std::sync::Arc::default())
     }
 }

@@ -475,3 +475,56 @@ async fn flow_log_and_stream_handles_work_only_for_their_own_contact_and_stream(
         .await
         .contains("Flow logs of a contact"));
 }
+
+/// Agents and queues are read by name (ListUsers, ListQueues of standard
+/// queues, every page) once per cache lifetime, whatever the number of
+/// page views; a console without the right to list them shows ids.
+#[tokio::test]
+async fn agents_and_queues_are_shown_by_name_read_once_for_many_views_and_ids_without_the_right() {
+    let s = stand((0..3).map(contact).collect(), BTreeMap::new(), |_| {}).await;
+    {
+        let mut st = s.connect.state.lock().unwrap();
+        // 1,200 agents: two pages of 1,000.
+        st.users = (0..1200)
+            .map(|i| (format!("agent-{i}"), format!("user.{i:04}")))
+            .collect();
+        st.queues = vec![
+            ("queue-1".into(), "Billing".into(), "STANDARD"),
+            ("queue-0".into(), "Support".into(), "STANDARD"),
+        ];
+    }
+    let c = s.app.login_as(Role::Supervisor).await;
+    let id = contact_id(1);
+    for _ in 0..3 {
+        let html = s.app.page(&c, &format!("/contacts/{id}")).await;
+        assert!(html.contains("user.0001"), "{html}");
+        assert!(
+            html.contains("Support") || html.contains("Billing"),
+            "{html}"
+        );
+        let list = s.app.page(&c, "/contacts").await;
+        assert!(list.contains("user.0002"), "{list}");
+    }
+    assert_eq!(s.connect.calls_to("ListUsers"), 2, "two pages, once");
+    assert_eq!(s.connect.calls_to("ListQueues"), 1);
+    let queries = s.connect.state.lock().unwrap().list_queries.clone();
+    assert!(
+        queries
+            .iter()
+            .any(|q| q.starts_with("ListQueues?") && q.contains("queueTypes=STANDARD")),
+        "{queries:?}"
+    );
+    assert!(
+        queries
+            .iter()
+            .any(|q| q.contains("maxResults=1000") && q.contains("nextToken=users1000")),
+        "{queries:?}"
+    );
+
+    // Without connect:ListUsers the pages still answer, with ids.
+    let denied = stand((0..3).map(contact).collect(), BTreeMap::new(), |_| {}).await;
+    denied.connect.state.lock().unwrap().denied = vec!["ListUsers", "ListQueues"];
+    let c = denied.app.login_as(Role::Supervisor).await;
+    let html = denied.app.page(&c, &format!("/contacts/{id}")).await;
+    assert!(html.contains("agent-1"), "{html}");
+}

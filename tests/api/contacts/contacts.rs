@@ -511,7 +511,9 @@ async fn the_list_shows_agent_queue_duration_and_the_customers_last_four_and_sor
     for header in ["Agent", "Queue", "Duration", "Customer"] {
         assert!(html.contains(&format!(">{header}</th>")), "{header}");
     }
-    assert!(html.contains("demo-agent-0") && html.contains("demo-queue-billing"));
+    // By name (the directory's ListUsers/ListQueues), not by id.
+    assert!(html.contains("ana.lima") && html.contains("Billing"), "{html}");
+    assert!(!html.contains("demo-agent-0") && !html.contains("demo-queue-billing"));
     assert!(
         html.contains("\u{2022}\u{2022}\u{2022}\u{2022}0000"),
         "last four"

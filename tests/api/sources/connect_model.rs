@@ -34,6 +34,15 @@ async fn the_connect_fake_answers_as_botocores_connect_model_says() {
         let mut s = fake.state.lock().unwrap();
         s.flow_logs = true;
         s.throttle_next = 1;
+        s.users = (0..5)
+            .map(|i| (format!("user-{i}"), format!("agent.{i}")))
+            .collect();
+        s.queues = vec![
+            ("queue-1".into(), "Billing".into(), "STANDARD"),
+            ("queue-2".into(), "Support".into(), "STANDARD"),
+            ("queue-3".into(), "Sales".into(), "STANDARD"),
+            ("agent-q-1".into(), "agent.0".into(), "AGENT"),
+        ];
         s.v2_bots = (0..30)
             .map(|i| format!("arn:aws:lex:us-east-1:123456789012:bot-alias/BOT{i:07}/ALIAS{i:05}"))
             .collect();
@@ -41,7 +50,7 @@ async fn the_connect_fake_answers_as_botocores_connect_model_says() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/connect_model.py");
     // Async: the fake runs on this test's runtime.
     let out = tokio::process::Command::new(python)
-        .args([script, &fake.url, INSTANCE, CONTACT, "30"])
+        .args([script, &fake.url, INSTANCE, CONTACT, "30", "5", "3"])
         .output()
         .await
         .unwrap();

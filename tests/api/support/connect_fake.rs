@@ -60,6 +60,12 @@ pub struct FakeState {
     pub denied: Vec<&'static str>,
     /// Query strings of the ListBots requests received.
     pub bot_queries: Vec<String>,
+    /// The instance's users (agents): (id, user name).
+    pub users: Vec<(String, String)>,
+    /// The instance's queues: (id, name, STANDARD or AGENT).
+    pub queues: Vec<(String, String, &'static str)>,
+    /// Query strings of the ListUsers and ListQueues requests received.
+    pub list_queries: Vec<String>,
     /// Length of SearchContacts tokens (botocore's `LargeNextToken`: up to 100,000).
     pub token_len: usize,
     /// Page sizes in turn (0 is an empty page before the end); MaxResults when empty.
@@ -234,6 +240,141 @@ async fn list_bots(
     let mut out = json!({"LexBots": page});
     if next < bots.len() {
         out["NextToken"] = json!(format!("bots{next}"));
+    }
+    ok_json(&out)
+}
+
+/// `maxResults` (1 to 1000, default 100) and `nextToken` (`<prefix><offset>`)
+/// of a ListUsers/ListQueues request.
+fn list_window(query: &[(String, String)], prefix: &str) -> Result<(usize, usize), HttpResponse> {
+    let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let max = match get("maxResults").map(str::parse::<usize>) {
+        None => 100,
+        Some(Ok(m)) if (1..=1000).contains(&m) => m,
+        Some(_) => {
+            return Err(error(
+                400,
+                "InvalidParameterException",
+                "maxResults is 1 to 1000",
+            ))
+        }
+    };
+    let offset = match get("nextToken") {
+        None => 0,
+        Some(t) => match t.strip_prefix(prefix).and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => return Err(error(400, "InvalidParameterException", "bad nextToken")),
+        },
+    };
+    Ok((max, offset))
+}
+
+fn pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(req.query_string()).unwrap_or_default()
+}
+
+/// `GET /users-summary/{InstanceId}?maxResults=&nextToken=` (ListUsers)
+async fn list_users(
+    state: web::Data<Arc<Mutex<FakeState>>>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let mut s = state.lock().unwrap();
+    s.list_queries
+        .push(format!("ListUsers?{}", req.query_string()));
+    if let Some(r) = refuse_counted(&mut s, "ListUsers") {
+        return r;
+    }
+    if let Some(r) = refuse_op(&s, "ListUsers") {
+        return r;
+    }
+    if path.into_inner() != s.instance_id {
+        return error(404, "ResourceNotFoundException", "instance not found");
+    }
+    let (max, offset) = match list_window(&pairs(&req), "users") {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let instance = s.instance_id.clone();
+    let page: Vec<Value> = s
+        .users
+        .iter()
+        .skip(offset)
+        .take(max)
+        .map(|(id, name)| {
+            json!({
+                "Id": id,
+                "Arn": format!("arn:aws:connect:us-east-1:123456789012:instance/{instance}/agent/{id}"),
+                "Username": name,
+                "LastModifiedTime": 1.7e9,
+                "LastModifiedRegion": "us-east-1",
+            })
+        })
+        .collect();
+    let next = offset + page.len();
+    let mut out = json!({"UserSummaryList": page});
+    if next < s.users.len() {
+        out["NextToken"] = json!(format!("users{next}"));
+    }
+    ok_json(&out)
+}
+
+/// `GET /queues-summary/{InstanceId}?queueTypes=&maxResults=&nextToken=` (ListQueues)
+async fn list_queues(
+    state: web::Data<Arc<Mutex<FakeState>>>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let mut s = state.lock().unwrap();
+    s.list_queries
+        .push(format!("ListQueues?{}", req.query_string()));
+    if let Some(r) = refuse_counted(&mut s, "ListQueues") {
+        return r;
+    }
+    if let Some(r) = refuse_op(&s, "ListQueues") {
+        return r;
+    }
+    if path.into_inner() != s.instance_id {
+        return error(404, "ResourceNotFoundException", "instance not found");
+    }
+    let query = pairs(&req);
+    let types: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "queueTypes")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if types.len() > 2 || types.iter().any(|t| !["STANDARD", "AGENT"].contains(t)) {
+        return error(400, "InvalidParameterException", "queueTypes");
+    }
+    let (max, offset) = match list_window(&query, "queues") {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let instance = s.instance_id.clone();
+    let wanted: Vec<&(String, String, &str)> = s
+        .queues
+        .iter()
+        .filter(|q| types.is_empty() || types.contains(&q.2))
+        .collect();
+    let page: Vec<Value> = wanted
+        .iter()
+        .skip(offset)
+        .take(max)
+        .map(|(id, name, kind)| {
+            json!({
+                "Id": id,
+                "Arn": format!("arn:aws:connect:us-east-1:123456789012:instance/{instance}/queue/{id}"),
+                "Name": name,
+                "QueueType": kind,
+                "LastModifiedTime": 1.7e9,
+                "LastModifiedRegion": "us-east-1",
+            })
+        })
+        .collect();
+    let next = offset + page.len();
+    let mut out = json!({"QueueSummaryList": page});
+    if next < wanted.len() {
+        out["NextToken"] = json!(format!("queues{next}"));
     }
     ok_json(&out)
 }
@@ -654,6 +795,8 @@ impl ConnectFake {
                     web::get().to(instance_attribute),
                 )
                 .route("/instance/{instance}/bots", web::get().to(list_bots))
+                .route("/users-summary/{instance}", web::get().to(list_users))
+                .route("/queues-summary/{instance}", web::get().to(list_queues))
         })
         .workers(1)
         .bind("127.0.0.1:0")
