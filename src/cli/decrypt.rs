@@ -40,15 +40,17 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
     // The AWS services this reveal may need: KMS for the keyring, Connect
     // for the stored value.
     let kms = settings.keyring.as_ref().is_some_and(|k| k.uses_kms());
-    let needs_connect = args.ciphertext.is_none();
+    // With a Connect instance, a given ciphertext's contact is described
+    // too (its start is the value's age for retention).
+    let needs_connect = settings.connect_instance_id.is_some();
     let sdk = if kms || needs_connect {
         Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
     } else {
         None
     };
     let directory: Option<Arc<dyn ContactDirectory>> =
-        match (&settings.connect_instance_id, &sdk, needs_connect) {
-            (Some(instance), Some(sdk), true) => Some(Arc::new(
+        match (&settings.connect_instance_id, &sdk) {
+            (Some(instance), Some(sdk)) => Some(Arc::new(
                 crate::aws::connect::AwsConnect::with_quota(sdk, instance, settings.aws.connect),
             )),
             _ => None,

@@ -221,17 +221,22 @@ impl Reveals {
     /// as the asker gave it). Notes the contact it is bound to (its initial
     /// contact, after transfers).
     async fn stored_value(&self, ask: &mut Ask, field: &FieldName) -> Result<String, Stop> {
-        if let Some(given) = &ask.given_value {
-            return Ok(given.clone());
-        }
         let Some(directory) = &self.directory else {
-            return refuse(RevealRefusal::NotConfigured);
+            return match &ask.given_value {
+                Some(given) => Ok(given.clone()),
+                None => refuse(RevealRefusal::NotConfigured),
+            };
         };
+        // A value the asker brings is still that of a contact the directory
+        // describes: its start time is the value's age for retention.
         let summary = directory
             .describe(&ask.contact_id)
             .await
             .map_err(|e| Stop::Refused(RevealRefusal::Source(e)))?;
         ask.contact_started_us = summary.initiated_us;
+        if let Some(given) = &ask.given_value {
+            return Ok(given.clone());
+        }
         let initial = summary.initial_contact_id.unwrap_or(summary.id);
         if initial != ask.contact_id {
             ask.initial = Some(initial.clone());

@@ -512,7 +512,10 @@ async fn the_list_shows_agent_queue_duration_and_the_customers_last_four_and_sor
         assert!(html.contains(&format!(">{header}</th>")), "{header}");
     }
     // By name (the directory's ListUsers/ListQueues), not by id.
-    assert!(html.contains("ana.lima") && html.contains("Billing"), "{html}");
+    assert!(
+        html.contains("ana.lima") && html.contains("Billing"),
+        "{html}"
+    );
     assert!(!html.contains("demo-agent-0") && !html.contains("demo-queue-billing"));
     assert!(
         html.contains("\u{2022}\u{2022}\u{2022}\u{2022}0000"),

@@ -481,3 +481,69 @@ async fn under_dual_control_a_keypad_value_needs_another_supervisors_approval() 
     );
     assert_audit_free_of(&app, CARD).await;
 }
+
+/// Retention on the command line: a keypad message names no period, so its
+/// age is its contact's start, which the command line asks Connect for when
+/// an instance is configured; without one it cannot tell and refuses
+/// (`retention_unknown`, fail closed).
+#[tokio::test]
+async fn the_command_line_checks_a_keypad_values_retention_by_its_contacts_start() {
+    let Some(message) = connect_message(KEY_A, KEYED) else {
+        return;
+    };
+    let key = key_file();
+    let app = keypad_app(&key, vec![]).await;
+    app.add_user("sam", Role::Supervisor).await;
+    const INSTANCE: &str = "11111111-2222-4333-8444-555555555555";
+    let now = chrono::Utc::now().timestamp() as f64;
+    let fresh = "aaaaaaaa-0000-4000-8000-000000000101";
+    let old = "aaaaaaaa-0000-4000-8000-000000000102";
+    let fake = crate::connect_fake::ConnectFake::start(
+        INSTANCE,
+        [(fresh, now - 3600.0), (old, now - 400.0 * 86_400.0)]
+            .into_iter()
+            .map(|(id, started)| crate::connect_fake::FakeContact {
+                id: id.into(),
+                initial_contact_id: id.into(),
+                channel: "VOICE".into(),
+                initiated_secs: started,
+                ..Default::default()
+            })
+            .collect(),
+    );
+    let run = |contact: &str, connect: bool| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_callvault"));
+        cmd.args(["decrypt", "--contact-id", contact, "--field", "keypad_card"])
+            .args(["--operator", "sam", "--reason", "chargeback 16"])
+            .args(["--ciphertext", &message])
+            .env("DATABASE_URL", &app.db_url)
+            .env("CALLVAULT_SECRETS_DIR", &app.secrets_dir)
+            .env("CALLVAULT_RETENTION_DAYS", "365")
+            .envs(keypad_env(&key))
+            .stdin(Stdio::null());
+        if connect {
+            cmd.env("CALLVAULT_CONNECT_INSTANCE_ID", INSTANCE)
+                .env("AWS_ENDPOINT_URL", &fake.url)
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+                .env("AWS_SECRET_ACCESS_KEY", "secret");
+        }
+        cmd.output()
+    };
+    let out = run(fresh, false).await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("retention_unknown"), "{err}");
+    let out = run(old, true).await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("retention_expired"), "{err}");
+    let out = run(fresh, true).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), CARD);
+    assert_audit_free_of(&app, CARD).await;
+}
