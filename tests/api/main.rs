@@ -32,6 +32,7 @@ mod contacts {
     pub mod aws_pages;
     pub mod aws_paging;
     pub mod contacts;
+    pub mod search_errors;
 }
 mod decrypt {
     pub mod keypad;
@@ -39,6 +40,7 @@ mod decrypt {
     pub mod protection;
     pub mod retention;
     pub mod reveal_channels;
+    pub mod reveal_form;
     pub mod reveal_once;
     pub mod reveal_pages;
 }
