@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use callvault::auth::Role;
-use callvault::decrypt::policy::BudgetLimit;
+use callvault::decrypt::policy::{ApprovalMode, BudgetLimit};
 use callvault::demo::{demo_card, demo_contact_id};
 use fantoccini::{Client, Locator};
 
@@ -169,4 +169,97 @@ async fn a_reveal_and_the_audit_log_in_a_real_browser_at_phone_and_desk_widths()
     }
     result.unwrap();
     assert_audit_free_of(&app, &demo_card(0)).await;
+}
+
+/// At 390 px (a phone), a pending request's Approve and Reject are on
+/// screen: inside the viewport, with neither the page nor the table's box
+/// scrolling sideways.
+async fn approvals_on_a_phone(app: &TestApp, b: &Client) -> Step {
+    sign_in(b, app, "bob").await?;
+    b.set_window_size(390, 844)
+        .await
+        .map_err(fail("window size"))?;
+    b.goto(&app.url("/approvals"))
+        .await
+        .map_err(fail("approvals"))?;
+    b.wait()
+        .for_element(Locator::Css("form[action$='/approve'] button"))
+        .await
+        .map_err(fail("the approve button"))?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let png = b.screenshot().await.map_err(fail("screenshot"))?;
+    let _ = std::fs::write(screenshot_dir().join("approvals-390.png"), png);
+    let seen = b
+        .execute(
+            r#"const vw = document.documentElement.clientWidth;
+               const out = [];
+               for (const sel of ["form[action$='/approve'] button", "form[action$='/reject'] button"]) {
+                 const el = document.querySelector(sel);
+                 const r = el.getBoundingClientRect();
+                 const box = el.closest(".scroll");
+                 out.push([sel, r.left, r.right, r.width, vw,
+                           box ? box.scrollWidth : 0, box ? box.clientWidth : 0]);
+               }
+               out.push(["page", 0, document.documentElement.scrollWidth, 1, vw, 0, 0]);
+               return out;"#,
+            vec![],
+        )
+        .await
+        .map_err(fail("bounding boxes"))?;
+    for item in seen.as_array().into_iter().flatten() {
+        let v = item.as_array().ok_or("a measurement")?;
+        let n = |i: usize| v[i].as_f64().unwrap_or(f64::NAN);
+        let (what, left, right, width, vw) = (v[0].to_string(), n(1), n(2), n(3), n(4));
+        if !(left >= 0.0 && right <= vw && width > 0.0) {
+            return Err(format!(
+                "{what} at 390 px: {left}..{right} in a {vw} px viewport"
+            ));
+        }
+        if n(5) > n(6) {
+            return Err(format!(
+                "{what}: its table scrolls sideways ({} in {})",
+                n(5),
+                n(6)
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_390_px_a_pending_requests_approve_button_is_on_screen() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app =
+        spawn_demo_app_custom(|_, _| {}, |s| s.policy.approval = ApprovalMode::Required).await;
+    app.add_user("sam", Role::Supervisor).await;
+    app.add_user("bob", Role::Supervisor).await;
+    let sam = client();
+    assert_signed_in(&app.login(&sam, "sam", PASSWORD).await);
+    let r = app
+        .post_form(
+            &sam,
+            &format!("/contacts/{}", demo_contact_id(1)),
+            &format!("/contacts/{}/decrypt", demo_contact_id(1)),
+            &[
+                ("field", "creditcard"),
+                (
+                    "reason",
+                    "chargeback with a long reason that wraps on a phone",
+                ),
+                ("case_ref", "CB-2026/0042"),
+            ],
+        )
+        .await;
+    assert_redirects_to(&r, "/approvals?m=requested");
+    let b = browser(&driver, "approver").await;
+    let result = approvals_on_a_phone(&app, &b).await;
+    if result.is_err() {
+        if let Ok(png) = b.screenshot().await {
+            let _ = std::fs::write(screenshot_dir().join("approvals-failed.png"), png);
+        }
+    }
+    let _ = b.close().await;
+    result.unwrap();
 }
