@@ -14,6 +14,7 @@ pub mod grants;
 pub mod keypad;
 mod open;
 pub mod policy;
+mod reveal_extend;
 mod reveal_form;
 mod reveal_page;
 pub mod service;
@@ -62,6 +63,7 @@ pub fn configure(routes: &mut Routes) {
             reveal_form::continue_kept,
         )
         .get("/reveals/{id}", supervisor, reveal_page::reveal_page)
+        .post("/reveals/{id}/extend", supervisor, reveal_extend::extend)
         .get("/approvals", supervisor, approvals_page::approvals_page)
         .post(
             "/approvals/{id}/approve",

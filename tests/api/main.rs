@@ -35,6 +35,7 @@ mod contacts {
     pub mod search_errors;
 }
 mod decrypt {
+    pub mod keep_open;
     pub mod keypad;
     pub mod legacy;
     pub mod protection;

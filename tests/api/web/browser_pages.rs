@@ -263,3 +263,77 @@ async fn at_390_px_a_pending_requests_approve_button_is_on_screen() {
     let _ = b.close().await;
     result.unwrap();
 }
+
+/// "Keep it open" moves the countdown (one row, no value sent again), and
+/// the page still closes by itself, later.
+async fn keep_it_open(app: &TestApp, b: &Client) -> Step {
+    let contact = demo_contact_id(2);
+    sign_in(b, app, "sam").await?;
+    b.goto(&app.url(&format!("/contacts/{contact}")))
+        .await
+        .map_err(fail("contact"))?;
+    fill(b, "form.reveal input[name=reason]", "chargeback 2").await?;
+    click(b, "form.reveal button").await?;
+    revealed_value(b).await?;
+    let extend = b
+        .wait()
+        .for_element(Locator::Id("reveal-extend"))
+        .await
+        .map_err(fail("keep it open"))?;
+    if !extend.is_displayed().await.map_err(fail("displayed"))? {
+        return Err("the keep-it-open button is hidden with scripts on".into());
+    }
+    extend.click().await.map_err(fail("click"))?;
+    let mut secs = 0;
+    for _ in 0..50 {
+        let text = b
+            .find(Locator::Id("reveal-seconds"))
+            .await
+            .map_err(fail("seconds"))?
+            .text()
+            .await
+            .map_err(fail("seconds text"))?;
+        secs = text.trim().parse::<u32>().unwrap_or(0);
+        if secs > 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if secs <= 6 {
+        return Err(format!("the countdown did not move: {secs}"));
+    }
+    // Past the first closing time the value's page is still there...
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let url = b.current_url().await.map_err(fail("url"))?;
+    if !url.path().starts_with("/reveals/") {
+        return Err(format!("the page closed although kept open: {url}"));
+    }
+    // ...and it closes by itself at the new one.
+    wait_for_url(b, "m=value_hidden").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_it_open_moves_the_countdown_in_a_real_browser() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app =
+        spawn_demo_app_custom(|_, _| {}, |s| s.policy.show_for = Duration::from_secs(6)).await;
+    app.add_user("sam", Role::Supervisor).await;
+    let b = browser(&driver, "keep-open").await;
+    let result = keep_it_open(&app, &b).await;
+    if result.is_err() {
+        if let Ok(png) = b.screenshot().await {
+            let _ = std::fs::write(screenshot_dir().join("keep-open-failed.png"), png);
+        }
+    }
+    let _ = b.close().await;
+    result.unwrap();
+    let rows = app.audit_rows().await;
+    assert_eq!(
+        rows.iter().filter(|r| r.action == "reveal_extend").count(),
+        1
+    );
+    assert_eq!(rows.iter().filter(|r| r.action == "decrypt").count(), 1);
+    assert_audit_free_of(&app, &demo_card(2)).await;
+}
