@@ -337,3 +337,70 @@ async fn keep_it_open_moves_the_countdown_in_a_real_browser() {
     assert_eq!(rows.iter().filter(|r| r.action == "decrypt").count(), 1);
     assert_audit_free_of(&app, &demo_card(2)).await;
 }
+
+/// A blank reason comes back on the contact's page: the case reference
+/// typed beside it is still there, the reason is marked and has the focus.
+async fn blank_reason(app: &TestApp, b: &Client) -> Step {
+    let contact = demo_contact_id(3);
+    sign_in(b, app, "sam").await?;
+    b.goto(&app.url(&format!("/contacts/{contact}")))
+        .await
+        .map_err(fail("contact"))?;
+    // Spaces pass the browser's `required`; the console refuses them.
+    fill(b, "form.reveal input[name=reason]", "   ").await?;
+    fill(b, "form.reveal input[name=case_ref]", "CB-2026/0042").await?;
+    click(b, "form.reveal button").await?;
+    b.wait()
+        .for_element(Locator::Id("reveal-refused"))
+        .await
+        .map_err(fail("the refusal on the contact's page"))?;
+    let seen = b
+        .execute(
+            r#"const f = document.activeElement;
+               const form = f.closest("form");
+               return [f.name, f.getAttribute("aria-invalid"),
+                       document.getElementById(f.getAttribute("aria-describedby")).textContent,
+                       form.querySelector("input[name=case_ref]").value,
+                       location.pathname];"#,
+            vec![],
+        )
+        .await
+        .map_err(fail("the focused field"))?;
+    let v: Vec<String> = seen
+        .as_array()
+        .ok_or("an answer")?
+        .iter()
+        .map(|x| x.as_str().unwrap_or("").to_owned())
+        .collect();
+    if v[0] != "reason" || v[1] != "true" || !v[2].starts_with("Say why") {
+        return Err(format!("the reason is not marked and focused: {v:?}"));
+    }
+    if v[3] != "CB-2026/0042" {
+        return Err(format!("the case reference was not kept: {v:?}"));
+    }
+    if v[4] != format!("/contacts/{contact}/decrypt") && v[4] != format!("/contacts/{contact}") {
+        return Err(format!("not on the contact's page: {v:?}"));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blank_reason_keeps_the_case_reference_typed_beside_it_in_a_real_browser() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = spawn_demo_app().await;
+    app.add_user("sam", Role::Supervisor).await;
+    let b = browser(&driver, "blank-reason").await;
+    let result = blank_reason(&app, &b).await;
+    if result.is_err() {
+        if let Ok(png) = b.screenshot().await {
+            let _ = std::fs::write(screenshot_dir().join("blank-reason-failed.png"), png);
+        }
+    }
+    let _ = b.close().await;
+    result.unwrap();
+    let row = app.last_audit("decrypt_denied").await.unwrap();
+    assert_eq!(row.outcome, "no_reason");
+    assert!(app.last_audit("decrypt").await.is_none());
+}
