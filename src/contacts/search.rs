@@ -200,7 +200,12 @@ async fn refuse(
         sorts: sort_links(&query, ContactSort::default()),
         f_range: typed("range"),
         ranges: RELATIVE_RANGES.to_vec(),
-        f_per_page: state.directory.page_size(),
+        f_per_page: r
+            .form
+            .get("per_page")
+            .and_then(|n| n.trim().parse().ok())
+            .filter(|n| PAGE_SIZES.contains(n))
+            .unwrap_or_else(|| state.directory.page_size()),
         page_sizes: PAGE_SIZES.to_vec(),
         hint: None,
         rows: Vec::new(),

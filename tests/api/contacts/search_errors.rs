@@ -79,7 +79,7 @@ async fn a_refused_search_comes_back_as_the_form_with_the_field_marked_and_what_
             "refused:ids",
         ),
         (
-            "channel=FAX&range=7d",
+            "channel=FAX&range=7d&per_page=50",
             "channel",
             None,
             r#"<option value="7d" selected>"#,
@@ -133,6 +133,17 @@ async fn a_refused_search_comes_back_as_the_form_with_the_field_marked_and_what_
         let row = app.last_audit("contact_view").await.unwrap();
         assert_eq!(row.outcome, *kind, "{query}");
     }
+
+    // The page size chosen beside a refused field is kept too.
+    let page = c
+        .get(app.url("/contacts?channel=FAX&per_page=50"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"<option value="50" selected>"#));
 
     // A refusal with no field of its own is said above the table.
     let r = c
