@@ -38,10 +38,12 @@ pub enum Action {
     KeyRetire,
     /// `keys cancel`: a pending deletion cancelled.
     KeyCancel,
+    /// A shown value's page kept open one more showing (no value in it).
+    RevealExtend,
 }
 
 impl Action {
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 27] = [
         Self::Login,
         Self::LoginFailed,
         Self::Logout,
@@ -68,6 +70,7 @@ impl Action {
         Self::KeyRoll,
         Self::KeyRetire,
         Self::KeyCancel,
+        Self::RevealExtend,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -98,6 +101,7 @@ impl Action {
             Self::KeyRoll => "key_roll",
             Self::KeyRetire => "key_retire",
             Self::KeyCancel => "key_cancel",
+            Self::RevealExtend => "reveal_extend",
         }
     }
 

@@ -137,6 +137,28 @@ impl AuditLog {
         Ok(n)
     }
 
+    /// When `actor`'s decrypt attempt number `nth` (0 is the oldest) since
+    /// `since_us` was made, if there are that many.
+    pub async fn decrypt_attempt_at(
+        &self,
+        actor: &str,
+        since_us: i64,
+        nth: i64,
+    ) -> Result<Option<i64>, AuditError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT ts_us FROM audit_log WHERE actor = $1 AND action IN ($2, $3) AND ts_us >= $4 \
+             ORDER BY ts_us ASC LIMIT 1 OFFSET $5",
+        )
+        .bind(actor)
+        .bind(Action::Decrypt.as_str())
+        .bind(Action::DecryptFailed.as_str())
+        .bind(since_us)
+        .bind(nth.max(0))
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(row.map(|(ts,)| ts))
+    }
+
     /// Rows of `action` per actor in `[from_us, to_us)`.
     pub async fn counts_by_actor(
         &self,

@@ -43,6 +43,16 @@ impl Role {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
+    /// The page this role works from, where a sign-in lands (unless it
+    /// returns to the page it interrupted): the first of its menu.
+    pub const fn home(self) -> &'static str {
+        match self {
+            Self::Supervisor => "/contacts",
+            Self::Auditor => "/audit",
+            Self::Admin => "/admin/users",
+        }
+    }
+
     /// Who may use a route that requires this role.
     pub const fn access(self) -> Access {
         Access::Role(match self {

@@ -69,8 +69,8 @@ pub async fn login_form(
     session: Session,
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, AppError> {
-    if current_principal(&session, &gate).await?.is_some() {
-        return Ok(see_other("/"));
+    if let Some(p) = current_principal(&session, &gate).await? {
+        return Ok(see_other(p.role.home()));
     }
     // Where to go after signing in is kept in the session (server-side), so
     // it needs no form field; anything but a local path is ignored.
@@ -220,7 +220,7 @@ pub async fn login(
         .and_then(|_| session.insert(AUTH_AT_KEY, gate.clock.now_us()))
         .and_then(|_| session.insert(GENERATION_KEY, generation))
         .map_err(|e| AppError::Internal(format!("session: {e}")))?;
-    let mut res = see_other(&carried.restore(&session));
+    let mut res = see_other(&carried.restore(&session, user.role));
     res.add_cookie(&signed_in_marker(gate.cookie_secure))
         .map_err(|e| AppError::Internal(format!("cookie: {e}")))?;
     Ok(res)
@@ -245,12 +245,13 @@ impl CarriedOver {
         }
     }
 
-    /// Puts the kept form into the new session; the page to go to now.
-    pub fn restore(self, session: &Session) -> String {
+    /// Puts the kept form into the new session; the page to go to now: the
+    /// one the sign-in interrupted, else `role`'s own.
+    pub fn restore(self, session: &Session, role: Role) -> String {
         if let Some(kept) = self.kept {
             kept.restore(session);
         }
-        self.return_to.unwrap_or_else(|| "/".to_owned())
+        self.return_to.unwrap_or_else(|| role.home().to_owned())
     }
 }
 

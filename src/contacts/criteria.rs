@@ -28,30 +28,77 @@ pub const ATTRIBUTE_PREFIX: &str = "attr.";
 /// Why a search was refused (shown to the user; the kind is audited).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CriteriaError {
-    #[error("That is not a contact id.")]
+    #[error("That is not a contact id: paste the id as Amazon Connect shows it (36 letters, digits and hyphens), or its start.")]
     ContactId,
-    #[error("Dates are YYYY-MM-DD.")]
+    #[error("Enter the date as year-month-day, for example 2026-12-07.")]
     Date,
-    #[error("The time range must be forward and at most 92 days (Amazon Connect's limit).")]
+    #[error("Choose an end date on or after the start date, at most 92 days later (Amazon Connect searches up to 92 days).")]
     Range,
-    #[error("Unknown channel.")]
+    #[error("Choose a channel from the list.")]
     Channel,
-    #[error("Unknown initiation method.")]
+    #[error("Choose an initiation method from the list.")]
     Method,
-    #[error("Agent and queue ids are Connect ids (letters, digits, - _ : / .), at most 256 characters and 100 of them.")]
+    #[error("Enter Amazon Connect ids (letters, digits and - _ : / .), up to 100 of them separated by commas.")]
     Ids,
-    #[error("That contact attribute is not searchable here (CALLVAULT_SEARCHABLE_ATTRIBUTES).")]
+    #[error("That contact attribute cannot be searched here.")]
     Attribute,
-    #[error(
-        "Attribute values are at most 100 characters, 20 of them, without control characters."
-    )]
+    #[error("Each attribute value is at most 100 characters, up to 20 values separated by |.")]
     AttributeValue,
-    #[error("Sort by started, ended, channel or method (a leading - for descending).")]
+    #[error("Sort by a column heading: start, end, channel or method.")]
     Sort,
-    #[error("Contacts per page are 10, 25, 50 or 100.")]
+    #[error("Choose 10, 25, 50 or 100 contacts per page.")]
     PageSize,
-    #[error("The range is the last hour, today, the last 24 hours, 7 days or 30 days.")]
+    #[error(
+        "Choose a range from the list: the last hour, today, the last 24 hours, 7 days or 30 days."
+    )]
     RelativeRange,
+}
+
+/// Where a refused search is shown on its form: the field the message is
+/// beside (and the focus goes to), another field it also marks, or neither
+/// (the sort links, an attribute the form does not offer).
+pub fn refused_fields(e: &CriteriaError, form: &BTreeMap<String, String>) -> [Option<String>; 2] {
+    let one = |name: &str| [Some(name.to_owned()), None];
+    match e {
+        CriteriaError::ContactId => one("contact_id"),
+        CriteriaError::Date if field(form, "from").is_some_and(|d| parse_day(d).is_err()) => {
+            one("from")
+        }
+        CriteriaError::Date => one("to"),
+        CriteriaError::Range => [Some("from".to_owned()), Some("to".to_owned())],
+        CriteriaError::Channel => one("channel"),
+        CriteriaError::Method => one("method"),
+        CriteriaError::Ids if ids(field(form, "agent")).is_err() => one("agent"),
+        CriteriaError::Ids => one("queue"),
+        CriteriaError::AttributeValue => [
+            form.iter()
+                .find(|(k, v)| k.starts_with(ATTRIBUTE_PREFIX) && attribute_values(v).is_err())
+                .map(|(k, _)| k.clone()),
+            None,
+        ],
+        CriteriaError::PageSize => one("per_page"),
+        CriteriaError::RelativeRange => one("range"),
+        CriteriaError::Attribute | CriteriaError::Sort => [None, None],
+    }
+}
+
+/// The values of one attribute box (`a|b` for either), bounded.
+fn attribute_values(value: &str) -> Result<Vec<String>, CriteriaError> {
+    let values: Vec<String> = value
+        .split('|')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let ok = values.len() <= MAX_VALUES
+        && values
+            .iter()
+            .all(|v| v.chars().count() <= MAX_VALUE_CHARS && !v.chars().any(char::is_control));
+    if ok {
+        Ok(values)
+    } else {
+        Err(CriteriaError::AttributeValue)
+    }
 }
 
 /// The relative ranges offered beside the dates: (key, label).
@@ -248,19 +295,7 @@ pub fn parse(
         if !searchable.iter().any(|k| k == key) {
             return Err(CriteriaError::Attribute);
         }
-        let values: Vec<String> = value
-            .split('|')
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let ok = values.len() <= MAX_VALUES
-            && values
-                .iter()
-                .all(|v| v.chars().count() <= MAX_VALUE_CHARS && !v.chars().any(char::is_control));
-        if !ok {
-            return Err(CriteriaError::AttributeValue);
-        }
+        let values = attribute_values(value)?;
         attributes.push(AttributeCriterion {
             key: key.to_owned(),
             values,
@@ -327,6 +362,33 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn a_refusal_is_shown_beside_the_field_that_caused_it() {
+        let f = form(&[("from", "2026-01-02"), ("to", "x"), ("agent", "a b")]);
+        let at = |e| refused_fields(&e, &f);
+        assert_eq!(at(CriteriaError::Date), [Some("to".into()), None]);
+        assert_eq!(at(CriteriaError::Ids), [Some("agent".into()), None]);
+        assert_eq!(
+            at(CriteriaError::Range),
+            [Some("from".into()), Some("to".into())]
+        );
+        let f = form(&[("from", "13/01/2026"), ("queue", "q;1")]);
+        assert_eq!(
+            refused_fields(&CriteriaError::Date, &f),
+            [Some("from".into()), None]
+        );
+        assert_eq!(
+            refused_fields(&CriteriaError::Ids, &f),
+            [Some("queue".into()), None]
+        );
+        let f = form(&[("attr.a", "fine"), ("attr.b", "bad\u{1}")]);
+        assert_eq!(
+            refused_fields(&CriteriaError::AttributeValue, &f),
+            [Some("attr.b".into()), None]
+        );
+        assert_eq!(refused_fields(&CriteriaError::Sort, &f), [None, None]);
     }
 
     #[test]

@@ -18,14 +18,17 @@ use crate::auth::principal::Supervisor;
 use crate::auth::Role;
 use chrono_tz::Tz;
 
+use crate::auth::principal::Principal;
 use crate::clock::{local_time, SharedClock};
 use crate::decrypt::RevealState;
-use crate::decrypt::{contact_id, form_view, RevealFormView};
+use crate::decrypt::{contact_id, form_view, FixableForm, RevealFormView};
 use crate::guard::{Sensitive, ShownValue};
 use crate::sources::contacts::DirectoryNames;
 use crate::sources::paging::PagingStore;
 use crate::sources::{ContactDirectory, ContactSummary};
 use crate::web::{html, request_meta, AppError, Layout, Routes};
+use futures_util::future::LocalBoxFuture;
+use lambda_encrypt::context::ContactId;
 use lambda_encrypt::keypad::CONNECT_TIMEOUT_VALUE;
 
 /// What the contact pages use; registered once as app data.
@@ -102,6 +105,9 @@ pub struct ContactPage {
     pub approval_required: bool,
     /// The reveal forms' budget, case reference and kept reason.
     pub reveal: Option<RevealFormView>,
+    /// The budget is used: when the next reveal is possible, in the
+    /// reader's time zone.
+    pub next_reveal: Option<String>,
     /// The revealed value's page closed itself and came back here.
     pub hidden_notice: bool,
     /// "2026-01-07": the contact is past retention since then, and none of
@@ -210,8 +216,64 @@ pub async fn contact_page(
     query: web::Query<ContactQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = contact_id(&id)?;
-    let p = sup.principal();
-    let meta = request_meta(&req);
+    let shown = Shown {
+        hidden_notice: query.m.as_deref() == Some("value_hidden"),
+        fixable: None,
+    };
+    render(
+        &state,
+        &reveal_state,
+        sup.principal(),
+        &session,
+        &req,
+        id,
+        shown,
+    )
+    .await
+}
+
+/// The contact's page again, with a reveal form refused for something the
+/// person can fix (`decrypt::FormPage`, handed to `decrypt` by `startup`).
+pub fn form_page(
+    req: HttpRequest,
+    session: Session,
+    p: Principal,
+    id: ContactId,
+    fixable: FixableForm,
+) -> LocalBoxFuture<'static, Result<HttpResponse, AppError>> {
+    Box::pin(async move {
+        let (Some(state), Some(reveal_state)) = (
+            req.app_data::<State>().cloned(),
+            req.app_data::<web::Data<RevealState>>().cloned(),
+        ) else {
+            return Err(AppError::Internal(
+                "the contact pages are not set up".into(),
+            ));
+        };
+        let shown = Shown {
+            hidden_notice: false,
+            fixable: Some(fixable),
+        };
+        render(&state, &reveal_state, &p, &session, &req, id, shown).await
+    })
+}
+
+/// What the page shows besides the contact.
+struct Shown {
+    hidden_notice: bool,
+    fixable: Option<FixableForm>,
+}
+
+async fn render(
+    state: &State,
+    reveal_state: &RevealState,
+    p: &Principal,
+    session: &Session,
+    req: &HttpRequest,
+    id: ContactId,
+    shown_too: Shown,
+) -> Result<HttpResponse, AppError> {
+    let meta = request_meta(req);
     let loaded = async {
         let summary = state.directory.describe(&id).await?;
         let initial = summary
@@ -331,14 +393,19 @@ pub async fn contact_page(
     let names = names(&state).await;
     let path = format!("/contacts/{}", id.as_str());
     let reveal = if state.can_decrypt {
-        Some(form_view(&reveal_state, &session, p, &path).await?)
+        Some(form_view(reveal_state, session, p, &path, shown_too.fixable).await?)
     } else {
         None
     };
+    let next_reveal = reveal
+        .as_ref()
+        .and_then(|f| f.next_reveal_us)
+        .map(|at| local_time(at, zone));
     html(&ContactPage {
-        layout: Layout::signed_in("Contact", p, csrf::token(&session)?),
+        next_reveal,
+        layout: Layout::signed_in("Contact", p, csrf::token(session)?),
         zone: zone.name().to_owned(),
-        details: details(&state, &summary, &names),
+        details: details(state, &summary, &names),
         contact: row(summary.clone(), zone, &names),
         initial_contact_id: summary
             .initial_contact_id
@@ -349,7 +416,7 @@ pub async fn contact_page(
         can_decrypt: state.can_decrypt,
         approval_required: state.approval_required,
         reveal,
-        hidden_notice: query.m.as_deref() == Some("value_hidden"),
+        hidden_notice: shown_too.hidden_notice,
         past_retention: past_retention.map(|since| local_time(since, zone)),
     })
 }

@@ -26,6 +26,8 @@ const MAX_PAGES: usize = 400;
 /// A searchable contact attribute's form field.
 pub struct AttributeField {
     pub key: String,
+    /// Its input's name (`attr.<key>`).
+    pub input: String,
     pub value: String,
 }
 
@@ -59,6 +61,41 @@ pub struct ContactsPage {
     pub next: Option<String>,
     /// "Page 2 of 3 (60 contacts)".
     pub position: String,
+    /// The search was refused: what to fix, and where.
+    pub error: Option<SearchError>,
+}
+
+impl ContactsPage {
+    /// `name` is a field of a refused search to fix.
+    pub fn marks(&self, name: &str) -> bool {
+        self.error.as_ref().is_some_and(|e| e.marks(name))
+    }
+}
+
+/// A refused search as its form shows it.
+pub struct SearchError {
+    pub message: String,
+    /// The field the message is beside (focused), if the form has one.
+    pub field: Option<String>,
+    /// Another field it marks (the other end of a range).
+    pub also: Option<String>,
+}
+
+impl SearchError {
+    /// `name` is marked invalid.
+    pub fn marks(&self, name: &str) -> bool {
+        self.field.as_deref() == Some(name) || self.also.as_deref() == Some(name)
+    }
+
+    /// The message is beside `name`, and the focus starts there.
+    pub fn beside(&self, name: &str) -> bool {
+        self.field.as_deref() == Some(name)
+    }
+
+    /// The message has no field of its own (shown above the table).
+    pub fn general(&self) -> bool {
+        self.field.is_none()
+    }
 }
 
 /// A sortable column header: its link and, when sorted by it, the order
@@ -124,22 +161,95 @@ fn sort_links(query: &str, current: ContactSort) -> Vec<SortLink> {
         .collect()
 }
 
+/// A refused search: recorded (its kind, never the value), then the form
+/// again with what was typed and the message beside the field to fix (400).
 async fn refuse(
     state: &State,
-    p: &crate::auth::principal::Principal,
-    meta: &crate::audit::RequestMeta,
+    r: Refused<'_>,
     e: criteria::CriteriaError,
 ) -> Result<HttpResponse, AppError> {
+    let p = r.principal;
     let event = AuditEvent::new(
         Action::ContactView,
         &p.username,
         p.role.as_str(),
         e.kind(),
-        meta,
+        r.meta,
     )
     .detail("contact search refused".to_owned());
     state.audit.append(event).await?;
-    Err(AppError::BadRequest(e.to_string()))
+    let [field, also] = criteria::refused_fields(&e, r.form);
+    // What was typed comes back, except anything card-like.
+    let typed = |name: &str| {
+        r.form
+            .get(name)
+            .filter(|v| !crate::guard::contains_card_number(v))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let clean: BTreeMap<String, String> = r
+        .form
+        .iter()
+        .filter(|(_, v)| !crate::guard::contains_card_number(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let query = form_query(&clean);
+    let mut res = html(&ContactsPage {
+        layout: Layout::signed_in("Contacts", p, csrf::token(r.session)?),
+        zone: r.zone.name().to_owned(),
+        sorts: sort_links(&query, ContactSort::default()),
+        f_range: typed("range"),
+        ranges: RELATIVE_RANGES.to_vec(),
+        f_per_page: r
+            .form
+            .get("per_page")
+            .and_then(|n| n.trim().parse().ok())
+            .filter(|n| PAGE_SIZES.contains(n))
+            .unwrap_or_else(|| state.directory.page_size()),
+        page_sizes: PAGE_SIZES.to_vec(),
+        hint: None,
+        rows: Vec::new(),
+        f_contact: typed("contact_id"),
+        f_from: typed("from"),
+        f_to: typed("to"),
+        f_channel: typed("channel"),
+        f_method: typed("method"),
+        f_agent: typed("agent"),
+        f_queue: typed("queue"),
+        attributes: state
+            .searchable
+            .iter()
+            .map(|k| {
+                let input = format!("{}{k}", criteria::ATTRIBUTE_PREFIX);
+                AttributeField {
+                    key: k.clone(),
+                    value: typed(&input),
+                    input,
+                }
+            })
+            .collect(),
+        channels: Channel::ALL.iter().map(|c| c.as_str()).collect(),
+        methods: INITIATION_METHODS.to_vec(),
+        prev: None,
+        next: None,
+        position: String::new(),
+        error: Some(SearchError {
+            message: e.to_string(),
+            field,
+            also,
+        }),
+    })?;
+    *res.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+    Ok(res)
+}
+
+/// Who asked a refused search, and what they typed.
+struct Refused<'a> {
+    principal: &'a crate::auth::principal::Principal,
+    meta: &'a crate::audit::RequestMeta,
+    session: &'a Session,
+    form: &'a BTreeMap<String, String>,
+    zone: Tz,
 }
 
 pub async fn contacts_page(
@@ -195,7 +305,16 @@ async fn contacts_page_inner(
             Ok(None) => {
                 form.remove("contact_id");
             }
-            Err(e) => return refuse(&state, p, &meta, e).await.map_err(PageStop::Failed),
+            Err(e) => {
+                let r = Refused {
+                    principal: p,
+                    meta: &meta,
+                    session: &session,
+                    form: &form,
+                    zone,
+                };
+                return refuse(&state, r, e).await.map_err(PageStop::Failed);
+            }
         }
     }
     let owner = paging::owner(&session, &p.username);
@@ -227,7 +346,16 @@ async fn contacts_page_inner(
             }
             match criteria::parse(&form, searchable, state.clock.now_us(), zone) {
                 Ok(search) => (search, None, 0, vec![None], None, form_query(&form)),
-                Err(e) => return refuse(&state, p, &meta, e).await.map_err(PageStop::Failed),
+                Err(e) => {
+                    let r = Refused {
+                        principal: p,
+                        meta: &meta,
+                        session: &session,
+                        form: &form,
+                        zone,
+                    };
+                    return refuse(&state, r, e).await.map_err(PageStop::Failed);
+                }
             }
         }
     };
@@ -333,6 +461,7 @@ async fn contacts_page_inner(
             .iter()
             .map(|k| AttributeField {
                 key: k.clone(),
+                input: format!("{}{k}", criteria::ATTRIBUTE_PREFIX),
                 value: values(k),
             })
             .collect(),
@@ -345,5 +474,6 @@ async fn contacts_page_inner(
             None
         },
         position,
+        error: None,
     })?)
 }

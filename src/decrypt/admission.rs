@@ -171,7 +171,7 @@ pub enum RevealRefusal {
     Role,
     #[error("that is not a field name")]
     BadField,
-    #[error("a reason is needed to reveal a value: {0}")]
+    #[error("{0}")]
     Reason(ReasonError),
     #[error("{0}")]
     CaseRef(CaseError),
@@ -180,7 +180,7 @@ pub enum RevealRefusal {
     /// Dual control is on, and this channel has no second person.
     #[error("dual control is on: request the reveal in the console, where another supervisor approves it")]
     ApprovalRequired,
-    #[error("revealing a value needs an authenticator (TOTP is mandatory for supervisors): enrol an authenticator first, under your name in the top bar")]
+    #[error("revealing a value needs an authenticator (TOTP is mandatory for supervisors): enrol an authenticator first, on the Authenticator page (/account/totp)")]
     TotpNotEnrolled,
     /// Not a refusal: the reveal waits for the asker to confirm it is them.
     #[error("a fresh second factor is required")]

@@ -328,5 +328,5 @@ pub async fn reveal(
     );
     let proof = SecondFactor::Session(session.get::<StepUp>(STEP_UP_KEY).ok().flatten());
     let result = state.reveals.reveal(ask, proof).await;
-    respond(&state, &session, p, kept, result)
+    respond(&state, &session, &req, p, kept, result).await
 }

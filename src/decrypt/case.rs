@@ -51,6 +51,24 @@ pub enum CaseError {
 }
 
 impl CaseError {
+    /// What the person is told beside the reference field under `rule`: what
+    /// to do, in plain words (never the pattern, never what they typed).
+    pub fn advice(self, rule: &CaseRule) -> String {
+        match self {
+            Self::Missing => "Enter the reference this reveal is for.".into(),
+            Self::TooLong => format!("A reference is at most {MAX_CASE_CHARS} characters."),
+            Self::Pattern if rule.pattern == DEFAULT_CASE_PATTERN => {
+                "Use letters and digits, with . _ : / # - between them if needed and no spaces (for example CB-2026/0042).".into()
+            }
+            Self::Pattern => {
+                "That is not how references are written here: check it against the case and type it again.".into()
+            }
+            Self::CardNumber => {
+                "Leave card numbers out of the reference (auditors read it). What you typed was not kept.".into()
+            }
+        }
+    }
+
     /// The outcome word for the audit row.
     pub fn kind(self) -> &'static str {
         match self {
@@ -170,6 +188,23 @@ impl Default for CaseRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advice_is_in_words_never_the_pattern() {
+        let strict = CaseRule::new("Chargeback case", "CB-[0-9]{6}", true).unwrap();
+        for rule in [CaseRule::default(), strict] {
+            for e in [
+                CaseError::Missing,
+                CaseError::TooLong,
+                CaseError::Pattern,
+                CaseError::CardNumber,
+            ] {
+                let said = e.advice(&rule);
+                assert!(!said.contains('[') && !said.contains('{'), "{said}");
+                assert!(!said.contains(&rule.pattern), "{said}");
+            }
+        }
+    }
 
     #[test]
     fn references_follow_the_pattern_and_are_optional_by_default() {

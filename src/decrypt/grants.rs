@@ -15,6 +15,10 @@ use crate::db::Db;
 /// How long an admitted reveal waits to be shown.
 pub const GRANT_TTL: Duration = Duration::from_secs(60);
 
+/// How many times a shown value's page may be kept open one more showing
+/// (`CALLVAULT_REVEAL_SHOW_SECS` each time).
+pub const MAX_EXTENSIONS: i64 = 2;
+
 /// One admitted reveal, waiting to be shown.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Grant {
@@ -154,4 +158,75 @@ impl Grants {
             _ => Err(GrantError::Used),
         }
     }
+
+    /// Keeps the page of shown grant `id` open one more showing of
+    /// `show_for_us`, on `conn` (the transaction its row commits in): only
+    /// for its own person and sign-in, while the page is still open, at
+    /// most [`MAX_EXTENSIONS`] times. Nothing is decrypted or shown again;
+    /// the page only moves its countdown. The grant (no value in it) and
+    /// how often it is now kept open.
+    pub async fn extend(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        id: &str,
+        user_id: i64,
+        generation: &str,
+        show_for_us: i64,
+    ) -> Result<(Grant, i64), ExtendError> {
+        if !valid_id(id) {
+            return Err(ExtendError::NotFound);
+        }
+        let now = self.clock.now_us();
+        let extended = sqlx::query(
+            "UPDATE reveal_grants SET extensions = extensions + 1 \
+             WHERE id = $1 AND user_id = $2 AND generation = $3 AND used_us > 0 \
+             AND extensions < $4 AND used_us + (extensions + 1) * $5 > $6",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(generation)
+        .bind(MAX_EXTENSIONS)
+        .bind(show_for_us)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        let grant: Option<Grant> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM reveal_grants WHERE id = $1 AND user_id = $2 AND generation = $3"
+        )))
+        .bind(id)
+        .bind(user_id)
+        .bind(generation)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let (n,): (i64,) = sqlx::query_as("SELECT extensions FROM reveal_grants WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::RowNotFound => ExtendError::NotFound,
+                e => e.into(),
+            })?;
+        match grant {
+            Some(g) if g.used_us == 0 => Err(ExtendError::NotFound),
+            Some(g) if extended == 1 => Ok((g, n)),
+            Some(_) if n >= MAX_EXTENSIONS => Err(ExtendError::Limit),
+            Some(_) => Err(ExtendError::Closed),
+            None => Err(ExtendError::NotFound),
+        }
+    }
+}
+
+/// Why a shown value's page was not kept open longer.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtendError {
+    /// No such shown value for this person and sign-in.
+    #[error("there is no such shown value")]
+    NotFound,
+    #[error("the value's page has closed")]
+    Closed,
+    #[error("the value's page was kept open as often as it may be")]
+    Limit,
+    #[error("the reveal store failed")]
+    Db(#[from] sqlx::Error),
 }

@@ -14,6 +14,7 @@ pub mod grants;
 pub mod keypad;
 mod open;
 pub mod policy;
+mod reveal_extend;
 mod reveal_form;
 mod reveal_page;
 pub mod service;
@@ -22,7 +23,7 @@ mod stored;
 pub use admission::{Ask, Channel, RevealError, RevealRefusal, SecondFactor};
 pub use keypad::{Capture, KeypadPath};
 pub use open::OpenError;
-pub use reveal_form::{contact_id, form_view, RevealFormView};
+pub use reveal_form::{contact_id, form_view, FixableForm, FormPage, RevealFormView};
 pub use reveal_page::grouped;
 pub use service::{Outcome, Reveals};
 
@@ -40,6 +41,9 @@ use crate::web::{Access, Routes};
 pub struct RevealState {
     /// The one admission every reveal passes.
     pub reveals: Reveals,
+    /// The contact's page, for a reveal form to fix (`startup` fills it in
+    /// from the contact pages; without it such a refusal is an error page).
+    pub form_page: Option<FormPage>,
 }
 
 pub fn configure(routes: &mut Routes) {
@@ -59,6 +63,7 @@ pub fn configure(routes: &mut Routes) {
             reveal_form::continue_kept,
         )
         .get("/reveals/{id}", supervisor, reveal_page::reveal_page)
+        .post("/reveals/{id}/extend", supervisor, reveal_extend::extend)
         .get("/approvals", supervisor, approvals_page::approvals_page)
         .post(
             "/approvals/{id}/approve",
@@ -91,6 +96,25 @@ pub enum ReasonError {
     TooLong,
     #[error("a reason must not contain a card number")]
     CardNumber,
+}
+
+impl ReasonError {
+    /// What the person is told beside the reason field: what to do, in
+    /// plain words (never what they typed).
+    pub fn advice(self) -> String {
+        match self {
+            Self::Empty => {
+                "Say why you need this value, for example the chargeback or ticket you are working on.".into()
+            }
+            Self::NothingVisible => {
+                "Write the reason in words or numbers: this one has nothing a person can read.".into()
+            }
+            Self::TooLong => format!("Shorten the reason to {MAX_REASON_CHARS} characters or fewer."),
+            Self::CardNumber => {
+                "Leave card numbers out of the reason (auditors read it); describe the case instead. What you typed was not kept.".into()
+            }
+        }
+    }
 }
 
 impl Reason {

@@ -194,6 +194,25 @@ impl Budget {
         Ok(Some(((i64::from(limit) - used).max(0), limit)))
     }
 
+    /// When `actor` can reveal again, once the budget is used: when the
+    /// attempt that keeps it full leaves the hour (the oldest one counted,
+    /// when exactly the limit is used), rounded up to the next second.
+    /// `None` while there is room, or without a budget.
+    pub async fn next_possible_us(&self, actor: &str) -> Result<Option<i64>, AuditError> {
+        let Some(limit) = self.limit.0 else {
+            return Ok(None);
+        };
+        let since = self.clock.now_us() - HOUR_US;
+        let used = self.audit.decrypt_attempts_since(actor, since).await?;
+        if used < i64::from(limit) {
+            return Ok(None);
+        }
+        let nth = used - i64::from(limit);
+        let at = self.audit.decrypt_attempt_at(actor, since, nth).await?;
+        // Counted while `ts >= now - hour`: free a microsecond later.
+        Ok(at.map(|ts| (ts + HOUR_US) / 1_000_000 * 1_000_000 + 1_000_000))
+    }
+
     pub async fn reserve(&self, actor: &str) -> Result<BudgetPermit, BudgetError> {
         let Some(limit) = self.limit.0 else {
             return Ok(BudgetPermit { in_flight: None });

@@ -5,15 +5,18 @@
 
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
 use lambda_encrypt::context::ContactId;
 use serde::Deserialize;
 
 use super::admission::{Ask, Channel, RevealError, RevealRefusal, SecondFactor};
+use super::case::CaseError;
 use super::service::Outcome;
-use super::RevealState;
+use super::{Reason, ReasonError, RevealState};
 use crate::auth::kept::KeptForm;
 use crate::auth::principal::{Principal, SignedIn};
 use crate::auth::step_up::{StepUp, STEP_UP_KEY};
+use crate::auth::totp::Enrolment;
 use crate::web::{request_meta, see_other, AppError};
 
 type State = web::Data<RevealState>;
@@ -23,18 +26,93 @@ pub fn contact_id(raw: &str) -> Result<ContactId, AppError> {
     ContactId::parse(raw).map_err(|_| AppError::NotFound)
 }
 
+/// A reveal form refused for something the person can fix (the reason, the
+/// case reference): what they typed, to show again, and what to fix beside
+/// each field ("" when it is fine). A value holding a card number is never
+/// typed back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FixableForm {
+    pub field: String,
+    pub reason: String,
+    pub case_ref: String,
+    pub reason_error: String,
+    pub case_error: String,
+}
+
+impl FixableForm {
+    /// What `kept` needs fixing under the admission's own checks.
+    fn of(state: &RevealState, kept: &Kept) -> Self {
+        let rule = &state.reveals.policy.case;
+        let reason_error = Reason::parse(&kept.reason).err();
+        let case_error = rule.parse(&kept.case_ref).err();
+        // Neither the refused value nor anything card-like is sent back.
+        let echo = |typed: &str, card: bool| {
+            let card = card
+                || crate::guard::contains_card_number(typed)
+                || crate::guard::contains_card_number(&crate::text::one_line(typed));
+            if card {
+                String::new()
+            } else {
+                typed.to_owned()
+            }
+        };
+        Self {
+            field: kept.field.clone(),
+            reason: echo(&kept.reason, reason_error == Some(ReasonError::CardNumber)),
+            case_ref: echo(&kept.case_ref, case_error == Some(CaseError::CardNumber)),
+            reason_error: reason_error.map(ReasonError::advice).unwrap_or_default(),
+            case_error: case_error.map(|e| e.advice(rule)).unwrap_or_default(),
+        }
+    }
+}
+
+/// The contact's page with its reveal forms, `FixableForm` shown on it:
+/// the contact pages make it, and `startup` hands it over (this capability
+/// does not name them). Answered with 400.
+pub type FormPage = fn(
+    HttpRequest,
+    Session,
+    Principal,
+    ContactId,
+    FixableForm,
+) -> LocalBoxFuture<'static, Result<HttpResponse, AppError>>;
+
 /// Answers an outcome of the admission on the web: to the value's page
 /// (`reveal_page`, shown once), the request made under dual control, or the
-/// refusal. A reveal
+/// refusal; a reason or case reference to fix comes back on the contact's
+/// page, with what was typed. A reveal
 /// interrupted for a step-up keeps what was typed (for this person, on this
 /// page) and continues at `back` after it.
-pub(super) fn respond(
+pub(super) async fn respond(
     state: &State,
     session: &Session,
+    req: &HttpRequest,
     principal: &Principal,
     ask: Kept,
     result: Result<Outcome, RevealError>,
 ) -> Result<HttpResponse, AppError> {
+    let fixable = matches!(
+        result.as_ref().err().and_then(RevealError::refusal),
+        Some(RevealRefusal::Reason(_) | RevealRefusal::CaseRef(_))
+    );
+    let contact = ask
+        .back
+        .strip_prefix("/contacts/")
+        .and_then(|id| ContactId::parse(id).ok());
+    if let (true, Some(page), Some(contact)) = (fixable, state.form_page, contact) {
+        // The row is written (the refusal is recorded); the form comes back.
+        let form = FixableForm::of(state, &ask);
+        let mut res = page(
+            req.clone(),
+            session.clone(),
+            principal.clone(),
+            contact,
+            form,
+        )
+        .await?;
+        *res.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+        return Ok(res);
+    }
     match result {
         Ok(Outcome::Granted(grant)) => {
             // Admitted: what was kept for this reveal is not offered again.
@@ -114,7 +192,7 @@ pub async fn decrypt(
     );
     let proof = SecondFactor::Session(session.get::<StepUp>(STEP_UP_KEY).ok().flatten());
     let result = state.reveals.reveal(ask, proof).await;
-    respond(&state, &session, &p, kept, result)
+    respond(&state, &session, &req, &p, kept, result).await
 }
 
 /// `GET /reveals/continue`: after a step-up, the reveal it interrupted,
@@ -157,12 +235,12 @@ pub async fn continue_kept(
     );
     let proof = SecondFactor::Session(session.get::<StepUp>(STEP_UP_KEY).ok().flatten());
     let result = state.reveals.reveal(ask, proof).await;
-    respond(&state, &session, p, again, result)
+    respond(&state, &session, &req, p, again, result).await
 }
 
 /// What every reveal form shows besides the field: the budget left, the
-/// case reference it asks for, and what this person typed before a step-up
-/// or sign-in interrupted them.
+/// case reference it asks for, and what this person typed before a step-up,
+/// a sign-in or a refusal to fix interrupted them.
 pub struct RevealFormView {
     /// "3 of 20 reveals left this hour", or "" when there is no budget.
     pub budget: String,
@@ -174,6 +252,18 @@ pub struct RevealFormView {
     pub kept_field: String,
     pub kept_reason: String,
     pub kept_case: String,
+    /// What to fix in the kept field's form ("" when nothing).
+    pub reason_error: String,
+    pub case_error: String,
+    /// The budget is used: when the next reveal is possible (µs).
+    pub next_reveal_us: Option<i64>,
+    /// An authenticator is mandatory and this person has none yet: every
+    /// reveal would be refused until they enrol.
+    pub totp_needed: bool,
+    /// Pressing Reveal can only be refused: the buttons are disabled
+    /// (under dual control a request is still made: its reveal is checked
+    /// when the approved request is used).
+    pub blocked: bool,
 }
 
 impl RevealFormView {
@@ -193,14 +283,38 @@ impl RevealFormView {
             ""
         }
     }
+
+    /// What to fix in `field`'s reason ("" when nothing).
+    pub fn reason_error_for(&self, field: &str) -> &str {
+        if self.kept_field == field {
+            &self.reason_error
+        } else {
+            ""
+        }
+    }
+
+    pub fn case_error_for(&self, field: &str) -> &str {
+        if self.kept_field == field {
+            &self.case_error
+        } else {
+            ""
+        }
+    }
+
+    /// A refused form is on the page, to fix.
+    pub fn to_fix(&self) -> bool {
+        !self.reason_error.is_empty() || !self.case_error.is_empty()
+    }
 }
 
-/// The reveal form's view for `principal` on the page at `path`.
+/// The reveal form's view for `principal` on the page at `path`, with a
+/// refused form to fix when there is one.
 pub async fn form_view(
     state: &RevealState,
     session: &Session,
     principal: &Principal,
     path: &str,
+    fixable: Option<FixableForm>,
 ) -> Result<RevealFormView, AppError> {
     let remaining = state.reveals.budget.remaining(&principal.username).await?;
     let kept = KeptForm::for_page(session, principal, path, state.reveals.clock.now_us());
@@ -210,18 +324,46 @@ pub async fn form_view(
             .unwrap_or("")
             .to_owned()
     };
+    let fix = fixable.unwrap_or_else(|| FixableForm {
+        field: kept_value("field"),
+        reason: kept_value("reason"),
+        case_ref: kept_value("case_ref"),
+        ..FixableForm::default()
+    });
     let rule = &state.reveals.policy.case;
+    let budget_spent = remaining.is_some_and(|(left, _)| left == 0);
+    let next_reveal_us = if budget_spent {
+        state
+            .reveals
+            .budget
+            .next_possible_us(&principal.username)
+            .await?
+    } else {
+        None
+    };
+    // As the admission decides it (`Reveals::admit`).
+    let totp = &state.reveals.totp;
+    let sso_user = principal.sso_subject.is_some() && state.reveals.external_sign_in;
+    let totp_needed = !sso_user
+        && totp.enrolment(principal.user_id).await? != Enrolment::Active
+        && totp.mandatory().await?;
     Ok(RevealFormView {
         budget: match remaining {
             Some((left, limit)) => format!("{left} of {limit} reveals left this hour"),
             None => String::new(),
         },
-        budget_spent: remaining.is_some_and(|(left, _)| left == 0),
+        budget_spent,
+        next_reveal_us,
+        totp_needed,
+        blocked: (budget_spent || totp_needed)
+            && state.reveals.policy.approval != super::policy::ApprovalMode::Required,
         case_label: rule.label.clone(),
         case_pattern: rule.browser_pattern(),
         case_required: rule.required,
-        kept_field: kept_value("field"),
-        kept_reason: kept_value("reason"),
-        kept_case: kept_value("case_ref"),
+        kept_field: fix.field,
+        kept_reason: fix.reason,
+        kept_case: fix.case_ref,
+        reason_error: fix.reason_error,
+        case_error: fix.case_error,
     })
 }

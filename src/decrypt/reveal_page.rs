@@ -31,6 +31,10 @@ pub struct RevealPage {
     pub case_ref: String,
     /// Seconds until the page replaces itself with the contact page.
     pub show_secs: u64,
+    /// Where "keep it open" asks for one more showing (its script only).
+    pub extend_to: String,
+    /// How many more times it may.
+    pub extensions: i64,
     pub audit_seq: i64,
     /// The request whose audit row admitted the reveal.
     pub request_id: String,
@@ -108,6 +112,8 @@ pub async fn reveal_page(
         connect_key: revealed.connect_key,
         case_ref: revealed.case_ref,
         show_secs: state.reveals.policy.show_for.as_secs(),
+        extend_to: format!("/reveals/{}/extend", id.as_str()),
+        extensions: super::grants::MAX_EXTENSIONS,
         audit_seq: revealed.audit_seq,
         request_id: revealed.request_id,
         script: crate::web::assets::url("reveal.js"),

@@ -184,7 +184,7 @@ pub(super) async fn resume(
         .and_then(|_| session.insert(GENERATION_KEY, generation))
         .and_then(|_| session.insert(SSO_EXPIRY_KEY, expires_us))
         .map_err(|e| AppError::Internal(format!("session: {e}")))?;
-    let mut res = see_other(&carried_over.restore(session));
+    let mut res = see_other(&carried_over.restore(session, user.role));
     res.add_removal_cookie(&sso.removal_cookie())
         .and_then(|_| {
             res.add_cookie(&crate::auth::session_store::signed_in_marker(

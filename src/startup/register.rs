@@ -114,6 +114,7 @@ pub(super) fn register(s: &Services) -> Registry {
             retention: s.settings.retention,
             external_sign_in: external.is_some(),
         },
+        form_page: Some(crate::contacts::form_page),
     });
     r
 }

@@ -86,7 +86,7 @@ pub fn insert_security_headers(h: &mut header::HeaderMap, https: bool) {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     // ASVS 14.4.4: no MIME sniffing.

@@ -32,13 +32,16 @@ mod contacts {
     pub mod aws_pages;
     pub mod aws_paging;
     pub mod contacts;
+    pub mod search_errors;
 }
 mod decrypt {
+    pub mod keep_open;
     pub mod keypad;
     pub mod legacy;
     pub mod protection;
     pub mod retention;
     pub mod reveal_channels;
+    pub mod reveal_form;
     pub mod reveal_once;
     pub mod reveal_pages;
 }

@@ -22,7 +22,7 @@ async fn an_admin_adds_a_user_who_can_then_sign_in() {
     assert_redirects_to(&r, "/admin/users?m=added");
     let html = app.page(&admin, "/admin/users?m=added").await;
     assert!(html.contains("new.sup") && html.contains("User added."));
-    assert_redirects_to(&app.login(&client(), "new.sup", PASSWORD).await, "/");
+    assert_signed_in(&app.login(&client(), "new.sup", PASSWORD).await);
     let row = app.last_audit("user_change").await.unwrap();
     assert_eq!(
         (row.outcome.as_str(), row.detail.as_str()),
@@ -133,7 +133,7 @@ async fn a_role_change_ends_the_users_sessions_and_applies_at_once() {
     let admin = app.login_as(Role::Admin).await;
     let id = app.add_user("mover", Role::Auditor).await;
     let mover = client();
-    assert_redirects_to(&app.login(&mover, "mover", PASSWORD).await, "/");
+    assert_signed_in(&app.login(&mover, "mover", PASSWORD).await);
     let r = app
         .post_form(
             &admin,
@@ -144,7 +144,7 @@ async fn a_role_change_ends_the_users_sessions_and_applies_at_once() {
         .await;
     assert_redirects_to(&r, "/admin/users?m=role");
     assert_sent_to_sign_in(&mover.get(app.url("/audit")).send().await.unwrap());
-    assert_redirects_to(&app.login(&mover, "mover", PASSWORD).await, "/");
+    assert_signed_in(&app.login(&mover, "mover", PASSWORD).await);
     assert_eq!(
         mover.get(app.url("/audit")).send().await.unwrap().status(),
         StatusCode::FORBIDDEN

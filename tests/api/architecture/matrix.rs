@@ -213,6 +213,12 @@ fn routes(target: i64, sso: bool) -> Vec<Route> {
         ),
         (
             "POST",
+            format!("/reveals/{FAKE_REQUEST}/extend"),
+            vec![],
+            [S303, 404, 403, 403],
+        ),
+        (
+            "POST",
             format!("/approvals/{FAKE_REQUEST}/approve"),
             vec![],
             [S303, 404, 403, 403],
@@ -396,10 +402,10 @@ async fn every_route_answers_every_role_as_designed() {
         .filter(|r| r.action == "access_denied")
         .collect();
     // Supervisor: 5 audit + 8 admin routes; auditor: 8 admin + 5 supervisor
-    // pages + 4 approval routes + 2 reveal pages; admin: 5 audit + 5
-    // supervisor pages + 4 approval routes + 2 reveal pages. A refused
+    // pages + 4 approval routes + 3 reveal routes; admin: 5 audit + 5
+    // supervisor pages + 4 approval routes + 3 reveal routes. A refused
     // decrypt is recorded as decrypt_denied instead.
-    assert_eq!(denied.len(), 13 + 19 + 16);
+    assert_eq!(denied.len(), 13 + 20 + 17);
     let decrypt_denied = app
         .audit_rows()
         .await

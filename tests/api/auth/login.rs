@@ -4,12 +4,12 @@ use reqwest::StatusCode;
 use crate::helpers::*;
 
 #[tokio::test]
-async fn a_user_signs_in_and_lands_on_the_start_page() {
+async fn a_user_signs_in_and_lands_on_their_roles_own_page() {
     let app = spawn_app().await;
     app.add_user("sam", Role::Supervisor).await;
     let c = client();
     let r = app.login(&c, "sam", PASSWORD).await;
-    assert_redirects_to(&r, "/");
+    assert_redirects_to(&r, "/contacts");
     let page = c.get(app.url("/")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
@@ -120,7 +120,7 @@ async fn repeated_failures_lock_the_account_then_back_off() {
     );
     // The lock is short at first.
     app.clock.advance(std::time::Duration::from_secs(2));
-    assert_redirects_to(&app.login(&c, "sam", PASSWORD).await, "/");
+    assert_signed_in(&app.login(&c, "sam", PASSWORD).await);
 }
 
 #[tokio::test]
@@ -190,4 +190,43 @@ async fn hostile_login_input_is_refused_cleanly() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+/// Each role lands on the page it works from; a page the sign-in
+/// interrupted (a valid `next=`) wins; a hostile or foreign one is ignored;
+/// the sign-in page itself, once signed in, sends to the role's page too.
+#[tokio::test]
+async fn each_role_lands_on_its_own_page_unless_a_kept_return_target_says_otherwise() {
+    let app = spawn_demo_app().await;
+    for (name, role, home) in [
+        ("sup", Role::Supervisor, "/contacts"),
+        ("aud", Role::Auditor, "/audit"),
+        ("adm", Role::Admin, "/admin/users"),
+    ] {
+        app.add_user(name, role).await;
+        let c = client();
+        assert_redirects_to(&app.login(&c, name, PASSWORD).await, home);
+        let page = c.get(app.url(home)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{name} at {home}");
+        // Already signed in: the sign-in page sends them to their page.
+        let again = c.get(app.url("/login")).send().await.unwrap();
+        assert_redirects_to(&again, home);
+
+        // A kept, local return target wins over the role's page.
+        let c = client();
+        app.page(&c, "/login?next=%2Faccount%2Fsettings").await;
+        assert_redirects_to(&app.login(&c, name, PASSWORD).await, "/account/settings");
+        // Foreign, protocol-relative or odd targets are ignored.
+        for hostile in [
+            "https%3A%2F%2Fevil.example%2F",
+            "%2F%2Fevil.example",
+            "%2F%5Cevil.example",
+            "javascript%3Aalert(1)",
+            "%0D%0ALocation%3A%20%2F%2Fevil",
+        ] {
+            let c = client();
+            app.page(&c, &format!("/login?next={hostile}")).await;
+            assert_redirects_to(&app.login(&c, name, PASSWORD).await, home);
+        }
+    }
 }

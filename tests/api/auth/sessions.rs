@@ -62,8 +62,8 @@ async fn a_password_change_ends_every_session_of_the_user() {
     let app = spawn_app().await;
     let id = app.add_user("pat", Role::Auditor).await;
     let (a, b) = (client(), client());
-    assert_redirects_to(&app.login(&a, "pat", PASSWORD).await, "/");
-    assert_redirects_to(&app.login(&b, "pat", PASSWORD).await, "/");
+    assert_signed_in(&app.login(&a, "pat", PASSWORD).await);
+    assert_signed_in(&app.login(&b, "pat", PASSWORD).await);
     app.state
         .users
         .set_password(id, &Password::new("another long password".into()))
@@ -99,7 +99,7 @@ async fn raw_sign_in(app: &TestApp, c: &reqwest::Client, username: &str) -> (Str
         .send()
         .await
         .unwrap();
-    assert_redirects_to(&r, "/");
+    assert_signed_in(&r);
     (anon, session_cookie(&r).expect("new session cookie"))
 }
 

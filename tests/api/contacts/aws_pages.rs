@@ -116,7 +116,7 @@ async fn a_forged_expired_or_foreign_paging_handle_gives_a_clear_error_and_an_au
     let name = "sam-pager";
     s.app.add_user(name, Role::Supervisor).await;
     let sam = client();
-    assert_redirects_to(&s.app.login(&sam, name, PASSWORD).await, "/");
+    assert_signed_in(&s.app.login(&sam, name, PASSWORD).await);
     let page1 = s.app.page(&sam, "/contacts").await;
     let next = link(&page1, "More contacts").unwrap();
 
@@ -141,7 +141,7 @@ async fn a_forged_expired_or_foreign_paging_handle_gives_a_clear_error_and_an_au
     }
     // The same user in another session, and another user.
     let other_session = client();
-    assert_redirects_to(&s.app.login(&other_session, name, PASSWORD).await, "/");
+    assert_signed_in(&s.app.login(&other_session, name, PASSWORD).await);
     let kim = s.app.login_as(Role::Supervisor).await;
     for c in [&other_session, &kim] {
         let r = c.get(s.app.url(&next)).send().await.unwrap();

@@ -557,14 +557,14 @@ async fn hostile_sort_keys_page_sizes_and_ranges_get_clear_pages() {
     let app = spawn_demo_app().await;
     let c = app.login_as(Role::Supervisor).await;
     for (query, says) in [
-        ("sort=agent%3B+DROP+TABLE", "Sort by started"),
-        ("sort=--started", "Sort by started"),
-        ("sort=%3Cscript%3E", "Sort by started"),
-        ("per_page=1000000", "Contacts per page"),
-        ("per_page=0", "Contacts per page"),
-        ("per_page=-5", "Contacts per page"),
-        ("range=forever", "The range is"),
-        ("range=%3Cscript%3E", "The range is"),
+        ("sort=agent%3B+DROP+TABLE", "Sort by a column heading"),
+        ("sort=--started", "Sort by a column heading"),
+        ("sort=%3Cscript%3E", "Sort by a column heading"),
+        ("per_page=1000000", "contacts per page"),
+        ("per_page=0", "contacts per page"),
+        ("per_page=-5", "contacts per page"),
+        ("range=forever", "Choose a range from the list"),
+        ("range=%3Cscript%3E", "Choose a range from the list"),
         ("contact_id=%3Cscript%3E", "not a contact id"),
     ] {
         let r = c

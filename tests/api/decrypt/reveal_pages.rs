@@ -84,7 +84,7 @@ async fn a_reveal_interrupted_by_a_step_up_keeps_its_reason_and_case_for_that_pe
     app.add_user("sam", Role::Supervisor).await;
     app.add_user("bob", Role::Supervisor).await;
     let c = client();
-    assert_redirects_to(&app.login(&c, "sam", PASSWORD).await, "/");
+    assert_signed_in(&app.login(&c, "sam", PASSWORD).await);
     let totp = enrol(&app, &c).await;
     app.clock.advance(Duration::from_secs(6 * 60));
     let id = demo_contact_id(1);
@@ -141,12 +141,12 @@ async fn a_reveal_interrupted_by_a_step_up_keeps_its_reason_and_case_for_that_pe
     app.clock.advance(Duration::from_secs(6 * 60));
     let r = reveal_with_case(&app, &c, &id, "dispute 9", "").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_redirects_to(&sign_in_again(&app, &c, "bob").await, "/");
+    assert_signed_in(&sign_in_again(&app, &c, "bob").await);
     let page = app.page(&c, &contact).await;
     assert!(!page.contains("dispute 9"), "bob sees sam's reason");
     // Sam signs in again in that browser: it was not carried for bob, so
     // it is gone for good.
-    assert_redirects_to(&sign_in_again(&app, &c, "sam").await, "/");
+    assert_signed_in(&sign_in_again(&app, &c, "sam").await);
     assert!(!app.page(&c, &contact).await.contains("dispute 9"));
 }
 
@@ -155,14 +155,14 @@ async fn a_kept_reason_survives_the_same_persons_new_sign_in() {
     let app = spawn_demo_app().await;
     app.add_user("sam", Role::Supervisor).await;
     let c = client();
-    assert_redirects_to(&app.login(&c, "sam", PASSWORD).await, "/");
+    assert_signed_in(&app.login(&c, "sam", PASSWORD).await);
     enrol(&app, &c).await;
     app.clock.advance(Duration::from_secs(6 * 60));
     let id = demo_contact_id(2);
     let r = reveal_with_case(&app, &c, &id, "refund 12", "T-12").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     // Signing in again (a new session, a new generation) keeps it for sam.
-    assert_redirects_to(&sign_in_again(&app, &c, "sam").await, "/");
+    assert_signed_in(&sign_in_again(&app, &c, "sam").await);
     let page = app.page(&c, &format!("/contacts/{id}")).await;
     assert!(page.contains(r#"value="refund 12""#) && page.contains(r#"value="T-12""#));
     // ...for fifteen minutes.
@@ -258,7 +258,7 @@ async fn an_expired_session_says_so_and_returns_to_the_page_after_signing_in() {
     let app = spawn_demo_app().await;
     app.add_user("sam", Role::Supervisor).await;
     let c = client();
-    assert_redirects_to(&app.login(&c, "sam", PASSWORD).await, "/");
+    assert_signed_in(&app.login(&c, "sam", PASSWORD).await);
     // The start of an id: a search page (a whole id would open the contact).
     let id5 = demo_contact_id(5);
     let prefix = &id5[..8];
@@ -306,13 +306,13 @@ async fn off_site_and_malformed_return_targets_are_refused() {
         assert!(!page.contains("evil.example"), "{bad:?} shown on the page");
         let r = app.login(&c, "sam", PASSWORD).await;
         let to = r.headers()[LOCATION].to_str().unwrap();
-        assert_eq!(to, "/", "{bad:?}");
+        assert_eq!(to, Role::Supervisor.home(), "{bad:?}");
     }
     // An overlong target is dropped too.
     let c = client();
     let long = format!("/contacts/{}", "a".repeat(600));
     app.page(&c, &format!("/login?next={long}")).await;
-    assert_redirects_to(&app.login(&c, "sam", PASSWORD).await, "/");
+    assert_signed_in(&app.login(&c, "sam", PASSWORD).await);
 }
 
 #[tokio::test]
@@ -348,9 +348,9 @@ async fn supervisors_see_how_many_requests_wait_for_their_decision() {
     app.add_user("sam", Role::Supervisor).await;
     app.add_user("bob", Role::Supervisor).await;
     let sam = client();
-    assert_redirects_to(&app.login(&sam, "sam", PASSWORD).await, "/");
+    assert_signed_in(&app.login(&sam, "sam", PASSWORD).await);
     let bob = client();
-    assert_redirects_to(&app.login(&bob, "bob", PASSWORD).await, "/");
+    assert_signed_in(&app.login(&bob, "bob", PASSWORD).await);
     assert!(!app.page(&bob, "/").await.contains(r#"id="open-requests""#));
     let id = demo_contact_id(6);
     let r = reveal_with_case(&app, &sam, &id, "chargeback 6", "CB-6").await;

@@ -510,7 +510,7 @@ async fn an_admin_can_turn_local_sign_in_off_for_everyone_but_admins() {
         ("local-sup", "local_sign_in_off")
     );
     let r = app.login(&client(), "local-admin", PASSWORD).await;
-    assert_redirects_to(&r, "/");
+    assert_signed_in(&r);
     // SSO supervisors are unaffected.
     s.sign_in("sam.sso").await;
     // A value other than the two is refused.
@@ -534,7 +534,7 @@ async fn an_admin_can_turn_local_sign_in_off_for_everyone_but_admins() {
         .await;
     assert_redirects_to(&r, "/admin/users?m=settings");
     let r = app.login(&client(), "local-sup", PASSWORD).await;
-    assert_redirects_to(&r, "/");
+    assert_signed_in(&r);
 }
 
 #[tokio::test]

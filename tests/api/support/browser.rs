@@ -102,8 +102,12 @@ pub async fn sign_in(b: &Client, app: &TestApp, user: &str) -> Step {
         .await
         .map_err(fail("signed in"))?;
     let url = b.current_url().await.map_err(fail("url"))?;
-    if url.path() != "/" {
-        return Err(format!("{user} did not land on / but on {url}"));
+    // A sign-in lands on the role's own page.
+    let homes = callvault::auth::Role::ALL.map(|r| r.home());
+    if !homes.contains(&url.path()) {
+        return Err(format!(
+            "{user} did not land on their role's page but on {url}"
+        ));
     }
     Ok(())
 }

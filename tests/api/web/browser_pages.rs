@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use callvault::auth::Role;
-use callvault::decrypt::policy::BudgetLimit;
+use callvault::decrypt::policy::{ApprovalMode, BudgetLimit};
 use callvault::demo::{demo_card, demo_contact_id};
 use fantoccini::{Client, Locator};
 
@@ -169,4 +169,238 @@ async fn a_reveal_and_the_audit_log_in_a_real_browser_at_phone_and_desk_widths()
     }
     result.unwrap();
     assert_audit_free_of(&app, &demo_card(0)).await;
+}
+
+/// At 390 px (a phone), a pending request's Approve and Reject are on
+/// screen: inside the viewport, with neither the page nor the table's box
+/// scrolling sideways.
+async fn approvals_on_a_phone(app: &TestApp, b: &Client) -> Step {
+    sign_in(b, app, "bob").await?;
+    b.set_window_size(390, 844)
+        .await
+        .map_err(fail("window size"))?;
+    b.goto(&app.url("/approvals"))
+        .await
+        .map_err(fail("approvals"))?;
+    b.wait()
+        .for_element(Locator::Css("form[action$='/approve'] button"))
+        .await
+        .map_err(fail("the approve button"))?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let png = b.screenshot().await.map_err(fail("screenshot"))?;
+    let _ = std::fs::write(screenshot_dir().join("approvals-390.png"), png);
+    let seen = b
+        .execute(
+            r#"const vw = document.documentElement.clientWidth;
+               const out = [];
+               for (const sel of ["form[action$='/approve'] button", "form[action$='/reject'] button"]) {
+                 const el = document.querySelector(sel);
+                 const r = el.getBoundingClientRect();
+                 const box = el.closest(".scroll");
+                 out.push([sel, r.left, r.right, r.width, vw,
+                           box ? box.scrollWidth : 0, box ? box.clientWidth : 0]);
+               }
+               out.push(["page", 0, document.documentElement.scrollWidth, 1, vw, 0, 0]);
+               return out;"#,
+            vec![],
+        )
+        .await
+        .map_err(fail("bounding boxes"))?;
+    for item in seen.as_array().into_iter().flatten() {
+        let v = item.as_array().ok_or("a measurement")?;
+        let n = |i: usize| v[i].as_f64().unwrap_or(f64::NAN);
+        let (what, left, right, width, vw) = (v[0].to_string(), n(1), n(2), n(3), n(4));
+        if !(left >= 0.0 && right <= vw && width > 0.0) {
+            return Err(format!(
+                "{what} at 390 px: {left}..{right} in a {vw} px viewport"
+            ));
+        }
+        if n(5) > n(6) {
+            return Err(format!(
+                "{what}: its table scrolls sideways ({} in {})",
+                n(5),
+                n(6)
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_390_px_a_pending_requests_approve_button_is_on_screen() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app =
+        spawn_demo_app_custom(|_, _| {}, |s| s.policy.approval = ApprovalMode::Required).await;
+    app.add_user("sam", Role::Supervisor).await;
+    app.add_user("bob", Role::Supervisor).await;
+    let sam = client();
+    assert_signed_in(&app.login(&sam, "sam", PASSWORD).await);
+    let r = app
+        .post_form(
+            &sam,
+            &format!("/contacts/{}", demo_contact_id(1)),
+            &format!("/contacts/{}/decrypt", demo_contact_id(1)),
+            &[
+                ("field", "creditcard"),
+                (
+                    "reason",
+                    "chargeback with a long reason that wraps on a phone",
+                ),
+                ("case_ref", "CB-2026/0042"),
+            ],
+        )
+        .await;
+    assert_redirects_to(&r, "/approvals?m=requested");
+    let b = browser(&driver, "approver").await;
+    let result = approvals_on_a_phone(&app, &b).await;
+    if result.is_err() {
+        if let Ok(png) = b.screenshot().await {
+            let _ = std::fs::write(screenshot_dir().join("approvals-failed.png"), png);
+        }
+    }
+    let _ = b.close().await;
+    result.unwrap();
+}
+
+/// "Keep it open" moves the countdown (one row, no value sent again), and
+/// the page still closes by itself, later.
+async fn keep_it_open(app: &TestApp, b: &Client) -> Step {
+    let contact = demo_contact_id(2);
+    sign_in(b, app, "sam").await?;
+    b.goto(&app.url(&format!("/contacts/{contact}")))
+        .await
+        .map_err(fail("contact"))?;
+    fill(b, "form.reveal input[name=reason]", "chargeback 2").await?;
+    click(b, "form.reveal button").await?;
+    revealed_value(b).await?;
+    let extend = b
+        .wait()
+        .for_element(Locator::Id("reveal-extend"))
+        .await
+        .map_err(fail("keep it open"))?;
+    if !extend.is_displayed().await.map_err(fail("displayed"))? {
+        return Err("the keep-it-open button is hidden with scripts on".into());
+    }
+    extend.click().await.map_err(fail("click"))?;
+    let mut secs = 0;
+    for _ in 0..50 {
+        let text = b
+            .find(Locator::Id("reveal-seconds"))
+            .await
+            .map_err(fail("seconds"))?
+            .text()
+            .await
+            .map_err(fail("seconds text"))?;
+        secs = text.trim().parse::<u32>().unwrap_or(0);
+        if secs > 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if secs <= 6 {
+        return Err(format!("the countdown did not move: {secs}"));
+    }
+    // Past the first closing time the value's page is still there...
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let url = b.current_url().await.map_err(fail("url"))?;
+    if !url.path().starts_with("/reveals/") {
+        return Err(format!("the page closed although kept open: {url}"));
+    }
+    // ...and it closes by itself at the new one.
+    wait_for_url(b, "m=value_hidden").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_it_open_moves_the_countdown_in_a_real_browser() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app =
+        spawn_demo_app_custom(|_, _| {}, |s| s.policy.show_for = Duration::from_secs(6)).await;
+    app.add_user("sam", Role::Supervisor).await;
+    let b = browser(&driver, "keep-open").await;
+    let result = keep_it_open(&app, &b).await;
+    if result.is_err() {
+        if let Ok(png) = b.screenshot().await {
+            let _ = std::fs::write(screenshot_dir().join("keep-open-failed.png"), png);
+        }
+    }
+    let _ = b.close().await;
+    result.unwrap();
+    let rows = app.audit_rows().await;
+    assert_eq!(
+        rows.iter().filter(|r| r.action == "reveal_extend").count(),
+        1
+    );
+    assert_eq!(rows.iter().filter(|r| r.action == "decrypt").count(), 1);
+    assert_audit_free_of(&app, &demo_card(2)).await;
+}
+
+/// A blank reason comes back on the contact's page: the case reference
+/// typed beside it is still there, the reason is marked and has the focus.
+async fn blank_reason(app: &TestApp, b: &Client) -> Step {
+    let contact = demo_contact_id(3);
+    sign_in(b, app, "sam").await?;
+    b.goto(&app.url(&format!("/contacts/{contact}")))
+        .await
+        .map_err(fail("contact"))?;
+    // Spaces pass the browser's `required`; the console refuses them.
+    fill(b, "form.reveal input[name=reason]", "   ").await?;
+    fill(b, "form.reveal input[name=case_ref]", "CB-2026/0042").await?;
+    click(b, "form.reveal button").await?;
+    b.wait()
+        .for_element(Locator::Id("reveal-refused"))
+        .await
+        .map_err(fail("the refusal on the contact's page"))?;
+    let seen = b
+        .execute(
+            r#"const f = document.activeElement;
+               const form = f.closest("form");
+               return [f.name, f.getAttribute("aria-invalid"),
+                       document.getElementById(f.getAttribute("aria-describedby")).textContent,
+                       form.querySelector("input[name=case_ref]").value,
+                       location.pathname];"#,
+            vec![],
+        )
+        .await
+        .map_err(fail("the focused field"))?;
+    let v: Vec<String> = seen
+        .as_array()
+        .ok_or("an answer")?
+        .iter()
+        .map(|x| x.as_str().unwrap_or("").to_owned())
+        .collect();
+    if v[0] != "reason" || v[1] != "true" || !v[2].starts_with("Say why") {
+        return Err(format!("the reason is not marked and focused: {v:?}"));
+    }
+    if v[3] != "CB-2026/0042" {
+        return Err(format!("the case reference was not kept: {v:?}"));
+    }
+    if v[4] != format!("/contacts/{contact}/decrypt") && v[4] != format!("/contacts/{contact}") {
+        return Err(format!("not on the contact's page: {v:?}"));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blank_reason_keeps_the_case_reference_typed_beside_it_in_a_real_browser() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = spawn_demo_app().await;
+    app.add_user("sam", Role::Supervisor).await;
+    let b = browser(&driver, "blank-reason").await;
+    let result = blank_reason(&app, &b).await;
+    if result.is_err() {
+        if let Ok(png) = b.screenshot().await {
+            let _ = std::fs::write(screenshot_dir().join("blank-reason-failed.png"), png);
+        }
+    }
+    let _ = b.close().await;
+    result.unwrap();
+    let row = app.last_audit("decrypt_denied").await.unwrap();
+    assert_eq!(row.outcome, "no_reason");
+    assert!(app.last_audit("decrypt").await.is_none());
 }
