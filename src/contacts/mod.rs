@@ -153,6 +153,25 @@ pub(crate) async fn names(state: &ContactsState) -> Arc<DirectoryNames> {
     }
 }
 
+/// An agent or queue to choose by name (the search still sends its id).
+pub struct NameOption {
+    pub id: String,
+    pub name: String,
+}
+
+/// Agents and queues sorted by name, for the search form's lists.
+pub(crate) fn options(names: &std::collections::BTreeMap<String, String>) -> Vec<NameOption> {
+    let mut out: Vec<NameOption> = names
+        .iter()
+        .map(|(id, name)| NameOption {
+            id: id.clone(),
+            name: ShownValue::guard(name, false).text,
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    out
+}
+
 pub(crate) fn row(c: ContactSummary, zone: Tz, names: &DirectoryNames) -> ContactRow {
     ContactRow {
         duration: duration(&c),

@@ -53,6 +53,9 @@ pub struct ContactsPage {
     pub f_method: String,
     pub f_agent: String,
     pub f_queue: String,
+    /// The instance's agents and queues by name (empty: ids are typed).
+    pub agents: Vec<super::NameOption>,
+    pub queues: Vec<super::NameOption>,
     pub attributes: Vec<AttributeField>,
     pub channels: Vec<&'static str>,
     pub methods: Vec<&'static str>,
@@ -66,10 +69,24 @@ pub struct ContactsPage {
 }
 
 impl ContactsPage {
+    /// Agents are chosen from a list of names, unless the names are unknown
+    /// or the search names ids the list does not hold (then they are typed).
+    pub fn agent_list(&self) -> bool {
+        choosable(&self.agents, &self.f_agent)
+    }
+
+    pub fn queue_list(&self) -> bool {
+        choosable(&self.queues, &self.f_queue)
+    }
+
     /// `name` is a field of a refused search to fix.
     pub fn marks(&self, name: &str) -> bool {
         self.error.as_ref().is_some_and(|e| e.marks(name))
     }
+}
+
+fn choosable(options: &[super::NameOption], chosen: &str) -> bool {
+    !options.is_empty() && (chosen.is_empty() || options.iter().any(|o| o.id == chosen))
 }
 
 /// A refused search as its form shows it.
@@ -194,6 +211,7 @@ async fn refuse(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let query = form_query(&clean);
+    let names = super::names(state).await;
     let mut res = html(&ContactsPage {
         layout: Layout::signed_in("Contacts", p, csrf::token(r.session)?),
         zone: r.zone.name().to_owned(),
@@ -216,6 +234,8 @@ async fn refuse(
         f_method: typed("method"),
         f_agent: typed("agent"),
         f_queue: typed("queue"),
+        agents: super::options(&names.agents),
+        queues: super::options(&names.queues),
         attributes: state
             .searchable
             .iter()
@@ -423,6 +443,7 @@ async fn contacts_page_inner(
             .collect(),
         prefix,
     });
+    let names = super::names(&state).await;
     Ok(html(&ContactsPage {
         layout: Layout::signed_in("Contacts", p, csrf::token(&session)?),
         zone: zone.name().to_owned(),
@@ -432,13 +453,11 @@ async fn contacts_page_inner(
         f_per_page: per_page,
         page_sizes: PAGE_SIZES.to_vec(),
         hint,
-        rows: {
-            let names = super::names(&state).await;
-            page.items
-                .into_iter()
-                .map(|c| row(c, zone, &names))
-                .collect()
-        },
+        rows: page
+            .items
+            .into_iter()
+            .map(|c| row(c, zone, &names))
+            .collect(),
         f_contact: search
             .contact_id
             .as_ref()
@@ -457,6 +476,8 @@ async fn contacts_page_inner(
             .unwrap_or_default(),
         f_agent: search.agent_ids.join(","),
         f_queue: search.queue_ids.join(","),
+        agents: super::options(&names.agents),
+        queues: super::options(&names.queues),
         attributes: searchable
             .iter()
             .map(|k| AttributeField {

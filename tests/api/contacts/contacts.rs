@@ -516,7 +516,10 @@ async fn the_list_shows_agent_queue_duration_and_the_customers_last_four_and_sor
         html.contains("ana.lima") && html.contains("Billing"),
         "{html}"
     );
-    assert!(!html.contains("demo-agent-0") && !html.contains("demo-queue-billing"));
+    assert!(
+        !html.contains("<code>demo-agent-0</code>")
+            && !html.contains("<code>demo-queue-billing</code>")
+    );
     assert!(
         html.contains("\u{2022}\u{2022}\u{2022}\u{2022}0000"),
         "last four"
@@ -633,4 +636,55 @@ async fn the_users_time_zone_changes_the_contact_and_log_pages() {
     assert!(html.contains(&in_zone(started + 1_000_000)), "{html}");
     let html = app.page(&c, "/logs").await;
     assert!(html.contains("<th>Last event (Asia/Kathmandu)</th>"));
+}
+
+/// Agents and queues are chosen by name in the search form (the search
+/// still sends Connect their ids); ids the list does not hold are shown
+/// typed, as they were asked; hostile values are refused as before.
+#[tokio::test]
+async fn agents_and_queues_are_chosen_by_name_and_the_choice_filters_the_list() {
+    let app = spawn_demo_app().await;
+    let c = app.login_as(Role::Supervisor).await;
+    let html = app.page(&c, "/contacts").await;
+    assert!(html.contains("<select name=\"agent\""), "{html}");
+    assert!(
+        html.contains("<option value=\"demo-agent-1\">ben.okafor</option>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<option value=\"demo-queue-support\">Support</option>"),
+        "{html}"
+    );
+    let html = app
+        .page(
+            &c,
+            "/contacts?agent=demo-agent-1&queue=demo-queue-support&per_page=50",
+        )
+        .await;
+    assert!(
+        html.contains("<option value=\"demo-agent-1\" selected>ben.okafor</option>"),
+        "{html}"
+    );
+    let rows = html.matches("<tr><td><a href=\"/contacts/").count();
+    assert!(rows > 0, "{html}");
+    assert_eq!(
+        html.matches(">ben.okafor</code>").count(),
+        rows,
+        "only ben's contacts"
+    );
+    assert_eq!(html.matches(">Support</code>").count(), rows);
+    // An id the list does not hold: typed, and nothing matches.
+    let html = app.page(&c, "/contacts?agent=someone-else").await;
+    assert!(
+        html.contains("name=\"agent\" value=\"someone-else\""),
+        "{html}"
+    );
+    assert_eq!(html.matches("<tr><td><a href=\"/contacts/").count(), 0);
+    let r = c
+        .get(app.url("/contacts?agent=a%20b%3Cscript%3E"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+    assert!(!r.text().await.unwrap().contains("<script>"));
 }
