@@ -74,10 +74,50 @@ pub struct AdminUsersPage {
     pub roles: Vec<&'static str>,
     pub notice: Option<String>,
     pub error: Option<String>,
+    /// A refused "Add a user" form: what was typed (never the password)
+    /// and the field to fix.
+    pub add: AddUserKept,
     pub totp_mandatory: bool,
     /// Single sign-on is configured: the local sign-in setting applies.
     pub sso: bool,
     pub local_sign_in_admins_only: bool,
+}
+
+/// The "Add a user" form as it comes back after a refusal.
+#[derive(Default)]
+pub struct AddUserKept {
+    pub username: String,
+    pub role: String,
+    /// `username`, `password` or `role`: marked, its message beside it.
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl AddUserKept {
+    /// The form as typed, `e` beside the field it is about. A username
+    /// holding a card-like number is not typed back.
+    fn refused(form: &AddUserForm, e: &UserError) -> Self {
+        let field = match e {
+            UserError::InvalidUsername | UserError::CardNumber | UserError::Exists => "username",
+            UserError::Password(_) => "password",
+            UserError::UnknownRole => "role",
+            _ => "",
+        };
+        let username = if crate::guard::contains_card_number(&form.username) {
+            String::new()
+        } else {
+            crate::text::one_line(&form.username)
+                .chars()
+                .take(64)
+                .collect()
+        };
+        Self {
+            username,
+            role: form.role.clone(),
+            field,
+            message: e.to_string(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -106,6 +146,7 @@ async fn users_page(
     session: &Session,
     notice: Option<String>,
     error: Option<String>,
+    add: AddUserKept,
 ) -> Result<HttpResponse, AppError> {
     let totp_users = state.totp.active_users().await?;
     let users = state
@@ -126,18 +167,20 @@ async fn users_page(
         Some(external) => external.local_sign_in_admins_only().await?,
         None => false,
     };
+    let refused = error.is_some() || !add.field.is_empty();
     let page = AdminUsersPage {
         layout: Layout::signed_in("Users", admin.principal(), csrf::token(session)?),
         users,
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
         notice,
         error: error.clone(),
+        add,
         totp_mandatory,
         sso: state.external.is_some(),
         local_sign_in_admins_only,
     };
     let mut res = html(&page)?;
-    if error.is_some() {
+    if refused {
         *res.status_mut() = StatusCode::BAD_REQUEST;
     }
     Ok(res)
@@ -149,7 +192,15 @@ pub async fn admin_users(
     session: Session,
     q: web::Query<AdminQuery>,
 ) -> Result<HttpResponse, AppError> {
-    users_page(&state, &admin, &session, admin_notice(q.m.as_deref()), None).await
+    users_page(
+        &state,
+        &admin,
+        &session,
+        admin_notice(q.m.as_deref()),
+        None,
+        AddUserKept::default(),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -181,6 +232,16 @@ impl AdminCtx<'_> {
     }
 
     async fn refused(&self, what: String, e: UserError) -> Result<HttpResponse, AppError> {
+        self.refused_with(what, e, None).await
+    }
+
+    /// As `refused`; a refused "Add a user" form comes back as typed.
+    async fn refused_with(
+        &self,
+        what: String,
+        e: UserError,
+        form: Option<&AddUserForm>,
+    ) -> Result<HttpResponse, AppError> {
         if let UserError::Db(db) = e {
             return Err(db.into());
         }
@@ -191,14 +252,10 @@ impl AdminCtx<'_> {
         if let UserError::NotFound = e {
             return Err(AppError::NotFound);
         }
-        users_page(
-            self.state,
-            self.admin,
-            self.session,
-            None,
-            Some(e.to_string()),
-        )
-        .await
+        let add = form.map_or_else(AddUserKept::default, |f| AddUserKept::refused(f, &e));
+        // Beside its field when it has one, else at the top.
+        let error = (add.field.is_empty()).then(|| e.to_string());
+        users_page(self.state, self.admin, self.session, None, error, add).await
     }
 
     /// Commits the change made in `change` with its audit row (or undoes
@@ -238,25 +295,32 @@ pub async fn admin_add_user(
         req: &req,
     };
     let form = form.into_inner();
-    let password = Password::new(form.password);
+    let password = Password::new(form.password.clone());
     let username = match Username::parse(&form.username) {
         Ok(u) => u,
-        Err(e) => return ctx.refused("add user".into(), e).await,
+        Err(e) => return ctx.refused_with("add user".into(), e, Some(&form)).await,
     };
     let what = format!("add user {}", username.as_str());
     let Some(role) = Role::parse(&form.role) else {
-        return ctx.refused(what, UserError::UnknownRole).await;
+        return ctx
+            .refused_with(what, UserError::UnknownRole, Some(&form))
+            .await;
     };
     // Hashed before the transaction opens: it holds the audit chain's lock.
     let hash = match new_password_hash(&password).await {
         Ok(h) => h,
-        Err(e) => return ctx.refused(what, e).await,
+        Err(e) => return ctx.refused_with(what, e, Some(&form)).await,
     };
     let mut change = state.audit.begin_change().await?;
     let result = state
         .users
         .add_in(change.conn(), &username, &hash, role)
         .await;
+    if let Err(e) = result {
+        // A taken username comes back beside the form, as typed.
+        change.rollback().await;
+        return ctx.refused_with(what, e, Some(&form)).await;
+    }
     ctx.finish(
         what,
         change,

@@ -19,6 +19,9 @@ pub const MAX_USERNAME_CHARS: usize = 64;
 pub enum UserError {
     #[error("usernames are 1-64 characters: letters, digits, '.', '_', '-', '@'")]
     InvalidUsername,
+    /// User names are in every audit row and export: never card data.
+    #[error("a username must not hold a card number")]
+    CardNumber,
     #[error("that username is taken (user names are the same whatever their letter case)")]
     Exists,
     #[error("no such user")]
@@ -64,10 +67,12 @@ impl Username {
             && s.chars().count() <= MAX_USERNAME_CHARS
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
+        if !ok {
             Err(UserError::InvalidUsername)
+        } else if crate::guard::contains_card_number(s) {
+            Err(UserError::CardNumber)
+        } else {
+            Ok(Self(s.to_owned()))
         }
     }
 

@@ -169,3 +169,69 @@ async fn unknown_user_ids_are_not_found() {
         .await;
     assert!(r.status() == StatusCode::NOT_FOUND || r.status() == StatusCode::BAD_REQUEST);
 }
+
+/// A refused "Add a user" form comes back as typed (never the password),
+/// the field to fix marked, focused and explained beside it; a card-like
+/// number typed as a username is not typed back.
+#[tokio::test]
+async fn a_refused_new_user_keeps_what_was_typed_beside_the_field_to_fix() {
+    let app = spawn_app().await;
+    let admin = app.login_as(Role::Admin).await;
+    app.add_user("taken.name", Role::Auditor).await;
+    for (username, role, password, field, says) in [
+        ("Taken.Name", "auditor", PASSWORD, "username", "taken"),
+        ("new.person", "auditor", "short", "password", "12"),
+        (
+            "bad name!",
+            "supervisor",
+            PASSWORD,
+            "username",
+            "usernames are",
+        ),
+        (
+            "4111111111111111",
+            "auditor",
+            PASSWORD,
+            "username",
+            "card number",
+        ),
+    ] {
+        let r = app
+            .post_form(
+                &admin,
+                "/admin/users",
+                "/admin/users",
+                &[
+                    ("username", username),
+                    ("role", role),
+                    ("password", password),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{username}");
+        let html = r.text().await.unwrap();
+        let marked = format!("name=\"{field}\"");
+        let at = html
+            .find(&marked)
+            .unwrap_or_else(|| panic!("{field}: {html}"));
+        let tag = &html[at..at + html[at..].find('>').unwrap()];
+        assert!(
+            tag.contains("aria-invalid=\"true\"") && tag.contains("autofocus"),
+            "{tag}"
+        );
+        assert!(html.contains(says), "{username}: {html}");
+        assert!(!html.contains(&format!("value=\"{PASSWORD}\"")));
+        if username.starts_with("4111") {
+            assert!(!html.contains(username), "a card number is not typed back");
+        } else {
+            assert!(
+                html.contains(&format!("value=\"{username}\"")),
+                "{username}"
+            );
+        }
+        assert!(
+            html.contains(&format!("<option value=\"{role}\" selected>")),
+            "{role}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! The test OpenID Provider (tests/oidc-provider, started by scripts/test):
 //! client registration, accounts, and a person signing in at it.
 
+use callvault::auth::Role;
 use reqwest::header::LOCATION;
 use reqwest::{Client, StatusCode};
 
@@ -321,7 +322,7 @@ pub struct SsoOutcome {
     pub callback: StatusCode,
     /// The callback page.
     pub callback_body: String,
-    /// The resume's status and location (303 to "/" when signed in).
+    /// The resume's status and location (303 to the role's page when signed in).
     pub resumed: Option<(StatusCode, String)>,
 }
 
@@ -370,10 +371,12 @@ impl SsoApp {
         let b = browser();
         let out = self.through(&b, "/login/oidc", &Login::as_(account)).await;
         assert_eq!(out.callback, StatusCode::OK, "{}", out.callback_body);
-        assert_eq!(
-            out.resumed,
-            Some((StatusCode::SEE_OTHER, "/".to_owned())),
-            "{account} signs in"
+        // Each role lands on its own page (`Role::home`).
+        let homes = [Role::Supervisor, Role::Auditor, Role::Admin].map(Role::home);
+        assert!(
+            matches!(&out.resumed, Some((StatusCode::SEE_OTHER, to)) if homes.contains(&to.as_str())),
+            "{account} signs in: {:?}",
+            out.resumed
         );
         b
     }
