@@ -450,7 +450,7 @@ async fn every_route_answers_every_sso_signed_in_role_as_designed() {
         .into_iter()
         .filter(|r| r.action == "access_denied")
         .collect();
-    assert_eq!(denied.len(), 13 + 19 + 16);
+    assert_eq!(denied.len(), 13 + 20 + 17);
     assert!(denied
         .iter()
         .any(|r| r.actor == "sam.sso" && r.detail == "GET /audit"));
