@@ -15,7 +15,7 @@ use crate::audit::{Action, AuditEvent, Recorded, Refusal};
 use crate::auth::csrf;
 use crate::auth::principal::{Principal, Supervisor};
 use crate::auth::step_up::{StepUp, STEP_UP_KEY};
-use crate::clock::format_us;
+use crate::clock::local_time;
 use crate::web::{html, request_meta, see_other, AppError, Layout};
 
 type State = web::Data<RevealState>;
@@ -42,6 +42,8 @@ pub struct RequestView {
 #[template(path = "decrypt/approvals.html")]
 pub struct ApprovalsPage {
     pub layout: Layout,
+    /// The reader's time zone, named beside the times.
+    pub zone: String,
     pub mine: Vec<RequestView>,
     /// Others' requests waiting for a decision: the inbox.
     pub inbox: Vec<RequestView>,
@@ -55,7 +57,7 @@ pub struct ApprovalsPage {
     pub notice: Option<&'static str>,
 }
 
-fn view(r: &DecryptRequest, me: &str, now_us: i64) -> RequestView {
+fn view(r: &DecryptRequest, me: &str, now_us: i64, zone: chrono_tz::Tz) -> RequestView {
     let status = r.shown_status(now_us).to_owned();
     let status_text = match status.as_str() {
         "approved" => format!("approved by {}", r.decided_by),
@@ -75,8 +77,8 @@ fn view(r: &DecryptRequest, me: &str, now_us: i64) -> RequestView {
         field: r.field.clone(),
         reason: r.reason.clone(),
         case_ref: r.case_ref.clone(),
-        created: format_us(r.created_us),
-        expires: format_us(r.expires_us),
+        created: local_time(r.created_us, zone),
+        expires: local_time(r.expires_us, zone),
         status,
     }
 }
@@ -93,12 +95,13 @@ pub async fn approvals_page(
     q: web::Query<ApprovalsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let p = sup.principal();
+    let zone = state.users.time_zone(p.user_id).await?;
     let state = &state.reveals;
     let now = state.clock.now_us();
     let requests = state.approvals.recent(200).await.map_err(AppError::from)?;
     let (mine, others): (Vec<_>, Vec<_>) = requests
         .iter()
-        .map(|r| view(r, &p.username, now))
+        .map(|r| view(r, &p.username, now, zone))
         .partition(|v| v.mine);
     let (inbox, others): (Vec<_>, Vec<_>) = others.into_iter().partition(|v| v.status == "pending");
     let waiting = mine.iter().any(|v| v.status == "pending");
@@ -114,6 +117,7 @@ pub async fn approvals_page(
     };
     html(&ApprovalsPage {
         layout: Layout::signed_in("Decrypt requests", p, csrf::token(&session)?),
+        zone: zone.name().to_owned(),
         refresh_secs: if waiting { 15 } else { 0 },
         mine,
         inbox,

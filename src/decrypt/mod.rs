@@ -44,6 +44,8 @@ pub struct RevealState {
     /// The contact's page, for a reveal form to fix (`startup` fills it in
     /// from the contact pages; without it such a refusal is an error page).
     pub form_page: Option<FormPage>,
+    /// Each user's time zone (request times are shown in it).
+    pub users: crate::auth::users::Users,
 }
 
 pub fn configure(routes: &mut Routes) {

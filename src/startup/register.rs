@@ -99,6 +99,7 @@ pub(super) fn register(s: &Services) -> Registry {
         budget: policy.budget,
     });
     r.add(crate::decrypt::RevealState {
+        users: s.users.clone(),
         reveals: crate::decrypt::Reveals {
             audit: s.audit.clone(),
             totp: s.totp.clone(),

@@ -501,3 +501,39 @@ async fn an_approved_reveal_still_needs_the_requesters_step_up() {
     let r = act(&app, &requester, &id, "reveal").await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// Request times are shown in the reader's time zone, named beside them.
+#[tokio::test]
+async fn request_times_are_shown_in_the_readers_time_zone() {
+    let app = dual_control_app().await;
+    let requester = app.login_as(Role::Supervisor).await;
+    let contact = demo_contact_id(11);
+    app.decrypt(&requester, &contact, "creditcard", "fraud case 11")
+        .await;
+    let utc = app.page(&requester, "/approvals").await;
+    assert!(
+        utc.contains("Created <span class=\"muted\">(UTC)</span>"),
+        "{utc}"
+    );
+    let r = app
+        .post_form(
+            &requester,
+            "/account/settings",
+            "/account/settings",
+            &[("time_zone", "Asia/Kathmandu")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = app.page(&requester, "/approvals").await;
+    assert!(html.contains("(Asia/Kathmandu)"), "{html}");
+    let row = app.last_audit("decrypt_request").await.unwrap();
+    let local = {
+        use chrono::TimeZone as _;
+        chrono_tz::Asia::Kathmandu
+            .timestamp_micros(row.ts_us)
+            .unwrap()
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    assert!(html.contains(&local), "{local} in {html}");
+}
