@@ -109,12 +109,12 @@ impl KmsPeriodRing {
                 })
         };
         let (keys, age) = self.fresh().await?;
-        if let Some(found) = find(&*keys) {
+        if let Some(found) = find(&keys) {
             return Ok(Some(found));
         }
         if age >= MISS_RELOAD_INTERVAL {
             let keys = self.refresh().await?;
-            return Ok(find(&*keys));
+            return Ok(find(&keys));
         }
         Ok(None)
     }

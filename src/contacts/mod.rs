@@ -168,7 +168,7 @@ pub(crate) fn options(names: &std::collections::BTreeMap<String, String>) -> Vec
             name: ShownValue::guard(name, false).text,
         })
         .collect();
-    out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    out.sort_by_key(|o| o.name.to_lowercase());
     out
 }
 
@@ -409,7 +409,7 @@ async fn render(
     .contact(id.as_str(), "")];
     rows.extend(leak_rows);
     state.audit.append_many(rows).await?;
-    let names = names(&state).await;
+    let names = names(state).await;
     let path = format!("/contacts/{}", id.as_str());
     let reveal = if state.can_decrypt {
         Some(form_view(reveal_state, session, p, &path, shown_too.fixable).await?)

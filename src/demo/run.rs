@@ -164,7 +164,7 @@ pub async fn prepare(
             (0..super::DEMO_CONTACTS)
                 .filter(|i| super::keypad::keyed_on_keypad(*i))
                 .take(3)
-                .map(|i| super::demo_contact_id(i))
+                .map(super::demo_contact_id)
                 .collect::<Vec<_>>()
                 .join(", ")
                 + ", ...",

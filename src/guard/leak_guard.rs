@@ -284,9 +284,9 @@ fn spans_in_run(values: &[Option<u8>], groups: &[(usize, usize)], out: &mut Vec<
     let mut can_end = Vec::new();
     for &(s, e) in groups {
         let long = e - s > MAX_CARD_DIGITS;
-        for k in s..e {
+        for (k, value) in values.iter().enumerate().take(e).skip(s) {
             pos.push(k);
-            digits.push(values[k].map_or(b'0', |d| b'0' + d));
+            digits.push(value.map_or(b'0', |d| b'0' + d));
             can_start.push(long || k == s);
             can_end.push(long || k + 1 == e);
         }

@@ -410,7 +410,8 @@ mod tests {
     #[test]
     fn bad_field_lists_are_refused() {
         use KeypadConfigError as E;
-        let cases: [(&str, fn(&E) -> bool); 6] = [
+        type Check = fn(&E) -> bool;
+        let cases: [(&str, Check); 6] = [
             ("keypad_card", |e| matches!(e, E::MissingValidator { .. })),
             ("keypad_card:card,,x:zip", |e| {
                 matches!(e, E::EmptyFieldEntry { position: 2 })
