@@ -103,7 +103,7 @@ impl AddUserKept {
             UserError::UnknownRole => "role",
             _ => "",
         };
-        let username = if crate::guard::contains_card_number(&form.username) {
+        let username = if crate::guard::holds_card_number(&form.username) {
             String::new()
         } else {
             crate::text::one_line(&form.username)

@@ -97,11 +97,16 @@ pub async fn run(storage: &StorageArgs, args: DecryptArgs) -> Result<ExitCode, C
         external_sign_in: false,
     };
     let user = cmd.users.by_name(&args.operator).await?;
+    let generation = format!(
+        "cli-{}",
+        crate::decrypt::grants::new_id().map_err(crate::db::DbError::Query)?
+    );
     let principal = user.as_ref().filter(|u| !u.disabled).map(|u| Principal {
         user_id: u.id,
         username: u.username.clone(),
         role: u.role,
-        generation: String::new(),
+        // The command's own "sign-in": its grant is usable by it alone.
+        generation: generation.clone(),
         sso_subject: u.sso_subject.clone(),
         open_requests: None,
     });

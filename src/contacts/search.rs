@@ -200,14 +200,14 @@ async fn refuse(
     let typed = |name: &str| {
         r.form
             .get(name)
-            .filter(|v| !crate::guard::contains_card_number(v))
+            .filter(|v| !crate::guard::holds_card_number(v))
             .cloned()
             .unwrap_or_default()
     };
     let clean: BTreeMap<String, String> = r
         .form
         .iter()
-        .filter(|(_, v)| !crate::guard::contains_card_number(v))
+        .filter(|(_, v)| !crate::guard::holds_card_number(v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let query = form_query(&clean);

@@ -83,6 +83,9 @@ pub struct Asker {
 
 /// Longest field name kept in a row.
 const MAX_FIELD_TEXT: usize = 64;
+/// What a row records for a field name that holds a card number (not a
+/// field name, so refused as `bad_field`).
+const CARD_FIELD_TEXT: &str = "(card number)";
 
 impl Ask {
     /// An ask by a signed-in principal.
@@ -120,10 +123,15 @@ impl Ask {
             channel,
             contact_id,
             initial: None,
-            field_text: crate::text::one_line(field)
-                .chars()
-                .take(MAX_FIELD_TEXT)
-                .collect(),
+            // Rows record the field as asked: never a card number typed there.
+            field_text: if crate::guard::holds_card_number(field) {
+                CARD_FIELD_TEXT.to_owned()
+            } else {
+                crate::text::one_line(field)
+                    .chars()
+                    .take(MAX_FIELD_TEXT)
+                    .collect()
+            },
             reason_raw: reason.to_owned(),
             case_raw: case_ref.to_owned(),
             reason_text: String::new(),
@@ -221,6 +229,11 @@ pub enum RevealRefusal {
     /// A keypad message wrapped to a Connect key this console does not hold.
     #[error("this Amazon Connect message needs Connect key id '{key_id}', which is not in CALLVAULT_CONNECT_INPUT_KEYS")]
     UnknownConnectKey { key_id: String },
+    /// A keypad message given on the command line that is not the value
+    /// the contact holds (or no contact source to tell): it is bound to
+    /// nothing, so only the contact's own value is revealed as its.
+    #[error("a keypad message names no contact: the command line reveals one only as the value the contact holds in Connect (set CALLVAULT_CONNECT_INSTANCE_ID, and give that value or leave out --ciphertext)")]
+    GivenNotStored,
     /// A keypad message already revealed under another contact: Connect's
     /// messages name no contact, so a copy is spotted by its message id.
     #[error("this keypad message was already revealed under contact {first_contact}: a copied ciphertext is not revealed")]
@@ -265,6 +278,7 @@ impl Refusal for RevealRefusal {
             Self::WrongCapturePath { .. } => "wrong_capture_path",
             Self::UnknownConnectKey { .. } => "unknown_connect_key",
             Self::CopiedMessage { .. } => "copied_message",
+            Self::GivenNotStored => "not_stored_value",
             Self::Failed { kind, .. } => kind,
         })
     }
@@ -340,6 +354,7 @@ impl RevealRefusal {
                 tag: "00".repeat(16),
                 first_contact: "c1".into(),
             },
+            Self::GivenNotStored,
             Self::Failed {
                 kind: "bad_base64",
                 fingerprint: String::new(),

@@ -51,6 +51,9 @@ impl From<RevealError> for AppError {
             RevealRefusal::WrongCapturePath { .. } => {
                 refused(StatusCode::FORBIDDEN, "Not this field's capture path")
             }
+            RevealRefusal::GivenNotStored => {
+                refused(StatusCode::FORBIDDEN, "Not this contact's value")
+            }
             RevealRefusal::CopiedMessage { .. } => {
                 refused(StatusCode::FORBIDDEN, "Copied keypad message")
             }

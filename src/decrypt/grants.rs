@@ -132,7 +132,7 @@ impl Grants {
         let now = self.clock.now_us();
         let mut conn = self.db.pool.acquire().await?;
         let grant: Option<Grant> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM reveal_grants WHERE id = $1 AND user_id = $2 AND generation = $3"
+            "SELECT {COLUMNS} FROM reveal_grants WHERE id = $1 AND user_id = $2 AND generation = $3 AND generation <> ''"
         )))
         .bind(id)
         .bind(user_id)
@@ -159,6 +159,16 @@ impl Grants {
         }
     }
 
+    /// Forgets grant `id` once its value failed to decrypt: there is no
+    /// page to keep open, and nothing to show.
+    pub async fn forget(&self, id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM reveal_grants WHERE id = $1")
+            .bind(id)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Keeps the page of shown grant `id` open one more showing of
     /// `show_for_us`, on `conn` (the transaction its row commits in): only
     /// for its own person and sign-in, while the page is still open, at
@@ -179,7 +189,7 @@ impl Grants {
         let now = self.clock.now_us();
         let extended = sqlx::query(
             "UPDATE reveal_grants SET extensions = extensions + 1 \
-             WHERE id = $1 AND user_id = $2 AND generation = $3 AND used_us > 0 \
+             WHERE id = $1 AND user_id = $2 AND generation = $3 AND generation <> '' AND used_us > 0 \
              AND extensions < $4 AND used_us + (extensions + 1) * $5 > $6",
         )
         .bind(id)
@@ -192,7 +202,7 @@ impl Grants {
         .await?
         .rows_affected();
         let grant: Option<Grant> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM reveal_grants WHERE id = $1 AND user_id = $2 AND generation = $3"
+            "SELECT {COLUMNS} FROM reveal_grants WHERE id = $1 AND user_id = $2 AND generation = $3 AND generation <> ''"
         )))
         .bind(id)
         .bind(user_id)

@@ -84,7 +84,7 @@ pub(super) struct KeypadAdmitted {
 /// A Connect key id as a refusal may show it: the header's text is the
 /// sender's, so a card-like number in it is not repeated.
 fn shown_key_id(raw: &str) -> String {
-    if crate::guard::contains_card_number(raw) {
+    if crate::guard::holds_card_number(raw) {
         "(a key id holding a card-like number)".to_owned()
     } else {
         raw.to_owned()
@@ -163,6 +163,17 @@ pub(super) async fn claim(
         .fetch_one(&mut *conn)
         .await?;
     Ok((first.0 != owner).then_some(first.0))
+}
+
+/// Gives up the claim a reveal (its row `audit_seq`) made, once its value
+/// failed to decrypt: an altered copy that keeps the message id claims
+/// nothing for good.
+pub(super) async fn release(db: &crate::db::Db, audit_seq: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM keypad_messages WHERE audit_seq = $1")
+        .bind(audit_seq)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }
 
 /// Decrypts a granted keypad value and validates it with its field's

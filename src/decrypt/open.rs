@@ -103,7 +103,9 @@ impl Reveals {
                 Err(e) => {
                     let kind = e.kind();
                     tracing::warn!(request_id = ask.meta.request_id.as_str(), error_kind = kind, error = %e, "keypad decrypt failed");
-                    refused(fail(kind, fingerprint.clone())).await
+                    let answer = refused(fail(kind, fingerprint.clone())).await;
+                    self.forget_failed(&grant).await;
+                    answer
                 }
             };
         }
@@ -125,8 +127,24 @@ impl Reveals {
             Err(e) => {
                 let kind = e.kind();
                 tracing::warn!(request_id = ask.meta.request_id.as_str(), error_kind = kind, error = %e, "decrypt failed");
-                refused(fail(kind, fingerprint.clone())).await
+                let answer = refused(fail(kind, fingerprint.clone())).await;
+                self.forget_failed(&grant).await;
+                answer
             }
+        }
+    }
+
+    /// After a value failed to decrypt (its `decrypt_failed` row recorded):
+    /// its grant cannot be kept open, and a keypad message's claim is
+    /// given up. Best effort: a failure here is logged, nothing is shown.
+    async fn forget_failed(&self, grant: &Grant) {
+        let forgot = self.grants.forget(&grant.id).await;
+        let released = match Capture::parse(&grant.capture) {
+            Some(Capture::Keypad) => keypad::release(self.audit.db(), grant.audit_seq).await,
+            _ => Ok(()),
+        };
+        if let Err(e) = forgot.and(released) {
+            tracing::warn!(error = %e, "a failed reveal's grant or claim was not cleared");
         }
     }
 }

@@ -221,8 +221,15 @@ impl Reveals {
     /// as the asker gave it). Notes the contact it is bound to (its initial
     /// contact, after transfers).
     async fn stored_value(&self, ask: &mut Ask, field: &FieldName) -> Result<String, Stop> {
+        // A keypad message names no contact: one the asker brings is taken
+        // only as the very value the contact holds.
+        let keypad = self
+            .keypad
+            .as_ref()
+            .is_some_and(|k| k.validator(field).is_some());
         let Some(directory) = &self.directory else {
             return match &ask.given_value {
+                Some(_) if keypad => refuse(RevealRefusal::GivenNotStored),
                 Some(given) => Ok(given.clone()),
                 None => refuse(RevealRefusal::NotConfigured),
             };
@@ -234,20 +241,22 @@ impl Reveals {
             .await
             .map_err(|e| Stop::Refused(RevealRefusal::Source(e)))?;
         ask.contact_started_us = summary.initiated_us;
-        if let Some(given) = &ask.given_value {
-            return Ok(given.clone());
-        }
         let initial = summary.initial_contact_id.unwrap_or(summary.id);
         if initial != ask.contact_id {
             ask.initial = Some(initial.clone());
+        }
+        if let (Some(given), false) = (&ask.given_value, keypad) {
+            return Ok(given.clone());
         }
         let mut attributes = directory
             .fresh_attributes(&initial)
             .await
             .map_err(|e| Stop::Refused(RevealRefusal::Source(e)))?;
-        match attributes.remove(field.as_str()) {
-            Some(value) => Ok(value),
-            None => refuse(RevealRefusal::NoSuchField),
+        match (attributes.remove(field.as_str()), &ask.given_value) {
+            (Some(value), None) => Ok(value),
+            (Some(value), Some(given)) if value.trim() == given.trim() => Ok(value),
+            (_, Some(_)) => refuse(RevealRefusal::GivenNotStored),
+            (None, None) => refuse(RevealRefusal::NoSuchField),
         }
     }
 

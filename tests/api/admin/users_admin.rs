@@ -235,3 +235,45 @@ async fn a_refused_new_user_keeps_what_was_typed_beside_the_field_to_fix() {
         );
     }
 }
+
+/// A card number split by invisible characters reads as one once they are
+/// gone: it is not typed back either, on the add-user form or the search.
+#[tokio::test]
+async fn a_card_number_hidden_by_invisible_characters_is_not_typed_back() {
+    let app = spawn_demo_app().await;
+    let admin = app.login_as(Role::Admin).await;
+    let hidden = format!("4111{}111111111111", "\u{200B}".repeat(9));
+    let r = app
+        .post_form(
+            &admin,
+            "/admin/users",
+            "/admin/users",
+            &[
+                ("username", hidden.as_str()),
+                ("role", "auditor"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let html = r.text().await.unwrap();
+    assert!(
+        !html.replace('\u{200B}', "").contains("4111111111111111"),
+        "{html}"
+    );
+    let sup = app.login_as(Role::Supervisor).await;
+    let r = sup
+        .get(app.url(&format!(
+            "/contacts?from=not-a-date&agent={}",
+            hidden.replace('\u{200B}', "%E2%80%8B")
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let html = r.text().await.unwrap();
+    assert!(
+        !html.replace('\u{200B}', "").contains("4111111111111111"),
+        "{html}"
+    );
+}

@@ -329,12 +329,41 @@ async fn capture_paths_do_not_cross_and_an_unknown_key_id_is_named() {
     assert_audit_free_of(&app, CARD).await;
 }
 
-/// `callvault decrypt --field keypad_card` on the app's database.
-fn cli(app: &TestApp, key: &KeyFile, contact: &str, ciphertext: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_callvault"))
-        .args(["decrypt", "--contact-id", contact, "--field", "keypad_card"])
+const INSTANCE: &str = "11111111-2222-4333-8444-555555555555";
+
+/// A Connect fake holding `keypad_card` values: (contact id, started
+/// seconds ago, stored text).
+fn connect_with(values: &[(&str, f64, &str)]) -> crate::connect_fake::ConnectFake {
+    let now = chrono::Utc::now().timestamp() as f64;
+    crate::connect_fake::ConnectFake::start(
+        INSTANCE,
+        values
+            .iter()
+            .map(|(id, ago, value)| crate::connect_fake::FakeContact {
+                id: (*id).into(),
+                initial_contact_id: (*id).into(),
+                channel: "VOICE".into(),
+                initiated_secs: now - ago,
+                attributes: [("keypad_card".to_owned(), (*value).to_owned())].into(),
+                ..Default::default()
+            })
+            .collect(),
+    )
+}
+
+/// `callvault decrypt --field keypad_card` on the app's database, reading
+/// the contact from `connect` when given, with `--ciphertext` when given.
+async fn cli(
+    app: &TestApp,
+    key: &KeyFile,
+    connect: Option<&crate::connect_fake::ConnectFake>,
+    contact: &str,
+    ciphertext: Option<&str>,
+    retention: Option<&str>,
+) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_callvault"));
+    cmd.args(["decrypt", "--contact-id", contact, "--field", "keypad_card"])
         .args(["--operator", "sam", "--reason", "chargeback 14"])
-        .args(["--ciphertext", ciphertext])
         .env("DATABASE_URL", &app.db_url)
         .env("CALLVAULT_SECRETS_DIR", &app.secrets_dir)
         .env(
@@ -342,25 +371,56 @@ fn cli(app: &TestApp, key: &KeyFile, contact: &str, ciphertext: &str) -> Output 
             format!("raw-aes:{}", app.key_path.as_ref().unwrap().display()),
         )
         .envs(keypad_env(key))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdin(Stdio::null());
+    if let Some(ct) = ciphertext {
+        cmd.args(["--ciphertext", ct]);
+    }
+    if let Some(days) = retention {
+        cmd.env("CALLVAULT_RETENTION_DAYS", days);
+    }
+    if let Some(fake) = connect {
+        cmd.env("CALLVAULT_CONNECT_INSTANCE_ID", INSTANCE)
+            .env("AWS_ENDPOINT_URL", &fake.url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret");
+    }
+    cmd.output().await.unwrap()
 }
 
 #[tokio::test]
 async fn the_command_line_reveals_a_keypad_value_through_the_same_admission() {
-    let (Some(message), Some(unknown)) = (
+    let (Some(message), Some(unknown), Some(other)) = (
         connect_message(KEY_A, KEYED),
         connect_message(UNKNOWN_KEY, KEYED),
+        connect_message(KEY_A, "4000056655665556"),
     ) else {
         return;
     };
     let key = key_file();
-    let app = keypad_app(&key, vec![]).await;
+    // The web's demo contact 0 holds `other`; Connect's contacts below.
+    let app = keypad_app(&key, vec![(0, other.clone())]).await;
     app.add_user("sam", Role::Supervisor).await;
-    let id = demo_contact_id(4);
+    let lex = app
+        .state
+        .directory
+        .attributes(&callvault_contact(&demo_contact_id(1)))
+        .await
+        .unwrap()["creditcard"]
+        .clone();
+    let ids: Vec<String> = (1..=7)
+        .map(|i| format!("aaaaaaaa-0000-4000-8000-0000000002{i:02}"))
+        .collect();
+    let fake = connect_with(&[
+        (&ids[0], 60.0, &message),
+        (&ids[1], 60.0, &unknown),
+        (&ids[2], 60.0, "not base64 at all!"),
+        (&ids[3], 60.0, &lex),
+        (&ids[4], 60.0, "Timeout"),
+        (&ids[5], 60.0, &other),
+    ]);
     let before = app.audit_rows().await.len();
-    let out = cli(&app, &key, &id, &message);
+    let out = cli(&app, &key, Some(&fake), &ids[0], None, None).await;
     assert!(
         out.status.success(),
         "{}",
@@ -379,32 +439,37 @@ async fn the_command_line_reveals_a_keypad_value_through_the_same_admission() {
         "{}",
         rows[0].detail
     );
+    // The contact's own value given with --ciphertext is the same reveal.
+    let out = cli(&app, &key, Some(&fake), &ids[0], Some(&message), None).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    // The web and the command line share the copied-message record.
-    let other = demo_contact_id(5);
-    let out = cli(&app, &key, &other, &message);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("copied_message"), "{err}");
-    assert!(!err.contains(CARD) && out.stdout.is_empty());
-
-    // Bad input: a key id the console does not hold, not base64, a Lex
-    // ciphertext, an oversized value: exit 2, named, one row each.
-    let lex = app
-        .state
-        .directory
-        .attributes(&callvault_contact(&id))
-        .await
-        .unwrap()["creditcard"]
-        .clone();
-    for (value, outcome) in [
-        (unknown.as_str(), "unknown_connect_key"),
-        ("not base64 at all!", "not_base64"),
-        (lex.as_str(), "wrong_capture_path"),
-        ("Timeout", "no_input"),
+    // The web and the command line share the copied-message record: what
+    // the web revealed under demo contact 0 is refused under another one.
+    let web = app.login_as(Role::Supervisor).await;
+    let shown = app
+        .decrypt(&web, &demo_contact_id(0), "keypad_card", "chargeback 14")
+        .await;
+    assert!(shown.text().await.unwrap().contains("4000 0566 5566 5556"));
+    // Bad input, one row each, exit 2, named: a key the console does not
+    // hold, not base64, a Lex ciphertext, nothing keyed, a copy; a given
+    // ciphertext that is not the contact's value, or with no Connect to
+    // tell (a keypad message is bound to nothing).
+    for (contact, given, connect, outcome) in [
+        (&ids[1], None, true, "unknown_connect_key"),
+        (&ids[2], None, true, "not_base64"),
+        (&ids[3], None, true, "wrong_capture_path"),
+        (&ids[4], None, true, "no_input"),
+        (&ids[5], None, true, "copied_message"),
+        (&ids[0], Some(other.as_str()), true, "not_stored_value"),
+        (&ids[6], Some(message.as_str()), true, "error:not_found"),
+        (&ids[0], Some(message.as_str()), false, "not_stored_value"),
     ] {
         let before = app.audit_rows().await.len();
-        let out = cli(&app, &key, &id, value);
+        let out = cli(&app, &key, connect.then_some(&fake), contact, given, None).await;
         assert_eq!(out.status.code(), Some(2), "{outcome}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(outcome), "{outcome}: {err}");
@@ -413,7 +478,12 @@ async fn the_command_line_reveals_a_keypad_value_through_the_same_admission() {
         assert_eq!(rows.len(), 1, "{outcome}: {rows:?}");
         assert_eq!(rows[0].outcome, outcome);
     }
-    let err = String::from_utf8_lossy(&cli(&app, &key, &id, &unknown).stderr).into_owned();
+    let err = String::from_utf8_lossy(
+        &cli(&app, &key, Some(&fake), &ids[1], None, None)
+            .await
+            .stderr,
+    )
+    .into_owned();
     assert!(err.contains(UNKNOWN_KEY), "{err}");
     assert_audit_free_of(&app, CARD).await;
 }
@@ -483,62 +553,28 @@ async fn under_dual_control_a_keypad_value_needs_another_supervisors_approval() 
 }
 
 /// Retention on the command line: a keypad message names no period, so its
-/// age is its contact's start, which the command line asks Connect for when
-/// an instance is configured; without one it cannot tell and refuses
-/// (`retention_unknown`, fail closed).
+/// age is its contact's start, which the command line reads from Connect.
 #[tokio::test]
 async fn the_command_line_checks_a_keypad_values_retention_by_its_contacts_start() {
-    let Some(message) = connect_message(KEY_A, KEYED) else {
+    let (Some(fresh_msg), Some(old_msg)) =
+        (connect_message(KEY_A, KEYED), connect_message(KEY_A, KEYED))
+    else {
         return;
     };
     let key = key_file();
     let app = keypad_app(&key, vec![]).await;
     app.add_user("sam", Role::Supervisor).await;
-    const INSTANCE: &str = "11111111-2222-4333-8444-555555555555";
-    let now = chrono::Utc::now().timestamp() as f64;
     let fresh = "aaaaaaaa-0000-4000-8000-000000000101";
     let old = "aaaaaaaa-0000-4000-8000-000000000102";
-    let fake = crate::connect_fake::ConnectFake::start(
-        INSTANCE,
-        [(fresh, now - 3600.0), (old, now - 400.0 * 86_400.0)]
-            .into_iter()
-            .map(|(id, started)| crate::connect_fake::FakeContact {
-                id: id.into(),
-                initial_contact_id: id.into(),
-                channel: "VOICE".into(),
-                initiated_secs: started,
-                ..Default::default()
-            })
-            .collect(),
-    );
-    let run = |contact: &str, connect: bool| {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_callvault"));
-        cmd.args(["decrypt", "--contact-id", contact, "--field", "keypad_card"])
-            .args(["--operator", "sam", "--reason", "chargeback 16"])
-            .args(["--ciphertext", &message])
-            .env("DATABASE_URL", &app.db_url)
-            .env("CALLVAULT_SECRETS_DIR", &app.secrets_dir)
-            .env("CALLVAULT_RETENTION_DAYS", "365")
-            .envs(keypad_env(&key))
-            .stdin(Stdio::null());
-        if connect {
-            cmd.env("CALLVAULT_CONNECT_INSTANCE_ID", INSTANCE)
-                .env("AWS_ENDPOINT_URL", &fake.url)
-                .env("AWS_REGION", "us-east-1")
-                .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-                .env("AWS_SECRET_ACCESS_KEY", "secret");
-        }
-        cmd.output()
-    };
-    let out = run(fresh, false).await.unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("retention_unknown"), "{err}");
-    let out = run(old, true).await.unwrap();
+    let fake = connect_with(&[
+        (fresh, 3600.0, &fresh_msg),
+        (old, 400.0 * 86_400.0, &old_msg),
+    ]);
+    let out = cli(&app, &key, Some(&fake), old, None, Some("365")).await;
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("retention_expired"), "{err}");
-    let out = run(fresh, true).await.unwrap();
+    let out = cli(&app, &key, Some(&fake), fresh, None, Some("365")).await;
     assert!(
         out.status.success(),
         "{}",
@@ -546,4 +582,49 @@ async fn the_command_line_checks_a_keypad_values_retention_by_its_contacts_start
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), CARD);
     assert_audit_free_of(&app, CARD).await;
+}
+
+/// The copied-message record holds only what decrypted: an altered copy
+/// that keeps the message id (its header) is admitted on its header, fails
+/// to decrypt, and gives its claim up, so the genuine value still reveals
+/// under its own contact; the failed reveal's page cannot be kept open.
+#[tokio::test]
+async fn an_altered_copy_claims_nothing_and_its_failed_reveal_cannot_be_kept_open() {
+    let Some(message) = connect_message(KEY_A, KEYED) else {
+        return;
+    };
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut bytes = b64.decode(&message).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    let altered = b64.encode(&bytes);
+    let key = key_file();
+    let app = keypad_app(&key, vec![(0, message), (1, altered)]).await;
+    let c = app.login_as(Role::Supervisor).await;
+    let copy = demo_contact_id(1);
+    let r = app.decrypt(&c, &copy, "keypad_card", "chargeback 17").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let grant_page = r.url().path().to_owned();
+    assert!(grant_page.starts_with("/reveals/"), "{grant_page}");
+    assert!(!r.text().await.unwrap().shows(CARD));
+    assert_eq!(
+        app.last_audit("decrypt_failed").await.unwrap().outcome,
+        "authentication_failed"
+    );
+    let extend = app
+        .post_form(
+            &c,
+            &format!("/contacts/{copy}"),
+            &format!("{grant_page}/extend"),
+            &[],
+        )
+        .await;
+    assert_eq!(extend.status(), StatusCode::NOT_FOUND);
+    // The genuine value, under its own contact.
+    let shown = app
+        .decrypt(&c, &demo_contact_id(0), "keypad_card", "chargeback 17")
+        .await;
+    assert_eq!(shown.status(), StatusCode::OK);
+    assert!(shown.text().await.unwrap().contains(&grouped(CARD)));
 }
