@@ -5,6 +5,10 @@
 //!     cargo bench --bench load
 //!     LOAD_SECONDS=10 LOAD_CLIENTS=64 cargo bench --bench load
 //!     LOAD_FLOOD=40 LOAD_CLIENTS=8 cargo bench --bench load
+//!     LOAD_FIELD=keypad_card cargo bench --bench load
+//!
+//! `LOAD_FIELD=keypad_card` reveals the demo's keypad values (Amazon
+//! Connect's RSA-wrapped messages) instead of the Lex card numbers.
 //!
 //! `LOAD_FLOOD=N` runs the contact page alone and then again during a flood
 //! of wrong passwords from N more clients, each attempt from its own
@@ -187,12 +191,16 @@ async fn run(name: &str, base: &str, clients: &[reqwest::Client], work: Work, se
     let mut tasks = Vec::new();
     for (n, c) in clients.iter().enumerate() {
         let (c, base) = (c.clone(), base.to_owned());
+        let field = std::env::var("LOAD_FIELD").unwrap_or_else(|_| "creditcard".to_owned());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut i = n;
             // The demo's first 36 contacts are this month's: older ones are
             // past the demo's retention or under other months' keys.
-            let id = demo_contact_id(n % 36.min(DEMO_CONTACTS));
+            let pool: Vec<usize> = (0..36.min(DEMO_CONTACTS))
+                .filter(|i| field != "keypad_card" || callvault::demo::keypad::keyed_on_keypad(*i))
+                .collect();
+            let id = demo_contact_id(pool[n % pool.len()]);
             let token = match work {
                 Work::Decrypt => {
                     let html = c.get(format!("{base}/contacts/{id}")).send().await.expect("page").text().await.expect("body");
@@ -215,7 +223,7 @@ async fn run(name: &str, base: &str, clients: &[reqwest::Client], work: Work, se
                     Work::Decrypt => {
                         let admitted = c
                             .post(format!("{base}/contacts/{id}/decrypt"))
-                            .form(&[("field", "creditcard"), ("reason", "load test"), ("csrf_token", &token)])
+                            .form(&[("field", field.as_str()), ("reason", "load test"), ("csrf_token", &token)])
                             .send()
                             .await
                             .expect("reveal form");
@@ -364,8 +372,13 @@ fn main() {
                 }
             })
         });
+        let keypad = std::env::var("LOAD_FIELD").is_ok_and(|f| f == "keypad_card");
         run(
-            "audited reveal (POST /contacts/{id}/decrypt, then GET /reveals/{grant}; raw AES, signed suite)",
+            if keypad {
+                "audited reveal (POST /contacts/{id}/decrypt, then GET /reveals/{grant}; keypad: Connect's RSA 4096, suite 0x0378)"
+            } else {
+                "audited reveal (POST /contacts/{id}/decrypt, then GET /reveals/{grant}; raw AES, signed suite)"
+            },
             &base,
             &clients,
             Work::Decrypt,
