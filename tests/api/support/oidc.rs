@@ -59,7 +59,18 @@ pub async fn put_account(issuer: &str, id: &str, claims: serde_json::Value) {
 
 /// A fresh account id for one test.
 pub fn unique_account(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+    // Letters only: a run of random hex digits can read as a card number,
+    // which no username may hold.
+    let letters: String = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .chars()
+        .map(|c| match c.to_digit(10) {
+            Some(d) => char::from(b'g' + d as u8),
+            None => c,
+        })
+        .collect();
+    format!("{prefix}-{letters}")
 }
 
 /// How the person answers the provider's sign-in form.
