@@ -231,3 +231,45 @@ async fn a_rejection_carries_its_reason_to_the_requester() {
         .await;
     assert_redirects_to(&r, "/approvals?m=requested");
 }
+
+/// A grant is used in the sign-in it was made in: one with no sign-in
+/// generation (a session from before generations, say) matches nothing,
+/// neither to show nor to keep open.
+#[tokio::test]
+async fn a_grant_without_a_sign_in_generation_is_used_by_nobody() {
+    use callvault::decrypt::grants::{new_id, Grant, Grants};
+    let app = spawn_demo_app().await;
+    let grants = Grants::new(app.state.db.clone(), app.state.clock.clone());
+    let now = callvault::clock::Clock::now_us(&*app.state.clock);
+    let grant = Grant {
+        id: new_id().unwrap(),
+        user_id: 1,
+        generation: String::new(),
+        actor: "sam".into(),
+        role: "supervisor".into(),
+        contact_id: demo_contact_id(0),
+        bound_to: demo_contact_id(0),
+        initial_contact_id: String::new(),
+        field: "creditcard".into(),
+        reason: "r".into(),
+        case_ref: String::new(),
+        stored_value: "AYAD".into(),
+        legacy: 0,
+        capture: "lex".into(),
+        audit_seq: 1,
+        request_id: String::new(),
+        created_us: now,
+        expires_us: now + 60_000_000,
+        used_us: 0,
+    };
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    Grants::create(&mut conn, &grant).await.unwrap();
+    assert!(matches!(
+        grants.consume(&grant.id, 1, "").await,
+        Err(callvault::decrypt::grants::GrantError::NotFound)
+    ));
+    assert!(grants
+        .extend(&mut conn, &grant.id, 1, "", 60_000_000)
+        .await
+        .is_err());
+}
